@@ -1,0 +1,48 @@
+# Claims Portal Console: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app app
+
+.PHONY: run test lint format clean venv bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installs are stamped so that `make run` / `make test` are quick the second time.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+venv: $(VENV)/.installed
+
+## make run: set up on SQLite with demo data, and serve on http://127.0.0.1:5000 with the scheduler on.
+run: $(VENV)/.installed
+	$(BIN)/python -m portal.devsetup
+	$(FLASK) db upgrade --directory migrations
+	PORTAL_ENV=development $(FLASK) portal demo-data --once
+	PORTAL_ENV=development PORTAL_SCHEDULER=on $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+
+## make test: set up with the dev extras and run the whole suite.
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/login.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,151 @@
+"""Claims Portal Console: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
+
+from flask import Flask
+
+from portal.config import DEFAULTS
+from portal.config import ENVIRONMENTS
+from portal.config import from_environment
+from portal.config import instance_path
+from portal.config import normalise_database_url
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings → extensions → blueprints → CLI → errors → headers → jobs."""
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path()),
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_error_handlers(app)
+    register_security_headers(app)
+    start_scheduler_if_enabled(app)
+    return app
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    """Defaults, then ``instance/config.py``, then the environment, then ``overrides``."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(from_environment(os.environ, app.config))
+    if overrides:
+        app.config.update(overrides)
+    c = app.config
+    if c["PORTAL_ENV"] not in ENVIRONMENTS:
+        raise ConfigError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    try:
+        ZoneInfo(c["PORTAL_TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"PORTAL_TIMEZONE {c['PORTAL_TIMEZONE']!r} is not a time zone") from None
+    development = c["PORTAL_ENV"] == "development"
+    if not c["SECRET_KEY"]:
+        if not (development or c.get("TESTING")):
+            raise ConfigError(
+                "SECRET_KEY is required: set PORTAL_SECRET_KEY, or SECRET_KEY in "
+                "instance/config.py (python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        c["SECRET_KEY"] = secrets.token_hex(32)
+        log.warning("no SECRET_KEY set: using a random one; sessions end at restart")
+    if c["SQLALCHEMY_DATABASE_URI"] is None:
+        os.makedirs(app.instance_path, exist_ok=True)
+        c["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
+    c["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(c["SQLALCHEMY_DATABASE_URI"])
+    if c["SESSION_COOKIE_SECURE"] is None:
+        c["SESSION_COOKIE_SECURE"] = not development and not c.get("TESTING")
+    if c["SESSION_COOKIE_NAME"] is None:
+        secure = c["SESSION_COOKIE_SECURE"]
+        c["SESSION_COOKIE_NAME"] = "__Host-portal-session" if secure else "portal-session"
+    c["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=c["PORTAL_SESSION_ABSOLUTE_HOURS"])
+    c["RATELIMIT_STORAGE_URI"] = c["PORTAL_RATELIMIT_STORAGE"]
+    if c["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        c["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
+
+
+def register_extensions(app: Flask) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from portal import models  # noqa: F401  (every model is mapped before Flask-Migrate looks)
+    from portal.accounts import passwords
+    from portal.accounts import session
+    from portal.db import configure_sqlite
+    from portal.extensions import csrf
+    from portal.extensions import db
+    from portal.extensions import limiter
+    from portal.extensions import migrate
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(app.root_path, "..", "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    session.init_app(app)
+    passwords.init_app(app)
+    hops = app.config["PORTAL_PROXY_FIX_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
+        )
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.auth.views import bp as auth_bp
+    from portal.auth.views import require_password_change
+    from portal.console.views import bp as console_bp
+    from portal.guides.views import bp as guides_bp
+    from portal.portal_home.views import bp as portal_home_bp
+
+    for bp in (auth_bp, portal_home_bp, console_bp, guides_bp):
+        app.register_blueprint(bp)
+    app.before_request(require_password_change)
+
+
+def register_cli(app: Flask) -> None:
+    from portal.cli import portal_cli
+
+    app.cli.add_command(portal_cli)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from portal import errors
+
+    errors.init_app(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from portal import security
+
+    security.init_app(app)
+
+
+def start_scheduler_if_enabled(app: Flask) -> None:
+    """Start the nightly jobs only when PORTAL_SCHEDULER is on (``make run``), never in tests."""
+    if not app.config["PORTAL_SCHEDULER"]:
+        return
+    from portal.jobs import runner
+
+    runner.start(app)

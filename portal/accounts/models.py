@@ -1,0 +1,201 @@
+"""Organisations and users (SPEC §1, §9).  The three states are CHECK constraints."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean
+from sqlalchemy import CheckConstraint
+from sqlalchemy import Date
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+from sqlalchemy.orm import validates
+
+from portal import clock
+from portal.accounts import passwords
+from portal.accounts import rules
+from portal.db import UTCDateTime
+from portal.extensions import db
+
+
+class Profile(StrEnum):
+    CLAIMS_HANDLER = "claims_handler"
+    ADMINISTRATOR = "administrator"
+    HELPDESK = "helpdesk"
+    PORTAL_TEAM = "portal_team"
+
+    @property
+    def label(self) -> str:
+        return PROFILE_LABELS[self]
+
+
+PROFILE_LABELS = {
+    Profile.CLAIMS_HANDLER: "Claims Handler",
+    Profile.ADMINISTRATOR: "Administrator",
+    Profile.HELPDESK: "Helpdesk",
+    Profile.PORTAL_TEAM: "Portal team",
+}
+
+#: Profiles that belong to an organisation (the others belong to the operator).
+ORGANISATION_PROFILES = (Profile.CLAIMS_HANDLER, Profile.ADMINISTRATOR)
+
+
+def _sql_list(values: object) -> str:
+    return ", ".join(f"'{v}'" for v in values)  # type: ignore[attr-defined]
+
+
+def normalise_key(text: str) -> str:
+    """The case-insensitive, trimmed form used for uniqueness and look-up."""
+    return text.strip().casefold()
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(16)
+
+
+class Organisation(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: ``name`` trimmed and case-folded: organisation names are unique case-insensitively.
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=lambda: clock.now())
+
+    users: Mapped[list[User]] = relationship(back_populates="organisation", lazy="raise")
+
+    @validates("name")
+    def _set_key(self, _key: str, value: str) -> str:
+        value = value.strip()
+        self.name_key = normalise_key(value)
+        return value
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("active OR NOT enabled", "active_if_enabled"),
+        CheckConstraint(
+            "(disabled_reason IS NOT NULL) = (active AND NOT enabled)",
+            "reason_iff_system_disabled",
+        ),
+        CheckConstraint(
+            f"disabled_reason IS NULL OR disabled_reason IN ({_sql_list(rules.Reason)})",
+            "disabled_reason_known",
+        ),
+        CheckConstraint(f"profile IN ({_sql_list(Profile)})", "profile_known"),
+        CheckConstraint(
+            f"failed_attempts >= 0 AND failed_attempts <= {rules.LOCKOUT_AFTER}",
+            "failed_attempts_range",
+        ),
+        CheckConstraint(
+            f"(organisation_id IS NOT NULL) = (profile IN ({_sql_list(ORGANISATION_PROFILES)}))",
+            "organisation_iff_member",
+        ),
+        Index("ix_users_enabled_last_use_at", "enabled", "last_use_at"),
+        Index("ix_users_enabled_expires_on", "enabled", "expires_on"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: As entered (trimmed).  Unique case-insensitively through ``user_id_key``.
+    user_id: Mapped[str] = mapped_column(String(64))
+    user_id_key: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    profile: Mapped[str] = mapped_column(String(20))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id"), index=True, nullable=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: Enabled: checked by Administrators, unchecked by them or by the system (R1–R4).
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Active: unchecked only with Enabled by a manual removal (R4); never a control of its own.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: ``lockout`` / ``inactivity`` / ``expiry`` while system-disabled, else NULL.
+    disabled_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    access_granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Stored ``rules.last_use``: the later of the two above (indexed for the nightly sweep).
+    last_use_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: A date in PORTAL_TIMEZONE; access ends on this day (R3).  NULL: no expiry (operator staff).
+    expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Part of the session identity (Flask-Login alternative id): rotating it ends every session.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=lambda: clock.now())
+
+    organisation: Mapped[Organisation | None] = relationship(back_populates="users")
+
+    @validates("user_id")
+    def _set_user_id_key(self, _key: str, value: str) -> str:
+        value = value.strip()
+        self.user_id_key = normalise_key(value)
+        return value
+
+    # --- the account rules' view of this row -------------------------------------------
+    def to_state(self) -> rules.AccountState:
+        return rules.AccountState(
+            enabled=self.enabled,
+            active=self.active,
+            reason=rules.Reason(self.disabled_reason) if self.disabled_reason else None,
+            failures=self.failed_attempts,
+            last_login=self.last_login_at,
+            access_granted=self.access_granted_at,
+            expires_on=self.expires_on,
+        )
+
+    def apply(self, state: rules.AccountState) -> None:
+        """Write a state decided by ``rules`` back to the row (only ``service`` calls this)."""
+        had_access = self.enabled
+        self.enabled = state.enabled
+        self.active = state.active
+        self.disabled_reason = state.reason.value if state.reason else None
+        self.failed_attempts = state.failures
+        self.last_login_at = state.last_login
+        self.access_granted_at = state.access_granted
+        self.last_use_at = rules.last_use(state)
+        self.expires_on = state.expires_on
+        if had_access and not state.enabled:
+            self.rotate_session_token()  # SECURITY D-5: a disable ends every session
+
+    @property
+    def access(self) -> rules.Access:
+        return rules.access(self.to_state())
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: R8, evaluated on every request
+        return rules.has_access(self.to_state(), clock.now(), clock.today())
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.profile == Profile.ADMINISTRATOR
+
+    @property
+    def profile_label(self) -> str:
+        return Profile(self.profile).label
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def rotate_session_token(self) -> None:
+        self.session_token = new_session_token()
+
+    def set_password(self, plain: str) -> None:
+        """Hash and store a new password; every existing session ends (R8)."""
+        self.password_hash = passwords.hash_password(plain)
+        self.password_changed_at = clock.now()
+        self.rotate_session_token()
+
+    def __repr__(self) -> str:
+        return f"<User {self.user_id!r} {self.profile} {self.access.value}>"

@@ -1,0 +1,307 @@
+"""The account rules R1–R8 of SPEC §2, as pure functions.
+
+Standard library only: no Flask, no SQLAlchemy, no ``portal.*`` imports (a test walks this
+module's imports and fails otherwise).  Every function takes a user's state snapshot and the
+facts it needs (``now`` as an aware UTC datetime, ``today`` as a date in the portal's time
+zone, actor facts as booleans) and returns a :class:`Decision`: the new state, the events to
+record (R9's "what"; the service adds who, to whom and when) and an outcome code.  Refusals are
+outcomes, never exceptions.  The login, the views, the nightly job and the CLI all call these;
+none of them re-implements a rule.  The SQL that must be atomic (the R1 counter, the nightly
+sweep) is built from the constants below, and tests check that it agrees with these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from enum import StrEnum
+
+#: R1: the fifth consecutive invalid password disables the account.
+LOCKOUT_AFTER = 5
+#: R2: more than this long since the last use disables the account.
+INACTIVITY = timedelta(days=90)
+
+
+class Reason(StrEnum):
+    """Why the *system* unchecked Enabled (stored only while system-disabled)."""
+
+    LOCKOUT = "lockout"
+    INACTIVITY = "inactivity"
+    EXPIRY = "expiry"
+
+
+class Access(StrEnum):
+    """The three states of SPEC §2."""
+
+    HAS_ACCESS = "has_access"  # Enabled ✔ Active ✔
+    SYSTEM_DISABLED = "system_disabled"  # Enabled ✘ Active ✔ (reason set)
+    REMOVED = "access_removed"  # Enabled ✘ Active ✘
+
+
+class EventKind(StrEnum):
+    """What happened (R9).  Stored as the audit event's ``kind``."""
+
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"  # wrong password
+    LOGIN_REFUSED = "login_refused"  # right password, but no access
+    LOCKED_OUT = "locked_out"  # R1
+    SYSTEM_DISABLED = "system_disabled"  # R2 / R3 (reason says which)
+    ACCESS_REMOVED = "access_removed"  # R4 / R5 step 3
+    REMOVE_REFUSED = "remove_refused"
+    ENABLED = "enabled"  # R6 / R5 step 2 / R7 restore
+    ENABLE_REFUSED = "enable_refused"
+    PASSWORD_RESET = "password_reset"  # R7 self-service reset completed
+    EXPIRY_CHANGED = "expiry_changed"
+    EXPIRY_REFUSED = "expiry_refused"
+    # Not decided by a rule here, but recorded through the same audit trail:
+    USER_CREATED = "user_created"
+    ORGANISATION_CREATED = "organisation_created"
+    PASSWORD_CHANGED = "password_changed"
+    LOGGED_OUT = "logged_out"
+
+
+class Outcome(StrEnum):
+    """The result of a decision, mapped to a message and guide entry by ``guides.codes``."""
+
+    OK = "ok"
+    NO_CHANGE = "no_change"
+    BAD_PASSWORD = "bad_password"  # the generic login failure
+    REFUSED_LOCKOUT = "refused_lockout"
+    REFUSED_INACTIVITY = "refused_inactivity"
+    REFUSED_EXPIRY = "refused_expiry"
+    REFUSED_REMOVED = "refused_removed"
+    REFUSED_SELF = "refused_self"  # R4: not your own access
+    REFUSED_LAST_ADMIN = "refused_last_admin"  # R4: never the last Administrator with access
+    REFUSED_EXPIRED = "refused_expired"  # R6: extend the expiry date first
+    REFUSED_PAST_DATE = "refused_past_date"
+
+
+_REFUSED_FOR_REASON = {
+    Reason.LOCKOUT: Outcome.REFUSED_LOCKOUT,
+    Reason.INACTIVITY: Outcome.REFUSED_INACTIVITY,
+    Reason.EXPIRY: Outcome.REFUSED_EXPIRY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """A snapshot of the account columns the rules read and write."""
+
+    enabled: bool
+    active: bool
+    reason: Reason | None
+    failures: int
+    last_login: datetime | None
+    access_granted: datetime
+    expires_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing to record (R9); the service adds actor, subject and time."""
+
+    kind: EventKind
+    reason: Reason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: AccountState
+    events: tuple[Event, ...]
+    outcome: Outcome
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def new_account(*, now: datetime, expires_on: date | None) -> AccountState:
+    """The state of a freshly created user: has access, the inactivity clock starting now."""
+    return AccountState(
+        enabled=True,
+        active=True,
+        reason=None,
+        failures=0,
+        last_login=None,
+        access_granted=now,
+        expires_on=expires_on,
+    )
+
+
+def access(s: AccountState) -> Access:
+    """Which of the three states ``s`` is in."""
+    if s.enabled:
+        return Access.HAS_ACCESS
+    return Access.SYSTEM_DISABLED if s.active else Access.REMOVED
+
+
+def is_valid(s: AccountState) -> bool:
+    """The invariants the database also enforces with CHECK constraints."""
+    return (
+        (s.active or not s.enabled)
+        and ((s.reason is not None) == (s.active and not s.enabled))
+        and 0 <= s.failures <= LOCKOUT_AFTER
+        and (not s.enabled or s.failures < LOCKOUT_AFTER)
+    )
+
+
+def last_use(s: AccountState) -> datetime:
+    """R2: the later of the last successful login and the time access was last granted."""
+    if s.last_login is None or s.last_login < s.access_granted:
+        return s.access_granted
+    return s.last_login
+
+
+def is_expired(s: AccountState, today: date) -> bool:
+    """R3: on or after the expiry date (a date in the portal's time zone)."""
+    return s.expires_on is not None and today >= s.expires_on
+
+
+def inactivity_cutoff(now: datetime) -> datetime:
+    """Last use strictly before this instant means inactive (R2; used by the sweep's SQL)."""
+    return now - INACTIVITY
+
+
+def due_disable(s: AccountState, now: datetime, today: date) -> Reason | None:
+    """R2/R3: the reason an *enabled* account must be disabled now, if any.
+
+    Shared by the login and the nightly sweep.  Expiry wins over inactivity because only an
+    extension of the date can clear it.
+    """
+    if not s.enabled:
+        return None
+    if is_expired(s, today):
+        return Reason.EXPIRY
+    if last_use(s) < inactivity_cutoff(now):
+        return Reason.INACTIVITY
+    return None
+
+
+def has_access(s: AccountState, now: datetime, today: date) -> bool:
+    """R8: may this account use a session right now?"""
+    return access(s) is Access.HAS_ACCESS and due_disable(s, now, today) is None
+
+
+def refusal_for(s: AccountState) -> Outcome:
+    """The specific refusal shown (after a correct password) for an account without access."""
+    if s.reason is not None:
+        return _REFUSED_FOR_REASON[s.reason]
+    return Outcome.REFUSED_REMOVED
+
+
+def _system_disable(s: AccountState, reason: Reason) -> AccountState:
+    return replace(s, enabled=False, active=True, reason=reason)
+
+
+def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: date) -> Decision:
+    """R1–R3 at login.
+
+    * An account already without access changes nothing (LK-02); the specific reason is the
+      outcome only when the password was right (SECURITY D-1).
+    * An enabled account that is due (R2/R3) is disabled first, whatever the password.
+    * A right password resets the failure count and records the login.
+    * A wrong one adds one to the count; the fifth consecutive one disables (``lockout``).
+    """
+    login_event = Event(EventKind.LOGIN_SUCCEEDED if password_ok else EventKind.LOGIN_FAILED)
+    if not s.enabled:
+        refused = Event(EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED, s.reason)
+        outcome = refusal_for(s) if password_ok else Outcome.BAD_PASSWORD
+        return Decision(s, (refused,), outcome)
+
+    reason = due_disable(s, now, today)
+    if reason is not None:
+        disabled = _system_disable(s, reason)
+        kind = EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED
+        events = (Event(EventKind.SYSTEM_DISABLED, reason), Event(kind, reason))
+        return Decision(disabled, events, refusal_for(disabled) if password_ok else Outcome.BAD_PASSWORD)
+
+    if password_ok:
+        return Decision(replace(s, failures=0, last_login=now), (login_event,), Outcome.OK)
+
+    failures = s.failures + 1
+    if failures >= LOCKOUT_AFTER:
+        locked = replace(_system_disable(s, Reason.LOCKOUT), failures=LOCKOUT_AFTER)
+        return Decision(
+            locked, (login_event, Event(EventKind.LOCKED_OUT, Reason.LOCKOUT)), Outcome.BAD_PASSWORD
+        )
+    return Decision(replace(s, failures=failures), (login_event,), Outcome.BAD_PASSWORD)
+
+
+def remove_access(s: AccountState, *, actor_is_self: bool, is_last_admin: bool) -> Decision:
+    """R4 (and R5 step 3): uncheck Enabled *and* Active of another user that has access.
+
+    Setting an already unchecked Enabled is no change: a system-disabled user must first be
+    re-enabled (R5 step 2) before its access can be removed.
+    """
+    if access(s) is not Access.HAS_ACCESS:
+        return Decision(s, (), Outcome.NO_CHANGE)
+    if actor_is_self:
+        return Decision(s, (Event(EventKind.REMOVE_REFUSED),), Outcome.REFUSED_SELF)
+    if is_last_admin:
+        return Decision(s, (Event(EventKind.REMOVE_REFUSED),), Outcome.REFUSED_LAST_ADMIN)
+    removed = replace(s, enabled=False, active=False, reason=None)
+    return Decision(removed, (Event(EventKind.ACCESS_REMOVED),), Outcome.OK)
+
+
+def reenable(s: AccountState, *, now: datetime, today: date) -> Decision:
+    """R6: check Enabled: Active back on, reason and failures cleared, inactivity clock restarted.
+
+    Refused while the expiry date has been reached.
+    """
+    if access(s) is Access.HAS_ACCESS:
+        return Decision(s, (), Outcome.NO_CHANGE)
+    if is_expired(s, today):
+        return Decision(s, (Event(EventKind.ENABLE_REFUSED, Reason.EXPIRY),), Outcome.REFUSED_EXPIRED)
+    enabled = replace(s, enabled=True, active=True, reason=None, failures=0, access_granted=now)
+    return Decision(enabled, (Event(EventKind.ENABLED),), Outcome.OK)
+
+
+def set_expiry(s: AccountState, new_date: date, *, today: date) -> Decision:
+    """Change the expiry date; a date in the past is refused (today means "from today")."""
+    if new_date < today:
+        return Decision(s, (Event(EventKind.EXPIRY_REFUSED),), Outcome.REFUSED_PAST_DATE)
+    if new_date == s.expires_on:
+        return Decision(s, (), Outcome.NO_CHANGE)
+    return Decision(replace(s, expires_on=new_date), (Event(EventKind.EXPIRY_CHANGED),), Outcome.OK)
+
+
+def sweep(s: AccountState, *, now: datetime, today: date) -> Decision:
+    """The nightly job's R2/R3 for one account (the job runs the equivalent set-based SQL)."""
+    reason = due_disable(s, now, today)
+    if reason is None:
+        return Decision(s, (), Outcome.NO_CHANGE)
+    return Decision(_system_disable(s, reason), (Event(EventKind.SYSTEM_DISABLED, reason),), Outcome.OK)
+
+
+def may_self_reset(s: AccountState, *, is_admin: bool) -> bool:
+    """R7: Administrators only, and never after their access was manually removed."""
+    return is_admin and access(s) is not Access.REMOVED
+
+
+def after_password_reset(s: AccountState, *, is_admin: bool, now: datetime, today: date) -> Decision:
+    """R7: complete a self-service reset.
+
+    The failure count goes to 0.  After ``lockout`` or ``inactivity`` access is restored (and
+    the inactivity clock restarted); after ``expiry`` the password changes but access stays off
+    until the date is extended.  Refused (no change at all) when :func:`may_self_reset` is false.
+    """
+    if not may_self_reset(s, is_admin=is_admin):
+        return Decision(s, (), Outcome.REFUSED_REMOVED)
+    events: list[Event] = []
+    due = due_disable(s, now, today)
+    if due is not None:
+        s = _system_disable(s, due)
+        events.append(Event(EventKind.SYSTEM_DISABLED, due))
+    events.append(Event(EventKind.PASSWORD_RESET))
+    s = replace(s, failures=0)
+    if s.reason in (Reason.LOCKOUT, Reason.INACTIVITY):
+        if is_expired(s, today):  # the date was reached meanwhile: it now stays off for expiry
+            s = _system_disable(s, Reason.EXPIRY)
+            events.append(Event(EventKind.SYSTEM_DISABLED, Reason.EXPIRY))
+        else:
+            s = replace(s, enabled=True, reason=None, access_granted=now)
+            events.append(Event(EventKind.ENABLED))
+    return Decision(s, tuple(events), Outcome.OK)

@@ -1,0 +1,286 @@
+"""Account operations: the only code that writes users.  Each loads the row, asks ``rules``,
+applies the decision, records the events, and flushes.  The caller (view, CLI, job) commits.
+
+The exception is :func:`attempt_login`, which manages its own short transactions: it must
+not hold a database write lock while a password hash is being verified.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import case
+from sqlalchemy import select
+from sqlalchemy import update
+
+from portal.accounts import passwords
+from portal.accounts import rules
+from portal.accounts.models import ORGANISATION_PROFILES
+from portal.accounts.models import Organisation
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.accounts.models import new_session_token
+from portal.accounts.models import normalise_key
+from portal.audit.record import record
+from portal.audit.record import record_all
+from portal.extensions import db
+from portal.guides import codes
+
+log = logging.getLogger(__name__)
+
+EventKind = rules.EventKind
+#: Letters and digits that cannot be confused with each other when read aloud or copied.
+_OTP_ALPHABET = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY346789"
+
+
+class Door(StrEnum):
+    PORTAL = "portal"
+    CONSOLE = "console"
+
+
+class AccountError(ValueError):
+    """Bad input to an account operation, with a message fit to show the person."""
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: rules.Outcome | str
+    user: User | None = None
+    message: codes.Message | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+GENERIC = LoginResult(rules.Outcome.BAD_PASSWORD, None, codes.get(codes.GENERIC_FAILURE))
+
+
+def find_user(user_id: str) -> User | None:
+    return db.session.scalar(select(User).where(User.user_id_key == normalise_key(user_id)))
+
+
+def _lock_user(pk: int) -> User:
+    """The user row, locked for this transaction (FOR UPDATE on PostgreSQL; on SQLite the
+    transaction already began IMMEDIATE)."""
+    user = db.session.get(User, pk, with_for_update=True, populate_existing=True)
+    assert user is not None  # users are never deleted
+    return user
+
+
+def _count_failure(user: User) -> tuple[int, bool] | None:
+    """R1 in one atomic UPDATE … RETURNING, built from the rules' constants (SECURITY LK-04).
+
+    Only an enabled account counts; returns (failed_attempts, enabled) afterwards, or None when
+    the account was no longer enabled.
+    """
+    will_lock = User.failed_attempts + 1 >= rules.LOCKOUT_AFTER
+    stmt = (
+        update(User)
+        .where(User.id == user.id, User.enabled.is_(True))
+        .values(
+            failed_attempts=User.failed_attempts + 1,
+            enabled=case((will_lock, False), else_=User.enabled),
+            disabled_reason=case((will_lock, rules.Reason.LOCKOUT.value), else_=None),
+            session_token=case((will_lock, new_session_token()), else_=User.session_token),
+        )
+        .returning(User.failed_attempts, User.enabled)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(stmt).first()
+    db.session.expire(user)
+    return (row[0], row[1]) if row is not None else None
+
+
+def attempt_login(
+    user_id: str, password: str, *, door: Door, now: datetime, today: date
+) -> LoginResult:
+    """Log in through one of the two doors; commits.  One password verification per call."""
+    found = db.session.execute(
+        select(User.id, User.password_hash).where(User.user_id_key == normalise_key(user_id))
+    ).first()
+    db.session.commit()  # end the read transaction: never hold a write lock while hashing
+
+    stored_hash = found.password_hash if found is not None else None
+    password_ok = passwords.verify_password(stored_hash, password)
+    if found is None:
+        log.info("login failed for an unknown User ID")
+        return GENERIC
+    new_hash = (
+        passwords.hash_password(password)
+        if password_ok and passwords.needs_rehash(found.password_hash)
+        else None
+    )
+
+    user = _lock_user(found.id)
+    if user.password_hash != found.password_hash:  # changed meanwhile: this attempt is void
+        db.session.commit()
+        return GENERIC
+    state = user.to_state()
+    decision = rules.login_attempt(state, password_ok=password_ok, now=now, today=today)
+
+    if not password_ok and decision.outcome is rules.Outcome.BAD_PASSWORD and state.enabled and (
+        rules.due_disable(state, now, today) is None
+    ):
+        counted = _count_failure(user)
+        record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now)
+        if counted is not None and not counted[1]:
+            record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
+        db.session.commit()
+        return GENERIC
+
+    if decision.outcome is rules.Outcome.OK and door is Door.CONSOLE and not user.is_administrator:
+        record(EventKind.LOGIN_REFUSED, actor=user, subject=user, now=now, reason="console")
+        db.session.commit()
+        return LoginResult("refused_console", None, codes.get(codes.CONSOLE_NOT_ALLOWED))
+
+    user.apply(decision.state)
+    _record_decision(decision, user, now)
+    if decision.outcome is rules.Outcome.OK:
+        if new_hash is not None:
+            user.password_hash = new_hash  # rehash on parameter change (not a password change)
+        db.session.commit()
+        return LoginResult(decision.outcome, user)
+    db.session.commit()
+    if not password_ok:
+        return GENERIC
+    eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
+    return LoginResult(
+        decision.outcome, None, codes.for_refusal(decision.outcome, may_self_reset=eligible)
+    )
+
+
+def _record_decision(decision: rules.Decision, user: User, now: datetime) -> None:
+    """Login events are the user's own; system disables are the system's."""
+    for ev in decision.events:
+        by_system = ev.kind in (EventKind.SYSTEM_DISABLED, EventKind.LOCKED_OUT)
+        record(ev.kind, actor=None if by_system else user, subject=user, now=now, reason=ev.reason)
+
+
+# --- organisations and users ------------------------------------------------------------
+
+
+def create_organisation(name: str, *, actor: User | None, now: datetime) -> Organisation:
+    name = name.strip()
+    if not name:
+        raise AccountError("Enter the organisation's name")
+    if len(name) > 200:
+        raise AccountError("The organisation's name must be 200 characters or fewer")
+    if find_organisation(name) is not None:
+        raise AccountError(f"An organisation called {name!r} already exists")
+    org = Organisation(name=name, created_at=now)
+    db.session.add(org)
+    db.session.flush()
+    record(EventKind.ORGANISATION_CREATED, actor=actor, subject=None, now=now,
+           organisation_id=org.id, details=name)
+    return org
+
+
+def find_organisation(name: str) -> Organisation | None:
+    return db.session.scalar(
+        select(Organisation).where(Organisation.name_key == normalise_key(name))
+    )
+
+
+def one_time_password() -> str:
+    """A readable random password (20 characters, about 113 bits), to be changed at first login."""
+    groups = ("".join(secrets.choice(_OTP_ALPHABET) for _ in range(5)) for _ in range(4))
+    return "-".join(groups)
+
+
+def create_user(
+    *,
+    user_id: str,
+    full_name: str,
+    email: str,
+    profile: Profile | str,
+    organisation: Organisation | None,
+    expires_on: date | None,
+    actor: User | None,
+    now: datetime,
+    password: str | None = None,
+) -> tuple[User, str]:
+    """Create a user with a one-time password (returned, shown once) unless one is given.
+
+    A given password is taken as the user's own (no forced change); a generated one must be
+    changed at first login.
+    """
+    try:
+        profile = Profile(profile)
+    except ValueError:
+        choices = ", ".join(p.value for p in Profile)
+        raise AccountError(f"Unknown profile {profile!r}: choose one of {choices}") from None
+    if (profile in ORGANISATION_PROFILES) != (organisation is not None):
+        raise AccountError(
+            "Claims Handlers and Administrators belong to an organisation; "
+            "Helpdesk and Portal team users do not"
+        )
+    user_id = user_id.strip()
+    _check_user_id(user_id)
+    if find_user(user_id) is not None:
+        raise AccountError(f"The User ID {user_id!r} is already taken (User IDs ignore case)")
+    if not full_name.strip():
+        raise AccountError("Enter the user's full name")
+    if not email.strip() or "@" not in email:
+        raise AccountError("Enter an email address, like name@example.com")
+    state = rules.new_account(now=now, expires_on=expires_on)
+    plain = password or one_time_password()
+    user = User(
+        user_id=user_id,
+        full_name=full_name.strip(),
+        email=email.strip(),
+        profile=profile.value,
+        organisation_id=organisation.id if organisation else None,
+        must_change_password=password is None,
+        created_at=now,
+    )
+    user.apply(state)
+    user.set_password(plain)
+    db.session.add(user)
+    db.session.flush()
+    record(EventKind.USER_CREATED, actor=actor, subject=user, now=now, details=profile.value)
+    return user, plain
+
+
+def _check_user_id(user_id: str) -> None:
+    if not 3 <= len(user_id) <= 64:
+        raise AccountError("A User ID is 3 to 64 characters long")
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+    if not set(user_id) <= allowed:
+        raise AccountError("A User ID may use only letters, digits and . _ - @")
+
+
+def change_password(user: User, *, current: str, new: str, now: datetime) -> bool:
+    """The user's own change (needs the current password).  Ends every other session (R8)."""
+    if not passwords.verify_password(user.password_hash, current):
+        return False
+    user.set_password(new)
+    user.must_change_password = False
+    record(EventKind.PASSWORD_CHANGED, actor=user, subject=user, now=now)
+    return True
+
+
+def log_out(user: User, *, now: datetime) -> None:
+    """Logout rotates the session token, so a replayed cookie is worthless (SECURITY SE-02)."""
+    user.rotate_session_token()
+    record(EventKind.LOGGED_OUT, actor=user, subject=user, now=now)
+
+
+def organisation_administrators(organisation_id: int) -> list[User]:
+    """The organisation's Administrators with access (shown on the Portal home)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.organisation_id == organisation_id,
+                User.profile == Profile.ADMINISTRATOR.value,
+                User.enabled.is_(True),
+            )
+            .order_by(User.full_name)
+        )
+    )

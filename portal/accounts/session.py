@@ -1,0 +1,104 @@
+"""Flask-Login wiring.  The user loader re-checks the rules and the session token on every
+request (R8, SECURITY D-5, SE-01) and enforces idle and absolute timeouts (SE-04)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Flask
+from flask import current_app
+from flask import flash
+from flask import g
+from flask import redirect
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import login_user
+from werkzeug.wrappers import Response
+
+from portal import clock
+from portal.accounts.models import User
+from portal.extensions import db
+from portal.extensions import login_manager
+from portal.guides import codes
+
+AUTH_AT = "auth_at"
+SEEN_AT = "seen_at"
+DOOR = "door"
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(load_user)
+    login_manager.unauthorized_handler(unauthorized)
+
+
+def start_session(user: User, door: str) -> None:
+    """Renew the session (SECURITY SE-03) and log ``user`` in; no remember-me."""
+    session.clear()
+    login_user(user, remember=False)
+    stamp = clock.now().timestamp()
+    session[AUTH_AT] = stamp
+    session[SEEN_AT] = stamp
+    session[DOOR] = door
+
+
+def _timed_out(now: float) -> bool:
+    cfg = current_app.config
+    auth_at = session.get(AUTH_AT)
+    seen_at = session.get(SEEN_AT)
+    if not isinstance(auth_at, int | float) or not isinstance(seen_at, int | float):
+        return True
+    idle = cfg["PORTAL_SESSION_IDLE_MINUTES"] * 60
+    absolute = cfg["PORTAL_SESSION_ABSOLUTE_HOURS"] * 3600
+    return now - seen_at > idle or now - auth_at > absolute
+
+
+def load_user(alt_id: str) -> User | None:
+    """Return the user only while the session is valid and the account has access."""
+    try:
+        pk_text, token = alt_id.split(":", 1)
+        pk = int(pk_text)
+    except ValueError:
+        return _end_session()
+    now = clock.now().timestamp()
+    if _timed_out(now):
+        return _end_session()
+    user = db.session.get(User, pk)
+    if (
+        user is None
+        or not hmac.compare_digest(user.session_token.encode(), token.encode())
+        or not user.is_active
+    ):
+        return _end_session()
+    session[SEEN_AT] = now
+    return user
+
+
+def _end_session() -> None:
+    door = session.get(DOOR)
+    session.clear()
+    if door:
+        g.session_ended = door
+    return None
+
+
+def login_url_for_request() -> str:
+    is_console = (request.blueprint or "").startswith("console")
+    door = "console" if is_console or g.get("session_ended") == "console" else "portal"
+    nxt = request.full_path.rstrip("?") if request.method == "GET" else None
+    return url_for(f"auth.{door}_login", next=nxt)
+
+
+def unauthorized() -> Any:
+    """Anonymous (or ended) sessions go to the right login page; HTMX gets ``HX-Redirect``."""
+    if g.get("session_ended"):
+        flash(codes.SESSION_ENDED, "message-code")
+    target = login_url_for_request()
+    if request.headers.get("HX-Request") == "true":
+        response = Response("", status=200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)

@@ -1,0 +1,144 @@
+"""The two login doors (one mechanism), logout, and changing one's own password."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import current_app
+from flask import flash
+from flask import get_flashed_messages
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import logout_user
+from werkzeug.wrappers import Response
+
+from portal import clock
+from portal.accounts import password_policy
+from portal.accounts import service
+from portal.accounts.forms import ChangePasswordForm
+from portal.accounts.forms import LoginForm
+from portal.accounts.session import DOOR
+from portal.accounts.session import start_session
+from portal.extensions import db
+from portal.extensions import limiter
+from portal.guides import codes
+
+bp = Blueprint("auth", __name__)
+
+#: Endpoints a user who must change a one-time password may still reach.
+OPEN_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "guides.troubleshooting"}
+
+
+def _login_rate_limit() -> str:
+    return str(current_app.config["PORTAL_LOGIN_RATE_LIMIT"])
+
+
+def _safe_next(default: str) -> str:
+    target = request.args.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        return target
+    return default
+
+
+def home_for(door: str) -> str:
+    if door == service.Door.CONSOLE and current_user.is_administrator:
+        return url_for("console.home")
+    return url_for("portal_home.home")
+
+
+def _login(door: service.Door) -> Response | str | tuple[str, int]:
+    if current_user.is_authenticated:
+        return redirect(home_for(door))
+    form = LoginForm()
+    message: codes.Message | None = None
+    for code in get_flashed_messages(category_filter=["message-code"]):
+        message = codes.get(code)
+    if form.validate_on_submit():
+        result = service.attempt_login(
+            form.user_id.data or "",
+            form.password.data or "",
+            door=door,
+            now=clock.now(),
+            today=clock.today(),
+        )
+        if result.user is not None:
+            start_session(result.user, door)
+            if result.user.must_change_password:
+                return redirect(url_for("auth.change_password"))
+            return redirect(_safe_next(home_for(door)))
+        message = result.message
+    return render_template("auth/login.html", form=form, door=door, message=message)
+
+
+@bp.route("/portal/login", methods=["GET", "POST"])
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def portal_login() -> Response | str | tuple[str, int]:
+    return _login(service.Door.PORTAL)
+
+
+@bp.route("/console/login", methods=["GET", "POST"])
+@limiter.limit(_login_rate_limit, methods=["POST"])
+def console_login() -> Response | str | tuple[str, int]:
+    return _login(service.Door.CONSOLE)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    door = request.form.get("door") or "portal"
+    if current_user.is_authenticated:
+        service.log_out(current_user._get_current_object(), now=clock.now())
+        db.session.commit()
+        logout_user()
+    session.clear()
+    return redirect(url_for("auth.console_login" if door == "console" else "auth.portal_login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Response | str:
+    form = ChangePasswordForm()
+    user = current_user._get_current_object()
+    if form.validate_on_submit():
+        cfg = current_app.config
+        org = user.organisation.name if user.organisation_id else ""
+        problems = password_policy.problems(
+            form.password.data or "",
+            min_length=cfg["PORTAL_PASSWORD_MIN_LENGTH"],
+            max_length=cfg["PORTAL_PASSWORD_MAX_LENGTH"],
+            context=(user.user_id, user.full_name, org, *user.full_name.split()),
+        )
+        if (form.password.data or "") == (form.current_password.data or ""):
+            problems.append("The new password must be different from the current one")
+        if problems:
+            form.password.errors = [*form.password.errors, *problems]
+        elif service.change_password(
+            user, current=form.current_password.data or "", new=form.password.data or "",
+            now=clock.now(),
+        ):
+            db.session.commit()
+            door = session.get(DOOR, "portal")
+            start_session(user, door)  # the token rotated: renew this session only
+            flash("Your password has been changed.", "success")
+            return redirect(home_for(door))
+        else:
+            form.current_password.errors = [*form.current_password.errors,
+                                            "The current password is wrong"]
+    must = user.must_change_password
+    return render_template("auth/change_password.html", form=form, must_change=must,
+                           must_message=codes.get(codes.MUST_CHANGE_PASSWORD))
+
+
+def require_password_change() -> Response | None:
+    """Before every request: a one-time password must be changed before anything else."""
+    if request.endpoint in OPEN_WHILE_CHANGING or request.endpoint is None:
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    return None

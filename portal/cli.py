@@ -1,0 +1,124 @@
+"""``flask --app app portal …``: organisations, users and demo data, through the services."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import date
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from portal import clock
+from portal.accounts import service
+from portal.accounts.models import Profile
+from portal.extensions import db
+
+portal_cli = AppGroup("portal", help="Claims Portal Console administration.")
+
+DEMO_ORG = "Demo Claims Ltd"
+DEMO_USERS = (
+    ("demo.admin1", "Alex Admin", Profile.ADMINISTRATOR, True),
+    ("demo.admin2", "Bea Admin", Profile.ADMINISTRATOR, True),
+    ("demo.handler1", "Chris Handler", Profile.CLAIMS_HANDLER, True),
+    ("demo.handler2", "Dana Handler", Profile.CLAIMS_HANDLER, True),
+    ("demo.handler3", "Eli Handler", Profile.CLAIMS_HANDLER, True),
+    ("demo.helpdesk", "Fran Helpdesk", Profile.HELPDESK, False),
+    ("demo.portalteam", "Gus Portal-Team", Profile.PORTAL_TEAM, False),
+)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@portal_cli.command("create-org")
+@click.argument("name")
+def create_org(name: str) -> None:
+    """Create an organisation called NAME."""
+    try:
+        org = service.create_organisation(name, actor=None, now=clock.now())
+    except service.AccountError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created organisation {org.name!r} (id {org.id}).")
+
+
+@portal_cli.command("create-user")
+@click.option("--org", "org_name", help="The organisation (Claims Handlers and Administrators).")
+@click.option("--user-id", required=True)
+@click.option("--profile", required=True, type=click.Choice([p.value for p in Profile]))
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True, help="The user's full name.")
+@click.option("--expires-on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Expiry date (YYYY-MM-DD); default PORTAL_DEFAULT_EXPIRY_DAYS from today.")
+def create_user(org_name: str | None, user_id: str, profile: str, email: str,
+                full_name: str, expires_on: object) -> None:
+    """Create a user and print its one-time password (changed at first login)."""
+    org = None
+    if org_name:
+        org = service.find_organisation(org_name)
+        if org is None:
+            _fail(f"No organisation called {org_name!r} (create it with: portal create-org)")
+    today = clock.today()
+    expiry: date | None
+    if expires_on is not None:
+        expiry = expires_on.date()  # type: ignore[attr-defined]
+        if expiry <= today:
+            _fail("--expires-on must be a date after today")
+    elif Profile(profile) in (Profile.HELPDESK, Profile.PORTAL_TEAM):
+        expiry = None
+    else:
+        expiry = today + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
+    try:
+        user, password = service.create_user(
+            user_id=user_id, full_name=full_name, email=email, profile=profile,
+            organisation=org, expires_on=expiry, actor=None, now=clock.now(),
+        )
+    except service.AccountError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created {user.profile_label} {user.user_id!r}.")
+    click.echo(f"One-time password (shown once; must be changed at first login): {password}")
+
+
+def _demo_password_file() -> Path:
+    return Path(current_app.instance_path) / "demo-passwords.txt"
+
+
+@portal_cli.command("demo-data")
+@click.option("--once", is_flag=True, help="Do nothing (but print the logins) if already loaded.")
+@click.option("--force", is_flag=True, help="Allow loading demo data outside development.")
+def demo_data(once: bool, force: bool) -> None:
+    """Load a demo organisation and users, and print how to log in."""
+    if current_app.config["PORTAL_ENV"] != "development" and not force:
+        _fail("demo-data is for development (PORTAL_ENV=development); use --force to insist")
+    pw_file = _demo_password_file()
+    if service.find_organisation(DEMO_ORG) is not None:
+        if not once:
+            _fail(f"Demo data is already loaded ({DEMO_ORG!r} exists)")
+        click.echo("Demo data already loaded.")
+        if pw_file.exists():
+            click.echo(pw_file.read_text())
+        return
+    now = clock.now()
+    org = service.create_organisation(DEMO_ORG, actor=None, now=now)
+    expiry = clock.today() + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
+    lines = ["Demo logins (Admin Console: /console/login, Portal: /portal/login):"]
+    for user_id, name, profile, member in DEMO_USERS:
+        password = service.one_time_password()
+        service.create_user(
+            user_id=user_id, full_name=name, email=f"{user_id}@example.com", profile=profile,
+            organisation=org if member else None, expires_on=expiry if member else None,
+            actor=None, now=now, password=password,
+        )
+        lines.append(f"  {profile.label:<15} {user_id:<16} {password}")
+    db.session.commit()
+    text = "\n".join(lines) + "\n"
+    pw_file.parent.mkdir(parents=True, exist_ok=True)
+    pw_file.write_text(text)
+    os.chmod(pw_file, stat.S_IRUSR | stat.S_IWUSR)
+    click.echo(text)

@@ -1,0 +1,98 @@
+"""Settings: defaults, then ``instance/config.py``, then the environment, then the caller's mapping.
+
+Environment variables: ``DATABASE_URL`` sets the database, and each ``PORTAL_<NAME>`` variable
+sets the setting ``PORTAL_<NAME>`` when that is a known setting, otherwise the setting
+``<NAME>`` (so ``PORTAL_SECRET_KEY`` sets ``SECRET_KEY`` and ``PORTAL_RATELIMIT_ENABLED`` sets
+``RATELIMIT_ENABLED``).  Values are converted to the type of the default (``on``/``off``,
+``true``/``false``, ``1``/``0`` for booleans).  Unknown names are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("production", "development")
+
+DEFAULTS: dict[str, Any] = {
+    # --- the deployment
+    "PORTAL_ENV": "production",  # "development" relaxes SECRET_KEY and cookie Secure
+    "PORTAL_TIMEZONE": "Europe/London",
+    "PORTAL_SCHEDULER": False,
+    "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+    "PORTAL_PROXY_FIX_HOPS": 0,  # set to the number of reverse proxies in front of the app
+    "SECRET_KEY": None,
+    "SQLALCHEMY_DATABASE_URI": None,  # default: sqlite:///<instance>/portal.sqlite
+    "SQLALCHEMY_ENGINE_OPTIONS": {},
+    # --- passwords (SECURITY D-3, PW-06)
+    "PORTAL_PASSWORD_MIN_LENGTH": 12,
+    "PORTAL_PASSWORD_MAX_LENGTH": 128,
+    "PORTAL_ARGON2_TIME_COST": 3,
+    "PORTAL_ARGON2_MEMORY_COST": 65536,  # KiB (64 MiB), argon2-cffi's RFC 9106 low-memory profile
+    "PORTAL_ARGON2_PARALLELISM": 4,
+    # --- sessions (SECURITY section 5)
+    "PORTAL_SESSION_IDLE_MINUTES": 30,
+    "PORTAL_SESSION_ABSOLUTE_HOURS": 12,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": None,  # None: True in production, False in development
+    "SESSION_COOKIE_NAME": None,  # None: "__Host-portal-session" when Secure, else "portal-session"
+    "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+    # --- CSRF: bound to the session, never expiring mid-session (SECURITY CS-03)
+    "WTF_CSRF_ENABLED": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+    # --- rate limits (Flask-Limiter)
+    "RATELIMIT_ENABLED": True,
+    "PORTAL_RATELIMIT_STORAGE": "memory://",  # e.g. redis://127.0.0.1:6379/0 for several workers
+    "PORTAL_LOGIN_RATE_LIMIT": "20 per minute;200 per hour",
+    "RATELIMIT_HEADERS_ENABLED": False,
+    # --- accounts
+    "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+}
+
+
+def instance_path() -> Path:
+    """``instance/`` next to the ``portal`` package (Flask's default instance folder)."""
+    return Path(__file__).resolve().parent.parent / "instance"
+
+
+def _convert(raw: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"{name}={raw!r}: expected on/off, true/false or 1/0")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r}: expected a whole number") from None
+    return raw
+
+
+def from_environment(environ: Mapping[str, str], known: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings named by ``PORTAL_*`` variables and ``DATABASE_URL`` in ``environ``."""
+    found: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("PORTAL_"):
+            continue
+        key = name if name in known else name.removeprefix("PORTAL_")
+        if key not in known:
+            continue
+        found[key] = _convert(raw, known[key], name)
+    if environ.get("DATABASE_URL"):
+        found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
+    return found
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for ``postgres://`` / ``postgresql://`` URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url

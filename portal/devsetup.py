@@ -1,0 +1,33 @@
+"""``python -m portal.devsetup``: create ``instance/config.py`` with a SECRET_KEY, once.
+
+``make run`` calls this, so the key is generated on the first run and reused afterwards
+(sessions survive restarts).  The file is mode 0600 and git-ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+
+from portal.config import instance_path
+
+
+def ensure_instance_config() -> bool:
+    """Write instance/config.py if it is missing; True when it was created."""
+    folder = instance_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.py"
+    if path.exists():
+        return False
+    path.write_text(
+        "# Local settings for this machine (git-ignored). See README.md, Configuration.\n"
+        f"SECRET_KEY = {secrets.token_hex(32)!r}\n"
+    )
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    return True
+
+
+if __name__ == "__main__":
+    if ensure_instance_config():
+        print(f"Created {instance_path() / 'config.py'} with a new SECRET_KEY.")  # noqa: T201

@@ -1,0 +1,59 @@
+"""Error pages: generic, never a traceback (SECURITY CF-02)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask import render_template
+from flask import request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+
+from portal.accounts.forms import LoginForm
+from portal.extensions import db
+from portal.guides import codes
+
+log = logging.getLogger(__name__)
+
+LOGIN_ENDPOINTS = {"auth.portal_login": "portal", "auth.console_login": "console"}
+
+
+def _page(error: HTTPException, message: str | None = None) -> tuple[str, int]:
+    code = error.code or 500
+    return render_template("errors/error.html", code=code, name=error.name,
+                           message=message or error.description), code
+
+
+def _login_page(code: str, status: int) -> tuple[str, int]:
+    door = LOGIN_ENDPOINTS[request.endpoint or ""]
+    form = LoginForm(formdata=None)
+    return render_template("auth/login.html", form=form, door=door,
+                           message=codes.get(code)), status
+
+
+def handle_csrf(error: CSRFError) -> tuple[str, int]:
+    if request.endpoint in LOGIN_ENDPOINTS:
+        return _login_page(codes.FORM_EXPIRED, 400)
+    return _page(error, codes.get(codes.FORM_EXPIRED).text)
+
+
+def handle_http(error: HTTPException) -> tuple[str, int]:
+    if error.code == 429 and request.endpoint in LOGIN_ENDPOINTS:
+        return _login_page(codes.RATE_LIMITED, 429)
+    if error.code == 429:
+        return _page(error, "Too many requests. Wait a few minutes and try again.")
+    return _page(error)
+
+
+def handle_unexpected(error: Exception) -> tuple[str, int]:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    return _page(InternalServerError(), "Something went wrong on our side. Please try again.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,182 @@
+"""Every message a login page can show: code, text, cause, what to do, who can help.
+
+One table, used by the login views and rendered by the Troubleshooting Guide, so a message
+cannot exist without its guide entry.  Codes are stable (people quote them to the Helpdesk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.accounts import rules
+
+YOURSELF = "Yourself"
+ADMINISTRATOR = "Your Administrator"
+HELPDESK = "The Helpdesk"
+PORTAL_TEAM = "The Portal team"
+
+
+@dataclass(frozen=True)
+class Message:
+    code: str
+    text: str
+    cause: str
+    what_to_do: str
+    who_can_help: tuple[str, ...]
+
+    @property
+    def anchor(self) -> str:
+        return self.code
+
+
+MESSAGES: tuple[Message, ...] = (
+    Message(
+        "LOGIN-01",
+        "The User ID or password is incorrect.",
+        "The User ID does not exist, or the password does not match it. For your security we "
+        "do not say which. Five incorrect passwords in a row lock the User ID.",
+        "Check the User ID (it is not your email address) and type the password again, "
+        "watching for Caps Lock. If you have forgotten it: Administrators use "
+        "“Forgotten your password?” on the Admin Console login; Claims Handlers ask "
+        "one of their organisation's Administrators to reset it.",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "LOGIN-02",
+        "Your User ID is locked because the password was entered incorrectly five times.",
+        "Five incorrect passwords in a row were entered for this User ID.",
+        "Reset your own password with “Forgotten your password?” on the Admin Console "
+        "login, or ask another Administrator of your organisation to re-enable you.",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "LOGIN-03",
+        "Your User ID is locked because the password was entered incorrectly five times. "
+        "Ask your Administrator to re-enable it.",
+        "Five incorrect passwords in a row were entered for this User ID.",
+        "Ask one of your organisation's Administrators to tick Enabled for your User ID "
+        "(and, if you have forgotten it, to reset your password).",
+        (ADMINISTRATOR,),
+    ),
+    Message(
+        "LOGIN-04",
+        "Your User ID was disabled because it had not been used for more than 90 days.",
+        "Nobody logged in with this User ID for more than 90 days.",
+        "Reset your own password with “Forgotten your password?” on the Admin Console "
+        "login, or ask another Administrator of your organisation to re-enable you.",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "LOGIN-05",
+        "Your User ID was disabled because it had not been used for more than 90 days. "
+        "Ask your Administrator to re-enable it.",
+        "Nobody logged in with this User ID for more than 90 days.",
+        "Ask one of your organisation's Administrators to tick Enabled for your User ID.",
+        (ADMINISTRATOR,),
+    ),
+    Message(
+        "LOGIN-06",
+        "Your User ID has reached its expiry date.",
+        "Every User ID has an expiry date; access ends on that day.",
+        "Ask one of your organisation's Administrators to extend the expiry date and then "
+        "tick Enabled. If there is no Administrator left with access, contact the Helpdesk, "
+        "who will refer you to the Portal team.",
+        (ADMINISTRATOR, HELPDESK, PORTAL_TEAM),
+    ),
+    Message(
+        "LOGIN-07",
+        "Your access has been removed by an Administrator of your organisation.",
+        "An Administrator of your organisation unticked Enabled for your User ID.",
+        "Speak to your organisation's Administrators; only they can restore it.",
+        (ADMINISTRATOR,),
+    ),
+    Message(
+        "LOGIN-08",
+        "The Admin Console is for Administrators only. Log in to the Portal instead.",
+        "Your User ID is not an Administrator's.",
+        "Use the Portal login. If you should be an Administrator, ask one of your "
+        "organisation's Administrators to change your profile.",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "LOGIN-09",
+        "Too many login attempts from your network. Wait a few minutes and try again.",
+        "Many login attempts came from your network address in a short time.",
+        "Wait a few minutes, then try again. Do not keep retrying a password you are unsure "
+        "of: five incorrect passwords lock the User ID.",
+        (YOURSELF, HELPDESK),
+    ),
+    Message(
+        "LOGIN-10",
+        "Your session has ended. Log in again.",
+        "You were inactive for a while, logged in too long ago, logged out elsewhere, or "
+        "your access or password changed.",
+        "Log in again. If you are refused, the message you then see says why.",
+        (YOURSELF,),
+    ),
+    Message(
+        "LOGIN-11",
+        "Enter your User ID.",
+        "The User ID box was empty.",
+        "Type the User ID your Administrator gave you.",
+        (YOURSELF,),
+    ),
+    Message(
+        "LOGIN-12",
+        "Enter your password.",
+        "The password box was empty.",
+        "Type your password.",
+        (YOURSELF,),
+    ),
+    Message(
+        "LOGIN-13",
+        "The password is too long.",
+        "Passwords are at most 128 characters.",
+        "Check what was pasted into the password box and try again.",
+        (YOURSELF,),
+    ),
+    Message(
+        "LOGIN-14",
+        "You must choose a new password before you continue.",
+        "You logged in with a one-time password, which must be changed at first login.",
+        "Type the one-time password, then a new password of your own twice.",
+        (YOURSELF,),
+    ),
+    Message(
+        "LOGIN-15",
+        "Your form expired. Please try again.",
+        "The page was open too long or your browser blocked its security token (cookies).",
+        "Reload the page and log in again. Make sure cookies are allowed for this site.",
+        (YOURSELF, HELPDESK),
+    ),
+)
+
+BY_CODE: dict[str, Message] = {m.code: m for m in MESSAGES}
+
+#: Login refusals after a *correct* password: (outcome, may reset own password) → code.
+_REFUSAL_CODES: dict[tuple[rules.Outcome, bool], str] = {
+    (rules.Outcome.REFUSED_LOCKOUT, True): "LOGIN-02",
+    (rules.Outcome.REFUSED_LOCKOUT, False): "LOGIN-03",
+    (rules.Outcome.REFUSED_INACTIVITY, True): "LOGIN-04",
+    (rules.Outcome.REFUSED_INACTIVITY, False): "LOGIN-05",
+    (rules.Outcome.REFUSED_EXPIRY, True): "LOGIN-06",
+    (rules.Outcome.REFUSED_EXPIRY, False): "LOGIN-06",
+    (rules.Outcome.REFUSED_REMOVED, True): "LOGIN-07",
+    (rules.Outcome.REFUSED_REMOVED, False): "LOGIN-07",
+}
+
+GENERIC_FAILURE = "LOGIN-01"
+CONSOLE_NOT_ALLOWED = "LOGIN-08"
+RATE_LIMITED = "LOGIN-09"
+SESSION_ENDED = "LOGIN-10"
+MUST_CHANGE_PASSWORD = "LOGIN-14"
+FORM_EXPIRED = "LOGIN-15"
+
+
+def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:
+    """The specific message shown after a correct password (SECURITY D-1)."""
+    return BY_CODE[_REFUSAL_CODES[(outcome, may_self_reset)]]
+
+
+def get(code: str) -> Message:
+    return BY_CODE[code]

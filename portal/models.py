@@ -1,0 +1,8 @@
+"""The models other tools rely on (SPEC §9)."""
+
+from portal.accounts.models import Organisation
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.audit.models import AuditEvent
+
+__all__ = ["AuditEvent", "Organisation", "Profile", "User"]
