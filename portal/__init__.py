@@ -99,8 +99,13 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
-    migrate.init_app(app, db, directory=os.path.join(app.root_path, "..", "migrations"),
-                     render_as_batch=True, compare_type=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(app.root_path, "..", "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
     csrf.init_app(app)
     limiter.init_app(app)
     session.init_app(app)

@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from portal import clock
 from portal.accounts import service
 from portal.accounts.models import Profile
+from portal.db import write_transaction
 from portal.extensions import db
 
 portal_cli = AppGroup("portal", help="Claims Portal Console administration.")
@@ -40,10 +41,10 @@ def _fail(message: str) -> None:
 def create_org(name: str) -> None:
     """Create an organisation called NAME."""
     try:
-        org = service.create_organisation(name, actor=None, now=clock.now())
+        with write_transaction(db.session):
+            org = service.create_organisation(name, actor=None, now=clock.now())
     except service.AccountError as exc:
         _fail(str(exc))
-    db.session.commit()
     click.echo(f"Created organisation {org.name!r} (id {org.id}).")
 
 
@@ -53,10 +54,15 @@ def create_org(name: str) -> None:
 @click.option("--profile", required=True, type=click.Choice([p.value for p in Profile]))
 @click.option("--email", required=True)
 @click.option("--name", "full_name", required=True, help="The user's full name.")
-@click.option("--expires-on", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Expiry date (YYYY-MM-DD); default PORTAL_DEFAULT_EXPIRY_DAYS from today.")
-def create_user(org_name: str | None, user_id: str, profile: str, email: str,
-                full_name: str, expires_on: object) -> None:
+@click.option(
+    "--expires-on",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Expiry date (YYYY-MM-DD); default PORTAL_DEFAULT_EXPIRY_DAYS from today.",
+)
+def create_user(
+    org_name: str | None, user_id: str, profile: str, email: str, full_name: str, expires_on: object
+) -> None:
     """Create a user and print its one-time password (changed at first login)."""
     org = None
     if org_name:
@@ -74,13 +80,19 @@ def create_user(org_name: str | None, user_id: str, profile: str, email: str,
     else:
         expiry = today + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
     try:
-        user, password = service.create_user(
-            user_id=user_id, full_name=full_name, email=email, profile=profile,
-            organisation=org, expires_on=expiry, actor=None, now=clock.now(),
-        )
+        with write_transaction(db.session):
+            user, password = service.create_user(
+                user_id=user_id,
+                full_name=full_name,
+                email=email,
+                profile=profile,
+                organisation=org,
+                expires_on=expiry,
+                actor=None,
+                now=clock.now(),
+            )
     except service.AccountError as exc:
         _fail(str(exc))
-    db.session.commit()
     click.echo(f"Created {user.profile_label} {user.user_id!r}.")
     click.echo(f"One-time password (shown once; must be changed at first login): {password}")
 
@@ -105,18 +117,24 @@ def demo_data(once: bool, force: bool) -> None:
             click.echo(pw_file.read_text())
         return
     now = clock.now()
-    org = service.create_organisation(DEMO_ORG, actor=None, now=now)
     expiry = clock.today() + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
     lines = ["Demo logins (Admin Console: /console/login, Portal: /portal/login):"]
-    for user_id, name, profile, member in DEMO_USERS:
-        password = service.one_time_password()
-        service.create_user(
-            user_id=user_id, full_name=name, email=f"{user_id}@example.com", profile=profile,
-            organisation=org if member else None, expires_on=expiry if member else None,
-            actor=None, now=now, password=password,
-        )
-        lines.append(f"  {profile.label:<15} {user_id:<16} {password}")
-    db.session.commit()
+    with write_transaction(db.session):
+        org = service.create_organisation(DEMO_ORG, actor=None, now=now)
+        for user_id, name, profile, member in DEMO_USERS:
+            password = service.one_time_password()
+            service.create_user(
+                user_id=user_id,
+                full_name=name,
+                email=f"{user_id}@example.com",
+                profile=profile,
+                organisation=org if member else None,
+                expires_on=expiry if member else None,
+                actor=None,
+                now=now,
+                password=password,
+            )
+            lines.append(f"  {profile.label:<15} {user_id:<16} {password}")
     text = "\n".join(lines) + "\n"
     pw_file.parent.mkdir(parents=True, exist_ok=True)
     pw_file.write_text(text)

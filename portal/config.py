@@ -9,7 +9,6 @@ sets the setting ``PORTAL_<NAME>`` when that is a known setting, otherwise the s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path

@@ -3,6 +3,9 @@ SQLite connection settings (SECURITY DB-01, DB-02)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -13,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -24,6 +28,9 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: Set while a write transaction is being begun: its BEGIN is IMMEDIATE on SQLite.
+_writing: ContextVar[bool] = ContextVar("portal_db_writing", default=False)
 
 
 class Base(DeclarativeBase):
@@ -55,14 +62,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+@contextmanager
+def write_transaction(session: Session) -> Iterator[None]:
+    """Run the block in its own transaction, committed at the end (rolled back on error).
+
+    On SQLite the transaction begins IMMEDIATE, taking the write lock before its first read, so
+    a read-then-write (the login counter, a flag change) waits its turn under busy_timeout
+    instead of failing with SQLITE_BUSY (SECURITY DB-02).  Any read transaction the session had
+    open is ended first: it holds nothing to lose.  On PostgreSQL this is a plain transaction
+    (services lock rows with ``with_for_update`` where they read-then-write).
+    """
+    session.commit()
+    token = _writing.set(True)  # the BEGIN is emitted lazily, at the block's first statement
+    try:
+        with session.begin():
+            yield
+    finally:
+        _writing.reset(token)
+
+
 def configure_sqlite(engine: Engine) -> None:
-    """WAL, busy_timeout, foreign keys, synchronous=NORMAL, and every transaction BEGIN IMMEDIATE.
+    """WAL, busy_timeout, foreign keys, synchronous=NORMAL; write transactions BEGIN IMMEDIATE.
 
     pysqlite's own transaction handling is switched off (``isolation_level = None``) so that
-    SQLAlchemy's ``begin`` event can issue ``BEGIN IMMEDIATE`` itself: a deferred transaction
-    that reads and then writes gets SQLITE_BUSY at once, ignoring busy_timeout (SECURITY DB-02).
-    Because every transaction takes the write lock, code keeps them short and never holds one
-    open across slow work such as password hashing.
+    SQLAlchemy's ``begin`` event issues the BEGIN itself: ``BEGIN IMMEDIATE`` inside
+    :func:`write_transaction`, a plain (deferred) ``BEGIN`` for reads, which in WAL mode never
+    block writers and are never blocked by them.
     """
 
     @event.listens_for(engine, "connect")
@@ -77,4 +102,4 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")

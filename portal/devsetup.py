@@ -30,4 +30,4 @@ def ensure_instance_config() -> bool:
 
 if __name__ == "__main__":
     if ensure_instance_config():
-        print(f"Created {instance_path() / 'config.py'} with a new SECRET_KEY.")  # noqa: T201
+        print(f"Created {instance_path() / 'config.py'} with a new SECRET_KEY.")

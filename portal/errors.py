@@ -22,15 +22,15 @@ LOGIN_ENDPOINTS = {"auth.portal_login": "portal", "auth.console_login": "console
 
 def _page(error: HTTPException, message: str | None = None) -> tuple[str, int]:
     code = error.code or 500
-    return render_template("errors/error.html", code=code, name=error.name,
-                           message=message or error.description), code
+    return render_template(
+        "errors/error.html", code=code, name=error.name, message=message or error.description
+    ), code
 
 
 def _login_page(code: str, status: int) -> tuple[str, int]:
     door = LOGIN_ENDPOINTS[request.endpoint or ""]
     form = LoginForm(formdata=None)
-    return render_template("auth/login.html", form=form, door=door,
-                           message=codes.get(code)), status
+    return render_template("auth/login.html", form=form, door=door, message=codes.get(code)), status
 
 
 def handle_csrf(error: CSRFError) -> tuple[str, int]:

@@ -207,7 +207,9 @@ def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: d
     """
     login_event = Event(EventKind.LOGIN_SUCCEEDED if password_ok else EventKind.LOGIN_FAILED)
     if not s.enabled:
-        refused = Event(EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED, s.reason)
+        refused = Event(
+            EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED, s.reason
+        )
         outcome = refusal_for(s) if password_ok else Outcome.BAD_PASSWORD
         return Decision(s, (refused,), outcome)
 
@@ -216,7 +218,9 @@ def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: d
         disabled = _system_disable(s, reason)
         kind = EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED
         events = (Event(EventKind.SYSTEM_DISABLED, reason), Event(kind, reason))
-        return Decision(disabled, events, refusal_for(disabled) if password_ok else Outcome.BAD_PASSWORD)
+        return Decision(
+            disabled, events, refusal_for(disabled) if password_ok else Outcome.BAD_PASSWORD
+        )
 
     if password_ok:
         return Decision(replace(s, failures=0, last_login=now), (login_event,), Outcome.OK)
@@ -254,7 +258,9 @@ def reenable(s: AccountState, *, now: datetime, today: date) -> Decision:
     if access(s) is Access.HAS_ACCESS:
         return Decision(s, (), Outcome.NO_CHANGE)
     if is_expired(s, today):
-        return Decision(s, (Event(EventKind.ENABLE_REFUSED, Reason.EXPIRY),), Outcome.REFUSED_EXPIRED)
+        return Decision(
+            s, (Event(EventKind.ENABLE_REFUSED, Reason.EXPIRY),), Outcome.REFUSED_EXPIRED
+        )
     enabled = replace(s, enabled=True, active=True, reason=None, failures=0, access_granted=now)
     return Decision(enabled, (Event(EventKind.ENABLED),), Outcome.OK)
 
@@ -273,7 +279,9 @@ def sweep(s: AccountState, *, now: datetime, today: date) -> Decision:
     reason = due_disable(s, now, today)
     if reason is None:
         return Decision(s, (), Outcome.NO_CHANGE)
-    return Decision(_system_disable(s, reason), (Event(EventKind.SYSTEM_DISABLED, reason),), Outcome.OK)
+    return Decision(
+        _system_disable(s, reason), (Event(EventKind.SYSTEM_DISABLED, reason),), Outcome.OK
+    )
 
 
 def may_self_reset(s: AccountState, *, is_admin: bool) -> bool:
@@ -281,7 +289,9 @@ def may_self_reset(s: AccountState, *, is_admin: bool) -> bool:
     return is_admin and access(s) is not Access.REMOVED
 
 
-def after_password_reset(s: AccountState, *, is_admin: bool, now: datetime, today: date) -> Decision:
+def after_password_reset(
+    s: AccountState, *, is_admin: bool, now: datetime, today: date
+) -> Decision:
     """R7: complete a self-service reset.
 
     The failure count goes to 0.  After ``lockout`` or ``inactivity`` access is restored (and

@@ -1,8 +1,9 @@
 """Account operations: the only code that writes users.  Each loads the row, asks ``rules``,
-applies the decision, records the events, and flushes.  The caller (view, CLI, job) commits.
+applies the decision, records the events, and flushes.  The caller (view, CLI, job) runs it
+inside ``write_transaction`` (which commits).
 
-The exception is :func:`attempt_login`, which manages its own short transactions: it must
-not hold a database write lock while a password hash is being verified.
+The exceptions are :func:`attempt_login` and :func:`change_password`, which manage their own
+short write transactions: a password hash is never computed while the write lock is held.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from portal.accounts.models import User
 from portal.accounts.models import new_session_token
 from portal.accounts.models import normalise_key
 from portal.audit.record import record
-from portal.audit.record import record_all
+from portal.db import write_transaction
 from portal.extensions import db
 from portal.guides import codes
 
@@ -104,7 +105,7 @@ def attempt_login(
     found = db.session.execute(
         select(User.id, User.password_hash).where(User.user_id_key == normalise_key(user_id))
     ).first()
-    db.session.commit()  # end the read transaction: never hold a write lock while hashing
+    db.session.commit()  # end the read transaction before the slow part
 
     stored_hash = found.password_hash if found is not None else None
     password_ok = passwords.verify_password(stored_hash, password)
@@ -117,26 +118,40 @@ def attempt_login(
         else None
     )
 
-    user = _lock_user(found.id)
-    if user.password_hash != found.password_hash:  # changed meanwhile: this attempt is void
-        db.session.commit()
+    with write_transaction(db.session):
+        return _decide_login(found.id, found.password_hash, password_ok, new_hash, door, now, today)
+
+
+def _decide_login(
+    pk: int,
+    verified_hash: str,
+    password_ok: bool,
+    new_hash: str | None,
+    door: Door,
+    now: datetime,
+    today: date,
+) -> LoginResult:
+    """The write half of a login, inside one write transaction with the user's row locked."""
+    user = _lock_user(pk)
+    if user.password_hash != verified_hash:  # changed meanwhile: this attempt is void
         return GENERIC
     state = user.to_state()
     decision = rules.login_attempt(state, password_ok=password_ok, now=now, today=today)
 
-    if not password_ok and decision.outcome is rules.Outcome.BAD_PASSWORD and state.enabled and (
-        rules.due_disable(state, now, today) is None
+    if (
+        not password_ok
+        and decision.outcome is rules.Outcome.BAD_PASSWORD
+        and state.enabled
+        and (rules.due_disable(state, now, today) is None)
     ):
         counted = _count_failure(user)
         record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now)
         if counted is not None and not counted[1]:
             record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
-        db.session.commit()
         return GENERIC
 
     if decision.outcome is rules.Outcome.OK and door is Door.CONSOLE and not user.is_administrator:
         record(EventKind.LOGIN_REFUSED, actor=user, subject=user, now=now, reason="console")
-        db.session.commit()
         return LoginResult("refused_console", None, codes.get(codes.CONSOLE_NOT_ALLOWED))
 
     user.apply(decision.state)
@@ -144,9 +159,7 @@ def attempt_login(
     if decision.outcome is rules.Outcome.OK:
         if new_hash is not None:
             user.password_hash = new_hash  # rehash on parameter change (not a password change)
-        db.session.commit()
         return LoginResult(decision.outcome, user)
-    db.session.commit()
     if not password_ok:
         return GENERIC
     eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
@@ -176,8 +189,14 @@ def create_organisation(name: str, *, actor: User | None, now: datetime) -> Orga
     org = Organisation(name=name, created_at=now)
     db.session.add(org)
     db.session.flush()
-    record(EventKind.ORGANISATION_CREATED, actor=actor, subject=None, now=now,
-           organisation_id=org.id, details=name)
+    record(
+        EventKind.ORGANISATION_CREATED,
+        actor=actor,
+        subject=None,
+        now=now,
+        organisation_id=org.id,
+        details=name,
+    )
     return org
 
 
@@ -256,12 +275,17 @@ def _check_user_id(user_id: str) -> None:
 
 
 def change_password(user: User, *, current: str, new: str, now: datetime) -> bool:
-    """The user's own change (needs the current password).  Ends every other session (R8)."""
+    """The user's own change (needs the current password); commits.  Ends every session (R8)."""
     if not passwords.verify_password(user.password_hash, current):
         return False
-    user.set_password(new)
-    user.must_change_password = False
-    record(EventKind.PASSWORD_CHANGED, actor=user, subject=user, now=now)
+    new_hash = passwords.hash_password(new)
+    with write_transaction(db.session):
+        user = _lock_user(user.id)
+        user.password_hash = new_hash
+        user.password_changed_at = now
+        user.rotate_session_token()
+        user.must_change_password = False
+        record(EventKind.PASSWORD_CHANGED, actor=user, subject=user, now=now)
     return True
 
 

@@ -25,6 +25,7 @@ from portal.accounts.forms import ChangePasswordForm
 from portal.accounts.forms import LoginForm
 from portal.accounts.session import DOOR
 from portal.accounts.session import start_session
+from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.guides import codes
@@ -93,8 +94,8 @@ def console_login() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     door = request.form.get("door") or "portal"
     if current_user.is_authenticated:
-        service.log_out(current_user._get_current_object(), now=clock.now())
-        db.session.commit()
+        with write_transaction(db.session):
+            service.log_out(current_user._get_current_object(), now=clock.now())
         logout_user()
     session.clear()
     return redirect(url_for("auth.console_login" if door == "console" else "auth.portal_login"))
@@ -119,20 +120,27 @@ def change_password() -> Response | str:
         if problems:
             form.password.errors = [*form.password.errors, *problems]
         elif service.change_password(
-            user, current=form.current_password.data or "", new=form.password.data or "",
+            user,
+            current=form.current_password.data or "",
+            new=form.password.data or "",
             now=clock.now(),
         ):
-            db.session.commit()
             door = session.get(DOOR, "portal")
             start_session(user, door)  # the token rotated: renew this session only
             flash("Your password has been changed.", "success")
             return redirect(home_for(door))
         else:
-            form.current_password.errors = [*form.current_password.errors,
-                                            "The current password is wrong"]
+            form.current_password.errors = [
+                *form.current_password.errors,
+                "The current password is wrong",
+            ]
     must = user.must_change_password
-    return render_template("auth/change_password.html", form=form, must_change=must,
-                           must_message=codes.get(codes.MUST_CHANGE_PASSWORD))
+    return render_template(
+        "auth/change_password.html",
+        form=form,
+        must_change=must,
+        must_message=codes.get(codes.MUST_CHANGE_PASSWORD),
+    )
 
 
 def require_password_change() -> Response | None:

@@ -14,6 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
 from portal import clock
+from portal.db import write_transaction
 from portal.extensions import db
 from portal.jobs import nightly
 
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 def run_sweep(app: Flask) -> None:
     with app.app_context():
         try:
-            counts = nightly.sweep(now=clock.now(), today=clock.today())
-            db.session.commit()
+            with write_transaction(db.session):
+                counts = nightly.sweep(now=clock.now(), today=clock.today())
             log.info("nightly sweep done: %s", counts)
         except Exception:
             db.session.rollback()

@@ -24,5 +24,7 @@ def index() -> Response:
 @login_required
 def home() -> str:
     user = current_user._get_current_object()
-    admins = service.organisation_administrators(user.organisation_id) if user.organisation_id else []
+    admins = (
+        service.organisation_administrators(user.organisation_id) if user.organisation_id else []
+    )
     return render_template("portal/home.html", user=user, administrators=admins)

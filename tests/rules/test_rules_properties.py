@@ -1,8 +1,7 @@
 """Property tests (hypothesis) of ``portal.accounts.rules``: STYLE §5, SECURITY LK-01/02/07/09.
 
 Each example is a valid account state (one of SPEC §2's three states, ``rules.is_valid``) with an
-aware UTC ``now`` near its last use and ``today`` computed from ``now`` in Europe/London.  The
-example database is off (``database=None``) so running the suite writes nothing to the tree.
+aware UTC ``now`` near its last use and ``today`` computed from ``now`` in Europe/London.
 """
 
 from __future__ import annotations
@@ -30,7 +29,9 @@ LONDON = ZoneInfo("Europe/London")
 SECOND = timedelta(seconds=1)
 ONE_US = timedelta(microseconds=1)
 
-PROPERTY = settings(database=None, deadline=None, max_examples=200)
+#: No example database (nothing written to the tree) and no deadline (timing is not the point);
+#: ``max_examples`` comes from the active hypothesis profile (100 by default).
+PROPERTY = settings(database=None, deadline=None)
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 

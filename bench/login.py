@@ -1,0 +1,204 @@
+"""Login timing with the PRODUCTION argon2 parameters (SECURITY EN-02 smoke figures).
+
+Run as ``.venv/bin/python bench/login.py [--n 50]`` (``make bench``).  Prints figures only;
+the pass/fail checks of EN-02 are call-count tests, never wall-clock ones.
+
+Measured through the Flask test client on a temporary SQLite file with the real migrations:
+
+* a successful login POST (a new client each time),
+* a wrong-password POST for an existing user (re-enabled between attempts, outside the timing),
+* a POST for an unknown User ID (verified against the dummy hash),
+* one direct argon2 verification with the app's own hasher.
+
+Targets: median login request ≤ 1.15 × median argon2 verification (the hash dominates), and
+unknown-user / wrong-password median ratio within 0.9–1.1 (no user enumeration by timing).
+The four kinds are interleaved so that background load affects them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from portal import clock  # noqa: E402
+from portal import create_app  # noqa: E402
+from portal.accounts import passwords  # noqa: E402
+from portal.accounts import rules  # noqa: E402
+from portal.accounts import service  # noqa: E402
+from portal.accounts.models import Profile  # noqa: E402
+from portal.accounts.models import User  # noqa: E402
+from portal.config import DEFAULTS  # noqa: E402
+from portal.extensions import db  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+WRONG = "definitely not the password"
+USER_ID = "bench.handler"
+UNKNOWN_ID = "nobody.here"
+LOGIN = "/portal/login"
+ARGON2_KEYS = ("PORTAL_ARGON2_TIME_COST", "PORTAL_ARGON2_MEMORY_COST", "PORTAL_ARGON2_PARALLELISM")
+WARMUP = 3
+
+LOGIN_TARGET = 1.15
+RATIO_LOW, RATIO_HIGH = 0.9, 1.1
+
+
+def build_app(database: Path) -> Flask:
+    settings = {
+        "TESTING": True,
+        "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "PORTAL_SCHEDULER": False,
+        # The production defaults, stated so that no PORTAL_ARGON2_* variable or instance
+        # config can make the figures look better than production.
+        **{key: DEFAULTS[key] for key in ARGON2_KEYS},
+    }
+    return create_app(settings)
+
+
+def migrate_and_seed(app: Flask) -> None:
+    import flask_migrate
+
+    with app.app_context():
+        flask_migrate.upgrade()
+        now = clock.now()
+        org = service.create_organisation("Bench Org", actor=None, now=now)
+        service.create_user(
+            user_id=USER_ID,
+            full_name="Bench Handler",
+            email="bench@example.com",
+            profile=Profile.CLAIMS_HANDLER,
+            organisation=org,
+            expires_on=clock.local_date(now) + timedelta(days=365),
+            actor=None,
+            now=now,
+            password=PASSWORD,
+        )
+        db.session.commit()
+
+
+def reenable_if_locked(app: Flask, user_pk: int) -> None:
+    """R6 through the real rules once the fifth wrong password has locked the user."""
+    with app.app_context():
+        user = db.session.get(User, user_pk)
+        assert user is not None
+        if not user.enabled:
+            decision = rules.reenable(user.to_state(), now=clock.now(), today=clock.today())
+            user.apply(decision.state)
+            db.session.commit()
+        db.session.remove()
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def run(n: int) -> None:
+    logging.disable(logging.WARNING)  # alembic's and the app's chatter is not a figure
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        app = build_app(Path(tmp) / "bench.sqlite")
+        migrate_and_seed(app)
+        hasher = app.extensions[passwords.EXTENSION_KEY].hasher
+        with app.app_context():
+            user = service.find_user(USER_ID)
+            assert user is not None
+            user_pk, stored_hash = user.id, user.password_hash
+            db.session.remove()
+
+        # No app context is held around the requests: each request gets its own, as in
+        # production (an outer one would share ``g``, and with it the logged-in user).
+        def login_ok() -> None:
+            response = app.test_client().post(
+                LOGIN, data={"user_id": USER_ID, "password": PASSWORD}
+            )
+            assert response.status_code == 302, response.status_code
+
+        shared = app.test_client()
+
+        def login_wrong() -> None:
+            response = shared.post(LOGIN, data={"user_id": USER_ID, "password": WRONG})
+            assert response.status_code == 200, response.status_code
+
+        def login_unknown() -> None:
+            response = shared.post(LOGIN, data={"user_id": UNKNOWN_ID, "password": WRONG})
+            assert response.status_code == 200, response.status_code
+
+        def verify() -> None:
+            assert hasher.verify(stored_hash, PASSWORD)
+
+        samples: dict[str, list[float]] = {"ok": [], "wrong": [], "unknown": [], "hash": []}
+        kinds = (
+            ("ok", login_ok),
+            ("wrong", login_wrong),
+            ("unknown", login_unknown),
+            ("hash", verify),
+        )
+        for i in range(WARMUP + n):
+            for name, action in kinds:
+                elapsed = timed(action)
+                if name == "wrong":
+                    reenable_if_locked(app, user_pk)  # outside the timed region
+                if i >= WARMUP:
+                    samples[name].append(elapsed)
+        with app.app_context():
+            db.engine.dispose()
+
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    params = ", ".join(
+        f"{key.removeprefix('PORTAL_ARGON2_').lower()}={DEFAULTS[key]}" for key in ARGON2_KEYS
+    )
+    print(f"Login timing, N={n} each (medians), argon2id {params}")
+    print(f"  successful login request      {med['ok'] * 1000:8.1f} ms")
+    print(f"  wrong-password login request  {med['wrong'] * 1000:8.1f} ms")
+    print(f"  unknown-user login request    {med['unknown'] * 1000:8.1f} ms")
+    print(f"  argon2 verify (app's hasher)  {med['hash'] * 1000:8.1f} ms")
+    for label, name in (
+        ("successful login", "ok"),
+        ("wrong-password login", "wrong"),
+        ("unknown-user login", "unknown"),
+    ):
+        ratio = med[name] / med["hash"]
+        print(
+            f"  {label} / argon2 verify = {ratio:.3f}   "
+            f"(target ≤ {LOGIN_TARGET:.2f})  {verdict(ratio <= LOGIN_TARGET)}"
+        )
+    ratio = med["unknown"] / med["wrong"]
+    print(
+        f"  unknown-user / wrong-password = {ratio:.3f}   "
+        f"(target {RATIO_LOW:.1f}–{RATIO_HIGH:.1f})  "
+        f"{verdict(RATIO_LOW <= ratio <= RATIO_HIGH)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=50, help="samples of each kind (default 50)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    run(args.n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

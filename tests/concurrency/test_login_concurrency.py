@@ -1,0 +1,491 @@
+"""Logins under concurrent load against a REAL server (SECURITY LK-03, LK-05, TM-03, DB-04).
+
+Each test starts ``gunicorn -w 2 --threads 8`` on the test's database (a SQLite WAL *file*, and
+PostgreSQL when PORTAL_TEST_DATABASE_URL is set), creates its users through the ``app``
+fixture, then fires parallel POSTs at ``/portal/login`` with CSRF on, exactly as browsers
+would.  State is read back from the database afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import func
+from sqlalchemy import select
+
+from portal import clock
+from portal.accounts import rules
+from portal.accounts.models import User
+from portal.audit.models import AuditEvent
+from portal.extensions import db
+from tests.factories import PASSWORD
+from tests.factories import make_user
+from tests.factories import refresh
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+SECRET_KEY = "concurrency-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+WRONG = "definitely not the password"
+LOGIN = "/portal/login"
+HOME = "/portal/"
+PARALLEL_WRONG = 50
+LOCKOUT_RUNS = 5
+MIXED_RUNS = 6
+STARTUP_SECONDS = 20.0
+STOP_SECONDS = 10.0
+REQUEST_TIMEOUT = 60.0
+
+SERVER_ENV = {
+    "PORTAL_SECRET_KEY": SECRET_KEY,
+    "PORTAL_ENV": "development",  # the session cookie is not Secure over plain http
+    "PORTAL_RATELIMIT_ENABLED": "false",
+    "PORTAL_SCHEDULER": "off",
+    # Must match the hashes the factories made (tests/conftest.py FAST_ARGON2).
+    "PORTAL_ARGON2_TIME_COST": "1",
+    "PORTAL_ARGON2_MEMORY_COST": "1024",
+    "PORTAL_ARGON2_PARALLELISM": "1",
+}
+
+_CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
+_VALUE = re.compile(r'\bvalue="([^"]*)"')
+_CODE = re.compile(r"Code (LOGIN-\d+)")
+
+T = TypeVar("T")
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@functools.cache
+def _control_socket_args() -> tuple[str, ...]:
+    """gunicorn ≥ 27 opens a control socket in ~/.gunicorn by default, shared by every server
+    on the machine; switch it off where the option exists."""
+    help_text = subprocess.run(
+        [str(GUNICORN), "--help"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout
+    return ("--no-control-socket",) if "--no-control-socket" in help_text else ()
+
+
+def _server_env(database_url: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "DATABASE_URL"
+    }
+    env.update(SERVER_ENV)
+    env["DATABASE_URL"] = database_url
+    return env
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_SECONDS)
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A real gunicorn (2 workers × 8 threads) on the test's database; yields its base URL."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "gunicorn.log"
+    cmd = [
+        str(GUNICORN),
+        "-w",
+        "2",
+        "--threads",
+        "8",
+        "-b",
+        f"127.0.0.1:{port}",
+        *_control_socket_args(),
+        "app:app",
+    ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=_server_env(database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown reaches the workers
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if requests.get(base + LOGIN, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn not ready in {STARTUP_SECONDS} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        _stop(proc)
+    # A 5xx is caught by the tests; a traceback in the log is worth failing for even without one.
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+
+
+# --- clients -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    location: str
+    codes: tuple[str, ...]
+
+
+def _reply(response: requests.Response) -> Reply:
+    return Reply(
+        response.status_code,
+        response.headers.get("Location", ""),
+        tuple(_CODE.findall(response.text)),
+    )
+
+
+def csrf_token(html: str) -> str:
+    tag = _CSRF_INPUT.search(html)
+    assert tag is not None, "no csrf_token input on the login page"
+    value = _VALUE.search(tag.group(0))
+    assert value is not None, "the csrf_token input has no value"
+    assert value.group(1), "the csrf_token input is empty"
+    return value.group(1)
+
+
+def open_login(http: requests.Session, base: str) -> str:
+    """GET the login page with ``http``: sets its session cookie; returns the CSRF token."""
+    page = http.get(base + LOGIN, timeout=REQUEST_TIMEOUT)
+    assert page.status_code == 200
+    assert http.cookies, "the login page set no session cookie"
+    return csrf_token(page.text)
+
+
+def post_login(http: requests.Session, base: str, user_id: str, password: str, token: str) -> Reply:
+    response = http.post(
+        base + LOGIN,
+        data={"user_id": user_id, "password": password, "csrf_token": token},
+        allow_redirects=False,
+        timeout=REQUEST_TIMEOUT,
+    )
+    return _reply(response)
+
+
+def post_login_with_cookie(
+    base: str, cookie: str, user_id: str, password: str, token: str
+) -> Reply:
+    """One POST on its own connection, carrying a shared session cookie (no shared Session)."""
+    with requests.Session() as http:
+        response = http.post(
+            base + LOGIN,
+            data={"user_id": user_id, "password": password, "csrf_token": token},
+            headers={"Cookie": cookie},
+            allow_redirects=False,
+            timeout=REQUEST_TIMEOUT,
+        )
+        return _reply(response)
+
+
+def run_together(tasks: list[Callable[[], T]]) -> list[T]:
+    """Run every task on its own thread, all released at once by a barrier."""
+    barrier = threading.Barrier(len(tasks), timeout=30)
+
+    def go(task: Callable[[], T]) -> T:
+        barrier.wait()
+        return task()
+
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
+        futures = [pool.submit(go, task) for task in tasks]
+        return [f.result(timeout=REQUEST_TIMEOUT * 2) for f in futures]
+
+
+def is_home(location: str) -> bool:
+    return urlsplit(location).path == HOME
+
+
+def is_login(location: str) -> bool:
+    return urlsplit(location).path == LOGIN
+
+
+# --- the database, read from this process --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    enabled: bool
+    reason: str | None
+    failed: int
+    events: dict[str, int]
+
+
+def snapshot(pk: int) -> Snapshot:
+    """The user's row and its audit event counts, read fresh; ends the transaction at once
+    (on SQLite every transaction takes the write lock, which the server must not wait for)."""
+    db.session.expire_all()
+    row = db.session.get(User, pk)
+    assert row is not None
+    counts = db.session.execute(
+        select(AuditEvent.kind, func.count())
+        .where(AuditEvent.subject_id == pk)
+        .group_by(AuditEvent.kind)
+    ).all()
+    shot = Snapshot(
+        row.enabled, row.disabled_reason, row.failed_attempts, {kind: n for kind, n in counts}
+    )
+    db.session.rollback()
+    return shot
+
+
+def events_since(after: Snapshot, before: Snapshot, kind: str) -> int:
+    return after.events.get(kind, 0) - before.events.get(kind, 0)
+
+
+def event_kinds_after(pk: int, first_id: int) -> list[tuple[int, str]]:
+    rows = db.session.execute(
+        select(AuditEvent.id, AuditEvent.kind)
+        .where(AuditEvent.subject_id == pk, AuditEvent.id > first_id)
+        .order_by(AuditEvent.id)
+    ).all()
+    db.session.rollback()
+    return [(i, k) for i, k in rows]
+
+
+def last_event_id() -> int:
+    value = db.session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0)))
+    db.session.rollback()
+    return int(value or 0)
+
+
+def new_user() -> tuple[User, int, str]:
+    """A Claims Handler, its primary key and User ID.  The transaction that reading them began
+    is ended here: a test must never hold one open while the server works (SQLite)."""
+    user = make_user()
+    pk, uid = user.id, user.user_id
+    db.session.rollback()
+    return user, pk, uid
+
+
+def reenable(user: User) -> None:
+    """Give the user access back through the real rules (R6); commits."""
+    fresh = refresh(user)
+    decision = rules.reenable(fresh.to_state(), now=clock.now(), today=clock.today())
+    fresh.apply(decision.state)
+    db.session.commit()
+
+
+def reset(user: User) -> None:
+    """Access and no failures, through the rules: re-enable (R6) when disabled; otherwise
+    R6 is no change and leaves the count, so clear it as a right password does (R1)."""
+    reenable(user)
+    fresh = refresh(user)
+    if fresh.failed_attempts:
+        decision = rules.login_attempt(
+            fresh.to_state(), password_ok=True, now=clock.now(), today=clock.today()
+        )
+        fresh.apply(decision.state)
+    db.session.commit()
+
+
+def add_failures(user: User, count: int) -> None:
+    """``count`` wrong passwords through the rules (like ``factories.lock_out``); commits."""
+    fresh = refresh(user)
+    for _ in range(count):
+        decision = rules.login_attempt(
+            fresh.to_state(), password_ok=False, now=clock.now(), today=clock.today()
+        )
+        fresh.apply(decision.state)
+    db.session.commit()
+
+
+def assert_no_5xx(replies: list[Reply]) -> None:
+    bad = [r for r in replies if r.status >= 500]
+    assert not bad, f"{len(bad)} of {len(replies)} responses were 5xx: {bad[:3]}"
+
+
+# --- the tests -----------------------------------------------------------------------------
+
+
+def test_parallel_wrong_passwords_lock_exactly_once(app: Flask, server: str) -> None:
+    """LK-03: 50 parallel wrong passwords, several runs: counter 5, one lock, generic pages."""
+    user, pk, uid = new_user()
+    for run in range(LOCKOUT_RUNS):
+        before = snapshot(pk)
+        assert (before.enabled, before.failed) == (True, 0), f"run {run}: not reset: {before}"
+        with requests.Session() as http:
+            token = open_login(http, server)
+            cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.get_dict().items())
+
+        replies = run_together(
+            [
+                functools.partial(post_login_with_cookie, server, cookie, uid, WRONG, token)
+                for _ in range(PARALLEL_WRONG)
+            ]
+        )
+
+        assert_no_5xx(replies)
+        statuses = {r.status for r in replies}
+        assert len(statuses) == 1, f"run {run}: mixed statuses {sorted(statuses)}"
+        pages = {r.codes for r in replies}
+        assert pages == {("LOGIN-01",)}, f"run {run}: not all the generic failure: {pages}"
+        after = snapshot(pk)
+        assert (after.enabled, after.reason, after.failed) == (False, "lockout", 5), (
+            f"run {run}: {after}"
+        )
+        assert events_since(after, before, rules.EventKind.LOCKED_OUT) == 1, f"run {run}"
+        assert events_since(after, before, rules.EventKind.LOGIN_FAILED) == PARALLEL_WRONG, (
+            f"run {run}: every attempt is audited"
+        )
+
+        with requests.Session() as http:
+            right = post_login(http, server, uid, PASSWORD, open_login(http, server))
+            assert right.status == 200, f"run {run}: the right password got in: {right}"
+            assert right.codes == ("LOGIN-03",), f"run {run}: {right}"
+            home = http.get(server + HOME, allow_redirects=False, timeout=REQUEST_TIMEOUT)
+            assert home.status_code == 302, f"run {run}: {home.status_code}"
+            assert is_login(home.headers["Location"]), f"run {run}: {home.headers['Location']}"
+        still = snapshot(pk)
+        assert (still.enabled, still.failed) == (False, 5), f"run {run}: {still}"
+
+        reenable(user)
+
+
+def test_parallel_right_passwords_all_succeed(app: Flask, server: str) -> None:
+    """LK-05: five concurrent correct logins all succeed (and clear earlier failures)."""
+    user, pk, uid = new_user()
+    add_failures(user, 2)
+    before = snapshot(pk)
+    assert (before.enabled, before.failed) == (True, 2)
+
+    sessions = [requests.Session() for _ in range(5)]
+    try:
+        tokens = [open_login(http, server) for http in sessions]
+        replies = run_together(
+            [
+                functools.partial(post_login, http, server, uid, PASSWORD, token)
+                for http, token in zip(sessions, tokens, strict=True)
+            ]
+        )
+        assert_no_5xx(replies)
+        for reply in replies:
+            assert (reply.status, is_home(reply.location)) == (302, True), reply
+        for http in sessions:
+            home = http.get(server + HOME, allow_redirects=False, timeout=REQUEST_TIMEOUT)
+            assert home.status_code == 200, (home.status_code, home.headers.get("Location"))
+    finally:
+        for http in sessions:
+            http.close()
+
+    after = snapshot(pk)
+    assert (after.enabled, after.failed) == (True, 0), after
+    assert events_since(after, before, rules.EventKind.LOGIN_SUCCEEDED) == 5
+
+
+def _serial_outcome_ok(kinds: list[str], final: Snapshot, prior: int) -> bool:
+    """Does the final state equal replaying the audited attempts, in commit order, serially?"""
+    state = rules.AccountState(
+        enabled=True,
+        active=True,
+        reason=None,
+        failures=prior,
+        last_login=None,
+        access_granted=clock.now(),
+        expires_on=None,
+    )
+    for kind in kinds:
+        if kind in (rules.EventKind.LOGIN_SUCCEEDED, rules.EventKind.LOGIN_REFUSED):
+            ok = True
+        elif kind == rules.EventKind.LOGIN_FAILED:
+            ok = False
+        else:
+            continue  # locked_out follows the attempt that caused it
+        state = rules.login_attempt(
+            state, password_ok=ok, now=clock.now(), today=clock.today()
+        ).state
+    reason = state.reason.value if state.reason else None
+    return (state.enabled, reason, state.failures) == (final.enabled, final.reason, final.failed)
+
+
+def test_mixed_wrong_and_right_end_in_a_serial_state(app: Flask, server: str) -> None:
+    """LK-05: 4 wrong + 1 right in parallel: ``enabled ⇒ failed < 5``, ``failed ≤ 5``, no 5xx,
+    and the result is the one some serial order of those requests gives."""
+    user, pk, uid = new_user()
+    for run in range(MIXED_RUNS):
+        prior = run % 2  # with one earlier failure, four wrong ones may lock before the right one
+        reset(user)
+        add_failures(user, prior)
+        before = snapshot(pk)
+        assert (before.enabled, before.failed) == (True, prior)
+        first_id = last_event_id()
+
+        sessions = [requests.Session() for _ in range(5)]
+        try:
+            tokens = [open_login(http, server) for http in sessions]
+            passwords = [WRONG] * 4 + [PASSWORD]
+            replies = run_together(
+                [
+                    functools.partial(post_login, http, server, uid, password, token)
+                    for http, token, password in zip(sessions, tokens, passwords, strict=True)
+                ]
+            )
+        finally:
+            for http in sessions:
+                http.close()
+
+        assert_no_5xx(replies)
+        after = snapshot(pk)
+        assert after.failed <= rules.LOCKOUT_AFTER, f"run {run}: {after}"
+        assert not after.enabled or after.failed < rules.LOCKOUT_AFTER, f"run {run}: {after}"
+
+        right = replies[-1]
+        for wrong in replies[:-1]:
+            assert (wrong.status, wrong.codes) == (200, ("LOGIN-01",)), f"run {run}: {wrong}"
+        if right.status == 302:  # the right one got in: the account has access
+            assert is_home(right.location), f"run {run}: {right}"
+            assert after.enabled, f"run {run}: logged in, yet {after}"
+        else:  # refused: only because four wrong ones locked it first
+            assert (right.status, right.codes) == (200, ("LOGIN-03",)), f"run {run}: {right}"
+            assert (prior, after.enabled, after.reason) == (1, False, "lockout"), f"run {run}"
+
+        kinds = [kind for _, kind in event_kinds_after(pk, first_id)]
+        attempts = [k for k in kinds if k != rules.EventKind.LOCKED_OUT]
+        assert len(attempts) == 5, f"run {run}: every attempt is audited once: {kinds}"
+        assert _serial_outcome_ok(kinds, after, prior), (
+            f"run {run}: {after} is not what {kinds} gives serially from {prior} failures"
+        )

@@ -1,0 +1,287 @@
+"""A hypothesis state machine over one account (SECURITY TM-04), driving ``portal.accounts.rules``.
+
+Actions: wrong and right logins, moving the clock (seconds to 200 days, or exactly to the R2 and R3
+boundaries), removal by another Administrator, re-enable, a new expiry date (possibly in the
+past, which is refused), a completed self-service reset by an Administrator, and the nightly
+sweep.  The machine keeps its own model of two facts the rules must respect: whether access was
+*manually* removed, and the consecutive-failure count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import initialize
+from hypothesis.stateful import invariant
+from hypothesis.stateful import rule
+
+from portal.accounts import rules
+from portal.accounts.rules import Access
+from portal.accounts.rules import AccountState
+from portal.accounts.rules import Decision
+from portal.accounts.rules import EventKind
+from portal.accounts.rules import Outcome
+from portal.accounts.rules import Reason
+
+LONDON = ZoneInfo("Europe/London")
+ONE_US = timedelta(microseconds=1)
+SECOND = timedelta(seconds=1)
+DAY = timedelta(days=1)
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def today_at(now: datetime) -> date:
+    """The portal-zone date at the aware UTC instant ``now``."""
+    return now.astimezone(LONDON).date()
+
+
+def london_midnight(d: date) -> datetime:
+    """The UTC instant at which London's date becomes ``d``."""
+    return datetime.combine(d, time(0), tzinfo=LONDON).astimezone(UTC)
+
+
+def _micros(lo: timedelta, hi: timedelta) -> st.SearchStrategy[timedelta]:
+    return st.integers(lo // ONE_US, hi // ONE_US).map(lambda n: n * ONE_US)
+
+
+clock_steps = st.one_of(
+    _micros(SECOND, timedelta(hours=1)),
+    _micros(SECOND, timedelta(days=200)),
+    st.sampled_from([DAY, rules.INACTIVITY, rules.INACTIVITY + SECOND]),
+)
+boundary_offsets = st.sampled_from([-SECOND, -ONE_US, timedelta(0), ONE_US, SECOND])
+
+
+class AccountMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = EPOCH
+        self.state: AccountState = rules.new_account(now=EPOCH, expires_on=None)
+        #: Model: access was removed by another Administrator and not given back since.
+        self.removed = False
+        #: Model: the consecutive wrong passwords since the last reset of the count.
+        self.failures = 0
+        #: Was the state last evaluated (login, sweep, reset, re-enable) at ``self.now``?
+        self.evaluated = True
+
+    @property
+    def today(self) -> date:
+        return today_at(self.now)
+
+    def apply(self, d: Decision) -> None:
+        self.state = d.state
+
+    # ---------------------------------------------------------------------------------------
+    # setup
+
+    @initialize(
+        start=_micros(timedelta(0), timedelta(days=10 * 365)),
+        expires_in_days=st.none() | st.integers(1, 400),
+    )
+    def create(self, start: timedelta, expires_in_days: int | None) -> None:
+        self.now = EPOCH + start
+        expires_on = None
+        if expires_in_days is not None:
+            expires_on = self.today + timedelta(days=expires_in_days)
+        self.state = rules.new_account(now=self.now, expires_on=expires_on)
+        assert rules.has_access(self.state, self.now, self.today)
+
+    # ---------------------------------------------------------------------------------------
+    # logins
+
+    @rule(times=st.integers(1, rules.LOCKOUT_AFTER + 1))
+    def wrong_login(self, times: int) -> None:
+        """One or more wrong passwords in a row (bursts make lockouts common enough)."""
+        for _ in range(times):
+            self.one_wrong_login()
+            self.state_is_valid()
+
+    def one_wrong_login(self) -> None:
+        before = self.state
+        counts = before.enabled and rules.due_disable(before, self.now, self.today) is None
+        d = rules.login_attempt(before, password_ok=False, now=self.now, today=self.today)
+        assert d.outcome is Outcome.BAD_PASSWORD  # always the generic failure (D-1)
+        if counts:
+            self.failures += 1
+        locks = [e for e in d.events if e.kind is EventKind.LOCKED_OUT]
+        assert len(locks) == (1 if counts and self.failures == rules.LOCKOUT_AFTER else 0)
+        if not before.enabled:
+            assert d.state == before  # LK-02
+        self.apply(d)
+        self.evaluated = True
+
+    @rule()
+    def right_login(self) -> None:
+        before = self.state
+        had_access = rules.has_access(before, self.now, self.today)
+        d = rules.login_attempt(before, password_ok=True, now=self.now, today=self.today)
+        if had_access:
+            assert d.outcome is Outcome.OK
+            assert d.state.last_login == self.now
+            self.failures = 0
+        else:
+            assert d.outcome is rules.refusal_for(d.state)
+            assert d.outcome not in (Outcome.OK, Outcome.BAD_PASSWORD)
+            assert not d.state.enabled
+        if not before.enabled:
+            assert d.state == before
+        self.apply(d)
+        self.evaluated = True
+
+    # ---------------------------------------------------------------------------------------
+    # the clock
+
+    def move_to(self, instant: datetime) -> None:
+        if instant > self.now:
+            self.now = instant
+            self.evaluated = False
+
+    @rule(step=clock_steps)
+    def advance_clock(self, step: timedelta) -> None:
+        self.move_to(self.now + step)
+
+    @rule(offset=boundary_offsets)
+    def advance_to_inactivity_limit(self, offset: timedelta) -> None:
+        self.move_to(rules.last_use(self.state) + rules.INACTIVITY + offset)
+
+    @rule(offset=boundary_offsets)
+    def advance_to_expiry_midnight(self, offset: timedelta) -> None:
+        if self.state.expires_on is not None:
+            self.move_to(london_midnight(self.state.expires_on) + offset)
+
+    # ---------------------------------------------------------------------------------------
+    # Administrators, the reset and the nightly job
+
+    @rule()
+    def remove_access(self) -> None:
+        before = self.state
+        d = rules.remove_access(before, actor_is_self=False, is_last_admin=False)
+        if rules.access(before) is Access.HAS_ACCESS:
+            assert d.outcome is Outcome.OK
+            assert rules.access(d.state) is Access.REMOVED
+            self.removed = True
+        else:
+            assert d.outcome is Outcome.NO_CHANGE
+            assert d.state == before
+        self.apply(d)
+
+    @rule()
+    def reenable(self) -> None:
+        before = self.state
+        d = rules.reenable(before, now=self.now, today=self.today)
+        if rules.access(before) is Access.HAS_ACCESS:
+            assert d.outcome is Outcome.NO_CHANGE
+        elif rules.is_expired(before, self.today):
+            assert d.outcome is Outcome.REFUSED_EXPIRED
+            assert d.state == before
+        else:
+            assert d.outcome is Outcome.OK
+            assert rules.has_access(d.state, self.now, self.today)
+            self.removed = False
+            self.failures = 0
+            self.evaluated = True
+        self.apply(d)
+
+    @rule(offset_days=st.integers(-30, 400))
+    def set_expiry(self, offset_days: int) -> None:
+        before = self.state
+        new_date = self.today + timedelta(days=offset_days)
+        d = rules.set_expiry(before, new_date, today=self.today)
+        if offset_days < 0:
+            assert d.outcome is Outcome.REFUSED_PAST_DATE
+            assert d.state == before
+        else:
+            assert d.state.expires_on == new_date
+            assert d.state.enabled is before.enabled  # a new date never re-enables by itself
+            if offset_days == 0:
+                self.evaluated = False  # expiring today: due from now on
+        self.apply(d)
+
+    @rule()
+    def reset_password(self) -> None:
+        before = self.state
+        removed_before = rules.access(before) is Access.REMOVED
+        assert rules.may_self_reset(before, is_admin=True) is not removed_before
+        d = rules.after_password_reset(before, is_admin=True, now=self.now, today=self.today)
+        if removed_before:
+            assert d.outcome is Outcome.REFUSED_REMOVED
+            assert d.state == before
+        else:
+            assert d.outcome is Outcome.OK
+            assert d.state.failures == 0
+            self.failures = 0
+            if rules.is_expired(before, self.today):
+                assert rules.access(d.state) is Access.SYSTEM_DISABLED
+                assert d.state.reason is Reason.EXPIRY
+            elif before.reason is Reason.EXPIRY:
+                # the date was extended but Enabled not checked again: still off (R7)
+                assert d.state == replace(before, failures=0)
+            else:
+                assert rules.has_access(d.state, self.now, self.today)
+        self.apply(d)
+        self.evaluated = True
+
+    @rule()
+    def sweep(self) -> None:
+        before = self.state
+        due = rules.due_disable(before, self.now, self.today)
+        d = rules.sweep(before, now=self.now, today=self.today)
+        if due is None:
+            assert d.outcome is Outcome.NO_CHANGE
+            assert d.state == before
+        else:
+            assert d.outcome is Outcome.OK
+            assert rules.access(d.state) is Access.SYSTEM_DISABLED
+            assert d.state.reason is due
+        self.apply(d)
+        self.evaluated = True
+
+    # ---------------------------------------------------------------------------------------
+    # invariants (TM-04)
+
+    @invariant()
+    def state_is_valid(self) -> None:
+        s = self.state
+        assert rules.is_valid(s)
+        assert 0 <= s.failures <= rules.LOCKOUT_AFTER
+        if s.enabled:
+            assert s.failures < rules.LOCKOUT_AFTER
+            assert s.active
+        assert (s.reason is not None) is (s.active and not s.enabled)
+
+    @invariant()
+    def manual_removal_is_modelled(self) -> None:
+        # Only another Administrator removes access, and only a re-enable gives it back:
+        # in particular a reset never clears a manual removal.
+        assert (rules.access(self.state) is Access.REMOVED) is self.removed
+
+    @invariant()
+    def failures_are_modelled(self) -> None:
+        assert self.state.failures == self.failures
+        if self.state.reason is Reason.LOCKOUT:
+            assert self.state.failures == rules.LOCKOUT_AFTER
+
+    @invariant()
+    def nothing_due_after_evaluation(self) -> None:
+        if self.evaluated and self.state.enabled:
+            assert rules.due_disable(self.state, self.now, self.today) is None
+
+    @invariant()
+    def no_access_without_enabled(self) -> None:
+        if not self.state.enabled:
+            assert rules.has_access(self.state, self.now, self.today) is False
+
+
+AccountMachine.TestCase.settings = settings(
+    max_examples=200, stateful_step_count=40, deadline=None, database=None
+)
+TestCase = AccountMachine.TestCase

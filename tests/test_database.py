@@ -1,0 +1,518 @@
+"""The database layer: SQLite connection settings (DB-01, DB-02), the CHECK constraints that make
+the three states of SPEC §2 the only storable ones, case-insensitive User IDs (LK-06), the
+append-only audit trail (R9), the atomic R1 counter (LK-04) and UTC timestamps.
+
+Every test that takes ``app`` runs on a migrated SQLite *file* and, when
+PORTAL_TEST_DATABASE_URL is set, on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import StatementError
+
+from portal import clock
+from portal.accounts import rules
+from portal.accounts import service
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.audit.models import AppendOnlyError
+from portal.audit.models import AuditEvent
+from portal.db import SQLITE_BUSY_TIMEOUT_MS
+from portal.extensions import db
+from tests.factories import apply
+from tests.factories import lock_out
+from tests.factories import make_org
+from tests.factories import make_user
+from tests.factories import refresh
+from tests.factories import remove_access
+
+PORTAL_SOURCE = Path(__file__).resolve().parent.parent / "portal"
+
+
+def _require_sqlite() -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite connection settings")
+
+
+def _release(user: User) -> int:
+    """The user's primary key, with the main session's transaction ended.
+
+    On SQLite every transaction starts ``BEGIN IMMEDIATE``, so even the read that reloads an
+    expired attribute holds the write lock until the session commits.
+    """
+    pk = user.id
+    db.session.commit()
+    return pk
+
+
+def _run_threads(targets: list[Any], timeout: float = 60) -> None:
+    threads = [threading.Thread(target=t, daemon=True) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), "a worker thread hung"
+
+
+# --------------------------------------------------------------------------------------------
+# DB-01 / DB-02: SQLite connection settings
+
+
+def test_sqlite_fresh_connection_pragmas(app: Flask) -> None:
+    _require_sqlite()
+    db.engine.dispose()  # the next connection is a new one, set up by the connect event
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+
+        def pragma(name: str) -> Any:
+            cur.execute(f"PRAGMA {name}")
+            return cur.fetchone()[0]
+
+        assert str(pragma("journal_mode")).lower() == "wal"
+        assert pragma("busy_timeout") >= 5000
+        assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+        assert pragma("foreign_keys") == 1
+        assert pragma("synchronous") == 1  # NORMAL
+        # pysqlite's own BEGIN handling is off, so SQLAlchemy's begin event decides (DB-02)
+        assert raw.driver_connection.isolation_level is None
+        cur.close()
+    finally:
+        raw.close()
+
+
+def test_sqlite_transactions_begin_immediate(app: Flask) -> None:
+    """Even a read-only transaction takes the write lock at BEGIN (DB-02)."""
+    _require_sqlite()
+    path = db.engine.url.database
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM users")).scalar_one()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            conn.rollback()
+        other.execute("BEGIN IMMEDIATE")  # free again once the transaction ended
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_sqlite_concurrent_read_then_write_is_never_locked_and_exact(app: Flask) -> None:
+    """DB-02: 8 threads × 50 read-then-write transactions on the file database.
+
+    Each transaction reads the counter and writes back the value it read plus one, in Python,
+    through its own pooled connection.  With deferred transactions the read-to-write upgrade
+    gets SQLITE_BUSY at once ("database is locked", busy_timeout ignored) and lost updates
+    appear; with BEGIN IMMEDIATE the transactions queue on busy_timeout and the count is exact.
+    """
+    _require_sqlite()
+    threads, per_thread = 8, 50
+    engine = db.engine
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE scratch_counter (id INTEGER PRIMARY KEY, value INTEGER)"))
+        conn.execute(text("INSERT INTO scratch_counter (id, value) VALUES (1, 0)"))
+    errors: list[str] = []
+    start = threading.Barrier(threads)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(per_thread):
+            try:
+                with engine.begin() as conn:
+                    value = conn.execute(
+                        text("SELECT value FROM scratch_counter WHERE id = 1")
+                    ).scalar_one()
+                    conn.execute(
+                        text("UPDATE scratch_counter SET value = :v WHERE id = 1"), {"v": value + 1}
+                    )
+            except OperationalError as exc:  # "database is locked" would land here
+                errors.append(str(exc.orig))
+
+    _run_threads([work] * threads)
+    with engine.connect() as conn:
+        final = conn.execute(text("SELECT value FROM scratch_counter WHERE id = 1")).scalar_one()
+    assert errors == []
+    assert final == threads * per_thread
+
+
+# --------------------------------------------------------------------------------------------
+# CHECK constraints: only the three states of SPEC §2 can be stored
+
+
+CHECK_CASES = [
+    # (id, profile of the user, SET clause, parameters, the constraint that must refuse it)
+    ("enabled-but-not-active", Profile.CLAIMS_HANDLER, "active = :f", {},
+     "active_if_enabled"),
+    ("system-disabled-without-reason", Profile.CLAIMS_HANDLER, "enabled = :f", {},
+     "reason_iff_system_disabled"),
+    ("reason-while-has-access", Profile.CLAIMS_HANDLER, "disabled_reason = 'lockout'", {},
+     "reason_iff_system_disabled"),
+    ("reason-while-access-removed", Profile.CLAIMS_HANDLER,
+     "enabled = :f, active = :f, disabled_reason = 'lockout'", {}, "reason_iff_system_disabled"),
+    ("unknown-reason", Profile.CLAIMS_HANDLER, "enabled = :f, disabled_reason = 'bored'", {},
+     "disabled_reason_known"),
+    ("unknown-profile", Profile.HELPDESK, "profile = 'superuser'", {}, "profile_known"),
+    ("failed-attempts-6", Profile.CLAIMS_HANDLER,
+     "enabled = :f, disabled_reason = 'lockout', failed_attempts = 6", {},
+     "failed_attempts_range"),
+    ("failed-attempts-negative", Profile.CLAIMS_HANDLER, "failed_attempts = -1", {},
+     "failed_attempts_range"),
+    ("administrator-without-organisation", Profile.ADMINISTRATOR, "organisation_id = NULL", {},
+     "organisation_iff_member"),
+    ("claims-handler-without-organisation", Profile.CLAIMS_HANDLER, "organisation_id = NULL",
+     {}, "organisation_iff_member"),
+    ("helpdesk-with-organisation", Profile.HELPDESK, "organisation_id = :org", {"org": True},
+     "organisation_iff_member"),
+    ("portal-team-with-organisation", Profile.PORTAL_TEAM, "organisation_id = :org",
+     {"org": True}, "organisation_iff_member"),
+]
+
+
+@pytest.mark.parametrize(
+    ("profile", "set_clause", "params", "constraint"),
+    [pytest.param(*case[1:], id=case[0]) for case in CHECK_CASES],
+)
+def test_check_constraints_refuse_invalid_states(
+    app: Flask, profile: Profile, set_clause: str, params: dict[str, Any], constraint: str
+) -> None:
+    user = make_user(profile=profile)
+    values: dict[str, Any] = {"f": False, "id": _release(user)}
+    if params.get("org"):
+        values["org"] = make_org().id
+    with pytest.raises(IntegrityError) as excinfo:
+        db.session.execute(text(f"UPDATE users SET {set_clause} WHERE id = :id"), values)  # noqa: S608
+    db.session.rollback()
+    assert constraint in str(excinfo.value.orig)
+    fresh = refresh(user)
+    assert (fresh.enabled, fresh.active, fresh.disabled_reason, fresh.failed_attempts) == (
+        True, True, None, 0
+    )
+
+
+def test_check_constraints_refuse_enabled_with_lockout_count(app: Flask) -> None:
+    """``rules.is_valid`` says an enabled account has fewer than LOCKOUT_AFTER failures, and
+    its docstring says the database enforces the same invariants; so must the schema."""
+    user = make_user()
+    pk = _release(user)
+    with pytest.raises(IntegrityError):
+        db.session.execute(
+            text("UPDATE users SET failed_attempts = :n WHERE id = :id"),
+            {"n": rules.LOCKOUT_AFTER, "id": pk},
+        )
+    db.session.rollback()
+
+
+def test_check_constraints_accept_each_valid_state(app: Flask) -> None:
+    """The same raw UPDATEs succeed for the three real states (the refusals above are real)."""
+    user = make_user()
+    pk = _release(user)
+    valid = [
+        "enabled = :f, disabled_reason = 'lockout', failed_attempts = 5",  # system-disabled
+        "enabled = :f, active = :f, disabled_reason = NULL",  # access removed
+        "enabled = :t, active = :t, disabled_reason = NULL, failed_attempts = 4",  # has access
+    ]
+    for set_clause in valid:
+        db.session.execute(
+            text(f"UPDATE users SET {set_clause} WHERE id = :id"),  # noqa: S608
+            {"f": False, "t": True, "id": pk},
+        )
+        db.session.commit()
+    assert refresh(user).failed_attempts == 4
+
+
+# --------------------------------------------------------------------------------------------
+# User IDs: unique case-insensitively, trimmed (LK-06)
+
+
+def test_user_ids_are_unique_ignoring_case_and_spaces(app: Flask) -> None:
+    org = make_org()
+    bob = make_user(org, user_id="Bob")
+    assert (bob.user_id, bob.user_id_key) == ("Bob", "bob")
+    with pytest.raises(service.AccountError, match="already taken"):
+        service.create_user(
+            user_id=" bob ", full_name="Another Bob", email="bob2@example.com",
+            profile=Profile.CLAIMS_HANDLER, organisation=org, expires_on=None, actor=None,
+            now=clock.now(),
+        )
+    db.session.rollback()
+    for variant in ("bob", " BOB", "bOb\t"):
+        found = service.find_user(variant)
+        assert found is not None
+        assert found.id == bob.id
+    assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_user_id_key_is_unique_in_the_database(app: Flask) -> None:
+    """A direct insert that bypasses the service cannot create a second "bob"."""
+    bob = make_user(user_id="Bob", profile=Profile.HELPDESK)
+    now = clock.now()
+    row = {
+        "user_id": "BOB", "user_id_key": "bob", "full_name": "Direct Bob",
+        "email": "direct@example.com", "profile": "helpdesk", "organisation_id": None,
+        "password_hash": bob.password_hash, "enabled": True, "active": True,
+        "disabled_reason": None, "failed_attempts": 0, "access_granted_at": now,
+        "last_use_at": now, "must_change_password": False, "session_token": "x" * 32,
+        "created_at": now,
+    }
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.execute(insert(User.__table__).values(**row))
+    db.session.rollback()
+    # the same row with another key goes in, so the refusal above was the unique key's
+    db.session.execute(insert(User.__table__).values(**{**row, "user_id_key": "bob2"}))
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# R9: the audit trail is append-only, in the database and in the ORM
+
+
+def _audit_rows() -> list[tuple[int, str]]:
+    return list(db.session.execute(select(AuditEvent.id, AuditEvent.kind).order_by(AuditEvent.id)))
+
+
+def test_audit_events_cannot_be_updated_or_deleted_in_sql(app: Flask) -> None:
+    make_user()
+    before = _audit_rows()
+    assert len(before) >= 2  # organisation_created, user_created
+    db.session.commit()
+    for statement in ("UPDATE audit_events SET kind = 'x'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
+    assert _audit_rows() == before
+
+
+def test_audit_events_can_still_be_appended(app: Flask) -> None:
+    user = make_user()
+    count = len(_audit_rows())
+    service.log_out(user, now=clock.now())
+    db.session.commit()
+    assert len(_audit_rows()) == count + 1
+
+
+def test_audit_events_cannot_be_changed_through_the_orm(app: Flask) -> None:
+    make_user()
+    before = _audit_rows()
+    event = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).first()
+    assert event is not None
+    event.kind = "x"
+    with pytest.raises(AppendOnlyError):
+        db.session.flush()
+    db.session.rollback()
+
+    event = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).first()
+    db.session.delete(event)
+    with pytest.raises(AppendOnlyError):
+        db.session.flush()
+    db.session.rollback()
+    assert _audit_rows() == before
+
+
+# --------------------------------------------------------------------------------------------
+# LK-04: the atomic counter SQL agrees with the pure rules, and is exact under concurrency
+
+
+def _columns(user: User) -> tuple[int, bool, bool, str | None]:
+    fresh = refresh(user)
+    return fresh.failed_attempts, fresh.enabled, fresh.active, fresh.disabled_reason
+
+
+def _with_failures(user: User, n: int) -> User:
+    """``n`` wrong passwords through the rules (the way the product reaches that state)."""
+    for _ in range(n):
+        apply(user, rules.login_attempt(
+            user.to_state(), password_ok=False, now=clock.now(), today=clock.today()
+        ))
+    return user
+
+
+@pytest.mark.parametrize("start", range(rules.LOCKOUT_AFTER))
+def test_count_failure_sql_agrees_with_rules(app: Flask, start: int) -> None:
+    user = _with_failures(make_user(), start)
+    assert user.failed_attempts == start
+    token_before = user.session_token
+    expected = rules.login_attempt(
+        user.to_state(), password_ok=False, now=clock.now(), today=clock.today()
+    ).state
+
+    counted = service._count_failure(user)
+    db.session.commit()
+
+    assert counted == (expected.failures, expected.enabled)
+    assert _columns(user) == (
+        expected.failures,
+        expected.enabled,
+        expected.active,
+        expected.reason.value if expected.reason else None,
+    )
+    fresh = refresh(user)
+    assert rules.is_valid(fresh.to_state())
+    # a lockout ends every session (D-5), exactly as User.apply does for the rules' decision
+    assert (fresh.session_token != token_before) == (not expected.enabled)
+
+
+@pytest.mark.parametrize("how", ["lockout", "inactivity", "removed"])
+def test_count_failure_changes_nothing_without_access(app: Flask, how: str) -> None:
+    user = make_user()
+    if how == "lockout":
+        lock_out(user)
+    elif how == "inactivity":
+        later = clock.now() + rules.INACTIVITY + timedelta(seconds=1)
+        apply(user, rules.sweep(user.to_state(), now=later, today=clock.local_date(later)))
+    else:
+        remove_access(user)
+    before = (*_columns(user), refresh(user).session_token)
+    assert before[1] is False
+
+    assert service._count_failure(refresh(user)) is None
+    db.session.commit()
+    assert (*_columns(user), refresh(user).session_token) == before
+
+
+def test_two_sessions_that_both_read_3_end_at_5_and_locked(app: Flask) -> None:
+    """LK-04's interleaving: two connections both read failed_attempts=3, then both run the
+    increment.  The second UPDATE waits for the first to commit (PostgreSQL: the row lock,
+    re-evaluated under READ COMMITTED; SQLite: BEGIN IMMEDIATE) and counts from 4, not 3."""
+    user = _with_failures(make_user(), 3)
+    pk = _release(user)
+    sqlite = db.engine.dialect.name == "sqlite"
+    both_read = threading.Barrier(2, timeout=30)
+    first_updated = threading.Event()
+    seen: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def session(name: str) -> None:
+        try:
+            with app.app_context():  # its own scoped session, so its own connection
+                me = db.session.get(User, pk)
+                assert me is not None
+                seen[f"{name}_read"] = me.failed_attempts
+                if sqlite:
+                    # attempt_login's pattern: the read transaction ends before hashing (on
+                    # SQLite it holds the write lock); PostgreSQL keeps it open, the harder case
+                    db.session.commit()
+                both_read.wait()
+                if name == "second":
+                    assert first_updated.wait(30)
+                seen[name] = service._count_failure(me)
+                seen[f"{name}_returned_at"] = time.monotonic()
+                if name == "first":
+                    first_updated.set()
+                    time.sleep(0.3)  # the second UPDATE must still be waiting after this
+                    seen["first_commit_at"] = time.monotonic()
+                db.session.commit()
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+            both_read.abort()
+            first_updated.set()
+
+    _run_threads([lambda: session("first"), lambda: session("second")])
+    assert errors == []
+    assert seen["first_read"] == seen["second_read"] == 3
+    assert seen["first"] == (4, True)
+    assert seen["second"] == (5, False)
+    assert seen["second_returned_at"] >= seen["first_commit_at"]
+    assert _columns(user) == (5, False, True, "lockout")
+
+
+# --------------------------------------------------------------------------------------------
+# Timestamps: aware UTC in and out, naive refused
+
+
+def test_timestamps_round_trip_as_aware_utc(app: Flask) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    created = datetime(2026, 7, 1, 14, 30, 15, 123456, tzinfo=plus_two)
+    user = make_user(created_at=created)
+    fresh = refresh(user)
+    for value in (fresh.created_at, fresh.access_granted_at, fresh.last_use_at,
+                  fresh.password_changed_at):
+        assert value is not None
+        assert value.tzinfo is UTC
+    assert fresh.created_at == created
+    assert fresh.created_at.hour == 12  # the same instant, in UTC
+    assert fresh.created_at.microsecond == 123456
+    if db.engine.dialect.name == "sqlite":
+        stored = db.session.execute(
+            text("SELECT created_at FROM users WHERE id = :id"), {"id": fresh.id}
+        ).scalar_one()
+        assert str(stored).startswith("2026-07-01 12:30:15")  # stored as UTC
+    db.session.commit()
+
+
+def test_naive_datetimes_are_refused(app: Flask) -> None:
+    user = make_user()
+    before = refresh(user).password_changed_at
+    user.password_changed_at = datetime(2026, 7, 1, 12, 0)  # naive: the point of the test
+    with pytest.raises(StatementError, match="naive datetime"):
+        db.session.commit()
+    db.session.rollback()
+    assert refresh(user).password_changed_at == before
+
+
+# --------------------------------------------------------------------------------------------
+# LK-06 / LK-04 lint: no read-modify-write of the failure counter anywhere in portal/
+
+#: ``user.failed_attempts += 1`` and ``x.failed_attempts = x.failed_attempts + 1`` (an instance,
+#: lower-case name); ``User.failed_attempts + 1`` is a SQL expression and is what R1 must use.
+READ_MODIFY_WRITE = [
+    re.compile(r"\bfailed_attempts\s*\+="),
+    re.compile(r"\bfailed_attempts\s*=\s*(?:self|[a-z_]\w*)\.failed_attempts\s*\+"),
+    re.compile(r"\bfailed_attempts\s*=\s*(?:self|[a-z_]\w*)\.failed_attempts\s*-"),
+    re.compile(r"setattr\([^)]*['\"]failed_attempts['\"][^)]*\+\s*1"),
+]
+
+
+def _read_modify_writes(source: str) -> list[str]:
+    return [line.strip() for line in source.splitlines()
+            if any(p.search(line) for p in READ_MODIFY_WRITE)]
+
+
+def test_lint_patterns_catch_read_modify_write() -> None:
+    bad = [
+        "user.failed_attempts += 1",
+        "    self.failed_attempts+=1",
+        "user.failed_attempts = user.failed_attempts + 1",
+        "u.failed_attempts=u.failed_attempts+1",
+        "setattr(user, 'failed_attempts', user.failed_attempts + 1)",
+    ]
+    good = [
+        "failed_attempts=User.failed_attempts + 1,",
+        "will_lock = User.failed_attempts + 1 >= rules.LOCKOUT_AFTER",
+        "self.failed_attempts = state.failures",
+    ]
+    assert _read_modify_writes("\n".join(bad)) == [line.strip() for line in bad]
+    assert _read_modify_writes("\n".join(good)) == []
+
+
+def test_no_read_modify_write_of_the_failure_counter() -> None:
+    files = sorted(PORTAL_SOURCE.rglob("*.py"))
+    assert len(files) > 10
+    found = {
+        str(path.relative_to(PORTAL_SOURCE.parent)): hits
+        for path in files
+        if (hits := _read_modify_writes(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
