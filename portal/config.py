@@ -58,15 +58,20 @@ def instance_path() -> Path:
     return Path(__file__).resolve().parent.parent / "instance"
 
 
-def _convert(raw: str, default: Any, name: str) -> Any:
-    if isinstance(default, bool):
+#: The type of settings whose default (None) does not show it.
+SETTING_TYPES: dict[str, type] = {"SESSION_COOKIE_SECURE": bool}
+
+
+def _convert(raw: str, key: str, default: Any, name: str) -> Any:
+    kind = SETTING_TYPES.get(key, type(default))
+    if kind is bool:
         lowered = raw.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:
             return True
         if lowered in {"0", "false", "no", "off", ""}:
             return False
         raise ValueError(f"{name}={raw!r}: expected on/off, true/false or 1/0")
-    if isinstance(default, int):
+    if kind is int:
         try:
             return int(raw)
         except ValueError:
@@ -81,9 +86,9 @@ def from_environment(environ: Mapping[str, str], known: Mapping[str, Any]) -> di
         if not name.startswith("PORTAL_"):
             continue
         key = name if name in known else name.removeprefix("PORTAL_")
-        if key not in known:
-            continue
-        found[key] = _convert(raw, known[key], name)
+        if key not in known or isinstance(known[key], dict | list | timedelta):
+            continue  # unknown, or not settable from a string
+        found[key] = _convert(raw, key, known[key], name)
     if environ.get("DATABASE_URL"):
         found["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
     return found

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from hypothesis import settings as hypothesis_settings
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine
@@ -20,6 +21,10 @@ from portal import clock
 from portal import create_app
 from portal.config import normalise_database_url
 from portal.extensions import db
+
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
