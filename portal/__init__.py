@@ -21,6 +21,8 @@ from portal.config import normalise_database_url
 
 log = logging.getLogger(__name__)
 
+MIN_SECRET_KEY_LENGTH = 32
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or wrong; the message says which and how to fix it."""
@@ -68,6 +70,11 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
             )
         c["SECRET_KEY"] = secrets.token_hex(32)
         log.warning("no SECRET_KEY set: using a random one; sessions end at restart")
+    elif len(c["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH and not (development or c.get("TESTING")):
+        raise ConfigError(
+            f"SECRET_KEY is too short: use at least {MIN_SECRET_KEY_LENGTH} random characters "
+            "(python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
     if c["SQLALCHEMY_DATABASE_URI"] is None:
         os.makedirs(app.instance_path, exist_ok=True)
         c["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
@@ -78,7 +85,9 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         secure = c["SESSION_COOKIE_SECURE"]
         c["SESSION_COOKIE_NAME"] = "__Host-portal-session" if secure else "portal-session"
     c["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=c["PORTAL_SESSION_ABSOLUTE_HOURS"])
-    c["RATELIMIT_STORAGE_URI"] = c["PORTAL_RATELIMIT_STORAGE"]
+    c.setdefault("RATELIMIT_STORAGE_URI", c["PORTAL_RATELIMIT_STORAGE"])
+    # Never put bound values (password hashes, session tokens) into error logs.
+    c["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
     if c["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         c["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
 
@@ -126,6 +135,9 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, portal_home_bp, console_bp, guides_bp):
         app.register_blueprint(bp)
+    from portal.guides import codes
+
+    app.jinja_env.globals["message_for_text"] = codes.for_text
     app.before_request(require_password_change)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from datetime import date
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +14,7 @@ from portal import clock
 from portal.accounts import service
 from portal.accounts.models import Profile
 from portal.db import write_transaction
+from portal.devsetup import write_private
 from portal.extensions import db
 
 portal_cli = AppGroup("portal", help="Claims Portal Console administration.")
@@ -137,6 +136,5 @@ def demo_data(once: bool, force: bool) -> None:
             lines.append(f"  {profile.label:<15} {user_id:<16} {password}")
     text = "\n".join(lines) + "\n"
     pw_file.parent.mkdir(parents=True, exist_ok=True)
-    pw_file.write_text(text)
-    os.chmod(pw_file, stat.S_IRUSR | stat.S_IWUSR)
+    write_private(pw_file, text)
     click.echo(text)

@@ -72,6 +72,8 @@ def write_transaction(session: Session) -> Iterator[None]:
     open is ended first: it holds nothing to lose.  On PostgreSQL this is a plain transaction
     (services lock rows with ``with_for_update`` where they read-then-write).
     """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("write_transaction: make changes inside the block, not before it")
     session.commit()
     token = _writing.set(True)  # the BEGIN is emitted lazily, at the block's first statement
     try:

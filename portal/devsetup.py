@@ -9,8 +9,17 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from pathlib import Path
 
 from portal.config import instance_path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only from the first byte (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)  # an existing file keeps its mode otherwise
 
 
 def ensure_instance_config() -> bool:
@@ -20,11 +29,11 @@ def ensure_instance_config() -> bool:
     path = folder / "config.py"
     if path.exists():
         return False
-    path.write_text(
+    write_private(
+        path,
         "# Local settings for this machine (git-ignored). See README.md, Configuration.\n"
-        f"SECRET_KEY = {secrets.token_hex(32)!r}\n"
+        f"SECRET_KEY = {secrets.token_hex(32)!r}\n",
     )
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     return True
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from hypothesis import settings as hypothesis_settings
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine
 from sqlalchemy import text
 

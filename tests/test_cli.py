@@ -41,11 +41,26 @@ def count(model: type) -> int:
     return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def create_user(runner: FlaskCliRunner, *, user_id: str = "alice.admin",
-                profile: str = "administrator", org: str | None = "Acme Claims",
-                extra: tuple[str, ...] = ()) -> Result:
-    args = ["create-user", "--user-id", user_id, "--profile", profile,
-            "--email", f"{user_id}@example.com", "--name", "Alice Example", *extra]
+def create_user(
+    runner: FlaskCliRunner,
+    *,
+    user_id: str = "alice.admin",
+    profile: str = "administrator",
+    org: str | None = "Acme Claims",
+    extra: tuple[str, ...] = (),
+) -> Result:
+    args = [
+        "create-user",
+        "--user-id",
+        user_id,
+        "--profile",
+        profile,
+        "--email",
+        f"{user_id}@example.com",
+        "--name",
+        "Alice Example",
+        *extra,
+    ]
     if org is not None:
         args += ["--org", org]
     return portal(runner, *args)
@@ -113,7 +128,10 @@ def test_create_administrator_prints_a_working_one_time_password(
     assert not passwords.verify_password(user.password_hash, one_time.lower())
     assert user.must_change_password is True
     assert (user.enabled, user.active, user.disabled_reason, user.failed_attempts) == (
-        True, True, None, 0
+        True,
+        True,
+        None,
+        0,
     )
     default_days = app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
     assert user.expires_on == clock.today() + timedelta(days=default_days)
@@ -219,8 +237,11 @@ def _logins(output: str) -> dict[str, str]:
     """user id → password, from the lines demo-data prints."""
     found: dict[str, str] = {}
     for user in db.session.scalars(select(User)):
-        lines = [line for line in output.splitlines() if re.search(
-            rf"(?<!\S){re.escape(user.user_id)}(?!\S)", line)]
+        lines = [
+            line
+            for line in output.splitlines()
+            if re.search(rf"(?<!\S){re.escape(user.user_id)}(?!\S)", line)
+        ]
         assert len(lines) == 1, (user.user_id, output)
         found[user.user_id] = lines[0].split()[-1]
     return found
@@ -258,7 +279,10 @@ def test_demo_data_loads_the_demo_firm(runner: FlaskCliRunner, app: Flask, insta
     for user in users:
         by_profile.setdefault(user.profile, []).append(user)
     assert {p: len(us) for p, us in by_profile.items()} == {
-        "administrator": 2, "claims_handler": 3, "helpdesk": 1, "portal_team": 1,
+        "administrator": 2,
+        "claims_handler": 3,
+        "helpdesk": 1,
+        "portal_team": 1,
     }
     for user in users:
         member = user.profile in ("administrator", "claims_handler")

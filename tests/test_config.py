@@ -92,8 +92,17 @@ def test_environment_names_map_to_settings() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("true", True), ("TRUE", True), ("on", True), ("On", True), ("yes", True), ("1", True),
-        ("false", False), ("off", False), ("OFF", False), ("no", False), ("0", False),
+        ("true", True),
+        ("TRUE", True),
+        ("on", True),
+        ("On", True),
+        ("yes", True),
+        ("1", True),
+        ("false", False),
+        ("off", False),
+        ("OFF", False),
+        ("no", False),
+        ("0", False),
         (" on ", True),
     ],
 )
@@ -116,7 +125,10 @@ def test_a_bad_number_names_the_variable() -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgres://u:p@db.example:5432/portal", "postgresql+psycopg://u:p@db.example:5432/portal"),
+        (
+            "postgres://u:p@db.example:5432/portal",
+            "postgresql+psycopg://u:p@db.example:5432/portal",
+        ),
         ("postgresql://u@db/portal", "postgresql+psycopg://u@db/portal"),
         ("postgresql+psycopg://u@db/portal", "postgresql+psycopg://u@db/portal"),
         ("sqlite:////srv/portal.sqlite", "sqlite:////srv/portal.sqlite"),
@@ -157,8 +169,9 @@ def test_the_environment_overrides_the_defaults(
     assert app.config["PORTAL_TIMEZONE"] == DEFAULTS["PORTAL_TIMEZONE"]
 
 
-def test_database_url_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                           made_apps: list[Flask]) -> None:
+def test_database_url_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, made_apps: list[Flask]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/from-env.sqlite")
     app = create_app({"TESTING": True})
     made_apps.append(app)
@@ -265,8 +278,7 @@ def test_production_cookie_settings(monkeypatch: pytest.MonkeyPatch, build: Any)
     assert c.get("SESSION_COOKIE_DOMAIN") in (None, False)  # a __Host- cookie has no Domain
 
 
-def test_production_session_cookie_on_the_wire(monkeypatch: pytest.MonkeyPatch,
-                                               build: Any) -> None:
+def test_production_session_cookie_on_the_wire(monkeypatch: pytest.MonkeyPatch, build: Any) -> None:
     """The login form puts its CSRF token in the session, so the cookie is sent."""
     monkeypatch.setenv("PORTAL_ENV", "production")
     app = build(SECRET_KEY=KEY, RATELIMIT_ENABLED=False)

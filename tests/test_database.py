@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.accounts import rules
@@ -38,6 +39,7 @@ from portal.accounts.models import User
 from portal.audit.models import AppendOnlyError
 from portal.audit.models import AuditEvent
 from portal.db import SQLITE_BUSY_TIMEOUT_MS
+from portal.db import write_transaction
 from portal.extensions import db
 from tests.factories import apply
 from tests.factories import lock_out
@@ -55,11 +57,8 @@ def _require_sqlite() -> None:
 
 
 def _release(user: User) -> int:
-    """The user's primary key, with the main session's transaction ended.
-
-    On SQLite every transaction starts ``BEGIN IMMEDIATE``, so even the read that reloads an
-    expired attribute holds the write lock until the session commits.
-    """
+    """The user's primary key, with the main session's transaction ended (the read that
+    reloads an expired attribute would otherwise stay open while other connections work)."""
     pk = user.id
     db.session.commit()
     return pk
@@ -101,19 +100,31 @@ def test_sqlite_fresh_connection_pragmas(app: Flask) -> None:
         raw.close()
 
 
-def test_sqlite_transactions_begin_immediate(app: Flask) -> None:
-    """Even a read-only transaction takes the write lock at BEGIN (DB-02)."""
+def test_sqlite_write_transactions_begin_immediate(app: Flask) -> None:
+    """DB-02: ``write_transaction`` takes the write lock at BEGIN, before its first read; a plain
+    read transaction is deferred (in WAL mode readers never block the writer)."""
     _require_sqlite()
     path = db.engine.url.database
     other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        with db.engine.connect() as conn:
-            conn.execute(text("SELECT count(*) FROM users")).scalar_one()
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-            conn.rollback()
-        other.execute("BEGIN IMMEDIATE")  # free again once the transaction ended
+
+    def other_can_write() -> bool:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return False
         other.execute("ROLLBACK")
+        return True
+
+    try:
+        db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
+        assert other_can_write()  # a read transaction holds no write lock
+        db.session.commit()
+        with write_transaction(db.session):
+            db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
+            assert not other_can_write()  # a write transaction holds it from its first read
+        assert other_can_write()  # and releases it at the end
     finally:
         other.close()
 
@@ -121,10 +132,11 @@ def test_sqlite_transactions_begin_immediate(app: Flask) -> None:
 def test_sqlite_concurrent_read_then_write_is_never_locked_and_exact(app: Flask) -> None:
     """DB-02: 8 threads × 50 read-then-write transactions on the file database.
 
-    Each transaction reads the counter and writes back the value it read plus one, in Python,
-    through its own pooled connection.  With deferred transactions the read-to-write upgrade
-    gets SQLITE_BUSY at once ("database is locked", busy_timeout ignored) and lost updates
-    appear; with BEGIN IMMEDIATE the transactions queue on busy_timeout and the count is exact.
+    Each ``write_transaction`` reads the counter and writes back the value it read plus one, in
+    Python, through its own session and pooled connection.  With deferred transactions the
+    read-to-write upgrade gets SQLITE_BUSY at once ("database is locked", busy_timeout ignored)
+    and updates are lost; with BEGIN IMMEDIATE the transactions queue on busy_timeout and the
+    count is exact.
     """
     _require_sqlite()
     threads, per_thread = 8, 50
@@ -137,17 +149,19 @@ def test_sqlite_concurrent_read_then_write_is_never_locked_and_exact(app: Flask)
 
     def work() -> None:
         start.wait()
-        for _ in range(per_thread):
-            try:
-                with engine.begin() as conn:
-                    value = conn.execute(
-                        text("SELECT value FROM scratch_counter WHERE id = 1")
-                    ).scalar_one()
-                    conn.execute(
-                        text("UPDATE scratch_counter SET value = :v WHERE id = 1"), {"v": value + 1}
-                    )
-            except OperationalError as exc:  # "database is locked" would land here
-                errors.append(str(exc.orig))
+        with Session(engine) as session:
+            for _ in range(per_thread):
+                try:
+                    with write_transaction(session):
+                        value = session.execute(
+                            text("SELECT value FROM scratch_counter WHERE id = 1")
+                        ).scalar_one()
+                        session.execute(
+                            text("UPDATE scratch_counter SET value = :v WHERE id = 1"),
+                            {"v": value + 1},
+                        )
+                except OperationalError as exc:  # "database is locked" would land here
+                    errors.append(str(exc.orig))
 
     _run_threads([work] * threads)
     with engine.connect() as conn:
@@ -162,30 +176,78 @@ def test_sqlite_concurrent_read_then_write_is_never_locked_and_exact(app: Flask)
 
 CHECK_CASES = [
     # (id, profile of the user, SET clause, parameters, the constraint that must refuse it)
-    ("enabled-but-not-active", Profile.CLAIMS_HANDLER, "active = :f", {},
-     "active_if_enabled"),
-    ("system-disabled-without-reason", Profile.CLAIMS_HANDLER, "enabled = :f", {},
-     "reason_iff_system_disabled"),
-    ("reason-while-has-access", Profile.CLAIMS_HANDLER, "disabled_reason = 'lockout'", {},
-     "reason_iff_system_disabled"),
-    ("reason-while-access-removed", Profile.CLAIMS_HANDLER,
-     "enabled = :f, active = :f, disabled_reason = 'lockout'", {}, "reason_iff_system_disabled"),
-    ("unknown-reason", Profile.CLAIMS_HANDLER, "enabled = :f, disabled_reason = 'bored'", {},
-     "disabled_reason_known"),
+    ("enabled-but-not-active", Profile.CLAIMS_HANDLER, "active = :f", {}, "active_if_enabled"),
+    (
+        "system-disabled-without-reason",
+        Profile.CLAIMS_HANDLER,
+        "enabled = :f",
+        {},
+        "reason_iff_system_disabled",
+    ),
+    (
+        "reason-while-has-access",
+        Profile.CLAIMS_HANDLER,
+        "disabled_reason = 'lockout'",
+        {},
+        "reason_iff_system_disabled",
+    ),
+    (
+        "reason-while-access-removed",
+        Profile.CLAIMS_HANDLER,
+        "enabled = :f, active = :f, disabled_reason = 'lockout'",
+        {},
+        "reason_iff_system_disabled",
+    ),
+    (
+        "unknown-reason",
+        Profile.CLAIMS_HANDLER,
+        "enabled = :f, disabled_reason = 'bored'",
+        {},
+        "disabled_reason_known",
+    ),
     ("unknown-profile", Profile.HELPDESK, "profile = 'superuser'", {}, "profile_known"),
-    ("failed-attempts-6", Profile.CLAIMS_HANDLER,
-     "enabled = :f, disabled_reason = 'lockout', failed_attempts = 6", {},
-     "failed_attempts_range"),
-    ("failed-attempts-negative", Profile.CLAIMS_HANDLER, "failed_attempts = -1", {},
-     "failed_attempts_range"),
-    ("administrator-without-organisation", Profile.ADMINISTRATOR, "organisation_id = NULL", {},
-     "organisation_iff_member"),
-    ("claims-handler-without-organisation", Profile.CLAIMS_HANDLER, "organisation_id = NULL",
-     {}, "organisation_iff_member"),
-    ("helpdesk-with-organisation", Profile.HELPDESK, "organisation_id = :org", {"org": True},
-     "organisation_iff_member"),
-    ("portal-team-with-organisation", Profile.PORTAL_TEAM, "organisation_id = :org",
-     {"org": True}, "organisation_iff_member"),
+    (
+        "failed-attempts-6",
+        Profile.CLAIMS_HANDLER,
+        "enabled = :f, disabled_reason = 'lockout', failed_attempts = 6",
+        {},
+        "failed_attempts_range",
+    ),
+    (
+        "failed-attempts-negative",
+        Profile.CLAIMS_HANDLER,
+        "failed_attempts = -1",
+        {},
+        "failed_attempts_range",
+    ),
+    (
+        "administrator-without-organisation",
+        Profile.ADMINISTRATOR,
+        "organisation_id = NULL",
+        {},
+        "organisation_iff_member",
+    ),
+    (
+        "claims-handler-without-organisation",
+        Profile.CLAIMS_HANDLER,
+        "organisation_id = NULL",
+        {},
+        "organisation_iff_member",
+    ),
+    (
+        "helpdesk-with-organisation",
+        Profile.HELPDESK,
+        "organisation_id = :org",
+        {"org": True},
+        "organisation_iff_member",
+    ),
+    (
+        "portal-team-with-organisation",
+        Profile.PORTAL_TEAM,
+        "organisation_id = :org",
+        {"org": True},
+        "organisation_iff_member",
+    ),
 ]
 
 
@@ -206,7 +268,10 @@ def test_check_constraints_refuse_invalid_states(
     assert constraint in str(excinfo.value.orig)
     fresh = refresh(user)
     assert (fresh.enabled, fresh.active, fresh.disabled_reason, fresh.failed_attempts) == (
-        True, True, None, 0
+        True,
+        True,
+        None,
+        0,
     )
 
 
@@ -251,8 +316,13 @@ def test_user_ids_are_unique_ignoring_case_and_spaces(app: Flask) -> None:
     assert (bob.user_id, bob.user_id_key) == ("Bob", "bob")
     with pytest.raises(service.AccountError, match="already taken"):
         service.create_user(
-            user_id=" bob ", full_name="Another Bob", email="bob2@example.com",
-            profile=Profile.CLAIMS_HANDLER, organisation=org, expires_on=None, actor=None,
+            user_id=" bob ",
+            full_name="Another Bob",
+            email="bob2@example.com",
+            profile=Profile.CLAIMS_HANDLER,
+            organisation=org,
+            expires_on=None,
+            actor=None,
             now=clock.now(),
         )
     db.session.rollback()
@@ -268,11 +338,21 @@ def test_user_id_key_is_unique_in_the_database(app: Flask) -> None:
     bob = make_user(user_id="Bob", profile=Profile.HELPDESK)
     now = clock.now()
     row = {
-        "user_id": "BOB", "user_id_key": "bob", "full_name": "Direct Bob",
-        "email": "direct@example.com", "profile": "helpdesk", "organisation_id": None,
-        "password_hash": bob.password_hash, "enabled": True, "active": True,
-        "disabled_reason": None, "failed_attempts": 0, "access_granted_at": now,
-        "last_use_at": now, "must_change_password": False, "session_token": "x" * 32,
+        "user_id": "BOB",
+        "user_id_key": "bob",
+        "full_name": "Direct Bob",
+        "email": "direct@example.com",
+        "profile": "helpdesk",
+        "organisation_id": None,
+        "password_hash": bob.password_hash,
+        "enabled": True,
+        "active": True,
+        "disabled_reason": None,
+        "failed_attempts": 0,
+        "access_granted_at": now,
+        "last_use_at": now,
+        "must_change_password": False,
+        "session_token": "x" * 32,
         "created_at": now,
     }
     db.session.commit()
@@ -343,9 +423,12 @@ def _columns(user: User) -> tuple[int, bool, bool, str | None]:
 def _with_failures(user: User, n: int) -> User:
     """``n`` wrong passwords through the rules (the way the product reaches that state)."""
     for _ in range(n):
-        apply(user, rules.login_attempt(
-            user.to_state(), password_ok=False, now=clock.now(), today=clock.today()
-        ))
+        apply(
+            user,
+            rules.login_attempt(
+                user.to_state(), password_ok=False, now=clock.now(), today=clock.today()
+            ),
+        )
     return user
 
 
@@ -394,11 +477,11 @@ def test_count_failure_changes_nothing_without_access(app: Flask, how: str) -> N
 
 def test_two_sessions_that_both_read_3_end_at_5_and_locked(app: Flask) -> None:
     """LK-04's interleaving: two connections both read failed_attempts=3, then both run the
-    increment.  The second UPDATE waits for the first to commit (PostgreSQL: the row lock,
-    re-evaluated under READ COMMITTED; SQLite: BEGIN IMMEDIATE) and counts from 4, not 3."""
+    increment, each in a ``write_transaction`` as the login does.  The second waits for the
+    first to commit (PostgreSQL: the row lock, re-evaluated under READ COMMITTED; SQLite:
+    BEGIN IMMEDIATE) and counts from 4, not from the 3 it read."""
     user = _with_failures(make_user(), 3)
     pk = _release(user)
-    sqlite = db.engine.dialect.name == "sqlite"
     both_read = threading.Barrier(2, timeout=30)
     first_updated = threading.Event()
     seen: dict[str, Any] = {}
@@ -410,20 +493,16 @@ def test_two_sessions_that_both_read_3_end_at_5_and_locked(app: Flask) -> None:
                 me = db.session.get(User, pk)
                 assert me is not None
                 seen[f"{name}_read"] = me.failed_attempts
-                if sqlite:
-                    # attempt_login's pattern: the read transaction ends before hashing (on
-                    # SQLite it holds the write lock); PostgreSQL keeps it open, the harder case
-                    db.session.commit()
                 both_read.wait()
                 if name == "second":
                     assert first_updated.wait(30)
-                seen[name] = service._count_failure(me)
-                seen[f"{name}_returned_at"] = time.monotonic()
-                if name == "first":
-                    first_updated.set()
-                    time.sleep(0.3)  # the second UPDATE must still be waiting after this
-                    seen["first_commit_at"] = time.monotonic()
-                db.session.commit()
+                with write_transaction(db.session):  # ends the read transaction first
+                    seen[name] = service._count_failure(me)
+                    seen[f"{name}_returned_at"] = time.monotonic()
+                    if name == "first":
+                        first_updated.set()
+                        time.sleep(0.3)  # the second increment must still be waiting after this
+                        seen["first_commit_at"] = time.monotonic()
         except BaseException as exc:  # reported in the main thread
             errors.append(exc)
             both_read.abort()
@@ -447,8 +526,12 @@ def test_timestamps_round_trip_as_aware_utc(app: Flask) -> None:
     created = datetime(2026, 7, 1, 14, 30, 15, 123456, tzinfo=plus_two)
     user = make_user(created_at=created)
     fresh = refresh(user)
-    for value in (fresh.created_at, fresh.access_granted_at, fresh.last_use_at,
-                  fresh.password_changed_at):
+    for value in (
+        fresh.created_at,
+        fresh.access_granted_at,
+        fresh.last_use_at,
+        fresh.password_changed_at,
+    ):
         assert value is not None
         assert value.tzinfo is UTC
     assert fresh.created_at == created
@@ -486,8 +569,11 @@ READ_MODIFY_WRITE = [
 
 
 def _read_modify_writes(source: str) -> list[str]:
-    return [line.strip() for line in source.splitlines()
-            if any(p.search(line) for p in READ_MODIFY_WRITE)]
+    return [
+        line.strip()
+        for line in source.splitlines()
+        if any(p.search(line) for p in READ_MODIFY_WRITE)
+    ]
 
 
 def test_lint_patterns_catch_read_modify_write() -> None:

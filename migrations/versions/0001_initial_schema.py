@@ -53,6 +53,7 @@ def upgrade():
     sa.CheckConstraint('(disabled_reason IS NOT NULL) = (active AND NOT enabled)', name=op.f('ck_users_reason_iff_system_disabled')),
     sa.CheckConstraint('active OR NOT enabled', name=op.f('ck_users_active_if_enabled')),
     sa.CheckConstraint('failed_attempts >= 0 AND failed_attempts <= 5', name=op.f('ck_users_failed_attempts_range')),
+    sa.CheckConstraint('NOT enabled OR failed_attempts < 5', name=op.f('ck_users_enabled_below_lockout')),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_users_organisation_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('user_id_key', name=op.f('uq_users_user_id_key'))

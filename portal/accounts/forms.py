@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import current_app
 from flask_wtf import FlaskForm
+from wtforms import Field
+from wtforms import Form
 from wtforms import PasswordField
 from wtforms import StringField
 from wtforms.validators import DataRequired
 from wtforms.validators import EqualTo
-from wtforms.validators import Length
+from wtforms.validators import ValidationError
 
 from portal.guides import codes
 
-MAX_PASSWORD = 128
+
+def within_password_limit(message: str) -> Callable[[Form, Field], None]:
+    """Refuse passwords over PORTAL_PASSWORD_MAX_LENGTH before anything is hashed (PW-02)."""
+
+    def check(_form: Form, field: Field) -> None:
+        if len(field.data or "") > current_app.config["PORTAL_PASSWORD_MAX_LENGTH"]:
+            raise ValidationError(message)
+
+    return check
 
 
 class LoginForm(FlaskForm):
@@ -23,7 +36,7 @@ class LoginForm(FlaskForm):
         "Password",
         validators=[
             DataRequired(codes.get("LOGIN-12").text),
-            Length(max=MAX_PASSWORD, message=codes.get("LOGIN-13").text),
+            within_password_limit(codes.get("LOGIN-13").text),
         ],
     )
 
@@ -33,7 +46,7 @@ class ChangePasswordForm(FlaskForm):
         "Current password",
         validators=[
             DataRequired("Enter your current password"),
-            Length(max=MAX_PASSWORD, message="The current password is wrong"),
+            within_password_limit("The current password is wrong"),
         ],
     )
     password = PasswordField("New password", validators=[DataRequired("Enter a new password")])

@@ -98,6 +98,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
             "failed_attempts_range",
         ),
         CheckConstraint(
+            f"NOT enabled OR failed_attempts < {rules.LOCKOUT_AFTER}",
+            "enabled_below_lockout",
+        ),
+        CheckConstraint(
             f"(organisation_id IS NOT NULL) = (profile IN ({_sql_list(ORGANISATION_PROFILES)}))",
             "organisation_iff_member",
         ),
@@ -166,8 +170,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         self.access_granted_at = state.access_granted
         self.last_use_at = rules.last_use(state)
         self.expires_on = state.expires_on
-        if had_access and not state.enabled:
-            self.rotate_session_token()  # SECURITY D-5: a disable ends every session
+        if had_access != state.enabled:
+            # SECURITY D-5: a disable ends every session; so does a re-enable, so that a session
+            # from before a disable the sweep made (set-based, no rotation) cannot come back.
+            self.rotate_session_token()
 
     @property
     def access(self) -> rules.Access:

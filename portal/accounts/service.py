@@ -15,6 +15,8 @@ from datetime import date
 from datetime import datetime
 from enum import StrEnum
 
+from email_validator import EmailNotValidError
+from email_validator import validate_email
 from sqlalchemy import case
 from sqlalchemy import select
 from sqlalchemy import update
@@ -102,15 +104,27 @@ def attempt_login(
     user_id: str, password: str, *, door: Door, now: datetime, today: date
 ) -> LoginResult:
     """Log in through one of the two doors; commits.  One password verification per call."""
-    found = db.session.execute(
-        select(User.id, User.password_hash).where(User.user_id_key == normalise_key(user_id))
-    ).first()
+    found = None
+    if _plausible_user_id(user_id):
+        found = db.session.execute(
+            select(User.id, User.password_hash, User.password_changed_at).where(
+                User.user_id_key == normalise_key(user_id)
+            )
+        ).first()
     db.session.commit()  # end the read transaction before the slow part
 
     stored_hash = found.password_hash if found is not None else None
     password_ok = passwords.verify_password(stored_hash, password)
     if found is None:
-        log.info("login failed for an unknown User ID")
+        with write_transaction(db.session):  # audited like any failure (R9), same shape of work
+            record(
+                EventKind.LOGIN_FAILED,
+                actor=None,
+                actor_label="anonymous",
+                subject=None,
+                now=now,
+                reason="unknown_user_id",  # the text typed is not kept: it may be a password
+            )
         return GENERIC
     new_hash = (
         passwords.hash_password(password)
@@ -119,12 +133,20 @@ def attempt_login(
     )
 
     with write_transaction(db.session):
-        return _decide_login(found.id, found.password_hash, password_ok, new_hash, door, now, today)
+        return _decide_login(
+            found.id, found.password_changed_at, password_ok, new_hash, door, now, today
+        )
+
+
+def _plausible_user_id(user_id: str) -> bool:
+    """Could this be a stored User ID?  (Others are unknown without a query: PostgreSQL refuses
+    NUL characters, and no User ID is longer than 64 characters.)"""
+    return "\x00" not in user_id and len(user_id.strip()) <= 64
 
 
 def _decide_login(
     pk: int,
-    verified_hash: str,
+    verified_password_changed_at: datetime | None,
     password_ok: bool,
     new_hash: str | None,
     door: Door,
@@ -133,8 +155,8 @@ def _decide_login(
 ) -> LoginResult:
     """The write half of a login, inside one write transaction with the user's row locked."""
     user = _lock_user(pk)
-    if user.password_hash != verified_hash:  # changed meanwhile: this attempt is void
-        return GENERIC
+    if user.password_changed_at != verified_password_changed_at:
+        return GENERIC  # the password changed meanwhile: this attempt is void (a rehash is not)
     state = user.to_state()
     decision = rules.login_attempt(state, password_ok=password_ok, now=now, today=today)
 
@@ -245,14 +267,13 @@ def create_user(
         raise AccountError(f"The User ID {user_id!r} is already taken (User IDs ignore case)")
     if not full_name.strip():
         raise AccountError("Enter the user's full name")
-    if not email.strip() or "@" not in email:
-        raise AccountError("Enter an email address, like name@example.com")
+    email = _valid_email(email)
     state = rules.new_account(now=now, expires_on=expires_on)
     plain = password or one_time_password()
     user = User(
         user_id=user_id,
         full_name=full_name.strip(),
-        email=email.strip(),
+        email=email,
         profile=profile.value,
         organisation_id=organisation.id if organisation else None,
         must_change_password=password is None,
@@ -266,6 +287,16 @@ def create_user(
     return user, plain
 
 
+def _valid_email(email: str) -> str:
+    """The address in its normal form, or AccountError (syntax only: no DNS look-up)."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise AccountError(
+            "Enter an email address in the correct format, like name@example.com"
+        ) from None
+
+
 def _check_user_id(user_id: str) -> None:
     if not 3 <= len(user_id) <= 64:
         raise AccountError("A User ID is 3 to 64 characters long")
@@ -275,8 +306,18 @@ def _check_user_id(user_id: str) -> None:
 
 
 def change_password(user: User, *, current: str, new: str, now: datetime) -> bool:
-    """The user's own change (needs the current password); commits.  Ends every session (R8)."""
+    """The user's own change (needs the current password); commits.  Ends every session (R8).
+
+    A wrong current password counts as an invalid password (R1), so a stolen session cannot
+    guess the password without limit.
+    """
     if not passwords.verify_password(user.password_hash, current):
+        with write_transaction(db.session):
+            user = _lock_user(user.id)
+            counted = _count_failure(user)
+            record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now, reason="change")
+            if counted is not None and not counted[1]:
+                record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
         return False
     new_hash = passwords.hash_password(new)
     with write_transaction(db.session):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 from flask import has_request_context
 from flask import request
 
-from portal.accounts import rules
 from portal.audit.models import SYSTEM
 from portal.audit.models import AuditEvent
 from portal.extensions import db
@@ -37,6 +35,7 @@ def record(
     reason: str | None = None,
     details: str | None = None,
     organisation_id: int | None = None,
+    actor_label: str | None = None,
 ) -> AuditEvent:
     """Add one event to the session (flushed and committed by the caller)."""
     org = organisation_id
@@ -49,7 +48,7 @@ def record(
         organisation_id=org,
         kind=str(kind),
         actor_id=actor.id if actor is not None else None,
-        actor=actor.user_id if actor is not None else SYSTEM,
+        actor=actor.user_id if actor is not None else (actor_label or SYSTEM),
         subject_id=subject.id if subject is not None else None,
         subject=subject.user_id if subject is not None else None,
         reason=str(reason) if reason is not None else None,
@@ -58,11 +57,3 @@ def record(
     )
     db.session.add(ev)
     return ev
-
-
-def record_all(
-    events: Iterable[rules.Event], *, actor: User | None, subject: User, now: datetime
-) -> None:
-    """Record each event of a rules.Decision."""
-    for ev in events:
-        record(ev.kind, actor=actor, subject=subject, now=now, reason=ev.reason)

@@ -42,7 +42,10 @@ def _login_rate_limit() -> str:
 
 def _safe_next(default: str) -> str:
     target = request.args.get("next", "")
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. "/\t/[" is an invalid IPv6 netloc
+        return default
     if target.startswith("/") and not target.startswith("//") and not parts.netloc:
         return target
     return default
@@ -78,14 +81,18 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
     return render_template("auth/login.html", form=form, door=door, message=message)
 
 
+#: One budget per client address for both doors and the password change (not one each).
+login_limit = limiter.shared_limit(_login_rate_limit, scope="login", methods=["POST"])
+
+
 @bp.route("/portal/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate_limit, methods=["POST"])
+@login_limit
 def portal_login() -> Response | str | tuple[str, int]:
     return _login(service.Door.PORTAL)
 
 
 @bp.route("/console/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate_limit, methods=["POST"])
+@login_limit
 def console_login() -> Response | str | tuple[str, int]:
     return _login(service.Door.CONSOLE)
 
@@ -102,6 +109,7 @@ def logout() -> Response:
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@login_limit
 @login_required
 def change_password() -> Response | str:
     form = ChangePasswordForm()

@@ -36,17 +36,17 @@ MESSAGES: tuple[Message, ...] = (
         "The User ID does not exist, or the password does not match it. For your security we "
         "do not say which. Five incorrect passwords in a row lock the User ID.",
         "Check the User ID (it is not your email address) and type the password again, "
-        "watching for Caps Lock. If you have forgotten it: Administrators use "
-        "“Forgotten your password?” on the Admin Console login; Claims Handlers ask "
-        "one of their organisation's Administrators to reset it.",
+        "watching for Caps Lock. If you have forgotten the password, ask one of your "
+        "organisation's Administrators to reset it.",
         (YOURSELF, ADMINISTRATOR),
     ),
     Message(
         "LOGIN-02",
         "Your User ID is locked because the password was entered incorrectly five times.",
         "Five incorrect passwords in a row were entered for this User ID.",
-        "Reset your own password with “Forgotten your password?” on the Admin Console "
-        "login, or ask another Administrator of your organisation to re-enable you.",
+        "As an Administrator disabled by the system you may reset your own password by "
+        "email from the Admin Console login; or ask another Administrator of your "
+        "organisation to re-enable you. If none can, contact the Helpdesk.",
         (YOURSELF, ADMINISTRATOR),
     ),
     Message(
@@ -62,8 +62,9 @@ MESSAGES: tuple[Message, ...] = (
         "LOGIN-04",
         "Your User ID was disabled because it had not been used for more than 90 days.",
         "Nobody logged in with this User ID for more than 90 days.",
-        "Reset your own password with “Forgotten your password?” on the Admin Console "
-        "login, or ask another Administrator of your organisation to re-enable you.",
+        "As an Administrator disabled by the system you may reset your own password by "
+        "email from the Admin Console login; or ask another Administrator of your "
+        "organisation to re-enable you. If none can, contact the Helpdesk.",
         (YOURSELF, ADMINISTRATOR),
     ),
     Message(
@@ -131,7 +132,7 @@ MESSAGES: tuple[Message, ...] = (
     Message(
         "LOGIN-13",
         "The password is too long.",
-        "Passwords are at most 128 characters.",
+        "Passwords have a maximum length, and what was typed or pasted is longer.",
         "Check what was pasted into the password box and try again.",
         (YOURSELF,),
     ),
@@ -152,6 +153,7 @@ MESSAGES: tuple[Message, ...] = (
 )
 
 BY_CODE: dict[str, Message] = {m.code: m for m in MESSAGES}
+BY_TEXT: dict[str, Message] = {m.text: m for m in MESSAGES}
 
 #: Login refusals after a *correct* password: (outcome, may reset own password) → code.
 _REFUSAL_CODES: dict[tuple[rules.Outcome, bool], str] = {
@@ -180,3 +182,8 @@ def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:
 
 def get(code: str) -> Message:
     return BY_CODE[code]
+
+
+def for_text(text: str) -> Message | None:
+    """The message whose text this is (field messages on the login pages come from the table)."""
+    return BY_TEXT.get(text)

@@ -378,7 +378,8 @@ def test_next_is_followed_only_within_the_site(client: FlaskClient) -> None:
 
 def test_empty_and_overlong_input_gets_field_messages(client: FlaskClient, app: Flask) -> None:
     page = login(client, "", "").get_data(as_text=True)
-    assert "Enter your User ID." in page and "Enter your password." in page
+    assert "Enter your User ID." in page
+    assert "Enter your password." in page
     assert 'href="#user_id"' in page
     page = login(client, "someone", "x" * 10_000).get_data(as_text=True)
     assert "The password is too long." in page
@@ -399,7 +400,8 @@ def test_hash_is_upgraded_when_parameters_change(client: FlaskClient, app: Flask
     db.session.commit()
     assert login(client, user.user_id).status_code == 302
     new_hash = refresh(user).password_hash
-    assert new_hash.startswith("$argon2id$") and "t=2" in new_hash
+    assert new_hash.startswith("$argon2id$")
+    assert "t=2" in new_hash
     client.post("/logout")
     assert login(client, user.user_id).status_code == 302  # and it still verifies
 
@@ -415,7 +417,8 @@ def test_production_hash_parameters() -> None:
         ).hash("x")
     )
     assert params.type is argon2.Type.ID
-    assert params.memory_cost >= 19456 and params.time_cost >= 2  # OWASP minimum for argon2id
+    assert params.memory_cost >= 19456
+    assert params.time_cost >= 2
 
 
 @pytest.mark.config(RATELIMIT_ENABLED=True, PORTAL_LOGIN_RATE_LIMIT="3 per minute")

@@ -110,8 +110,15 @@ def test_common_passwords_are_refused(password: str) -> None:
 
 @pytest.mark.parametrize(
     "password",
-    ["password1234", "Password1234!", "iloveyou2024!!", "!!!qwerty12345", "Sunshine_2026",
-     "football123456", "PASSWORD123456"],
+    [
+        "password1234",
+        "Password1234!",
+        "iloveyou2024!!",
+        "!!!qwerty12345",
+        "Sunshine_2026",
+        "football123456",
+        "PASSWORD123456",
+    ],
 )
 def test_a_common_word_with_digits_or_symbols_is_refused(password: str) -> None:
     assert len(password) >= MIN

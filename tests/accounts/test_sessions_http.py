@@ -34,7 +34,8 @@ def test_removing_access_ends_the_session_at_the_next_request(client: FlaskClien
     assert client.get("/portal/").status_code == 200
     remove_access(user)
     hx = client.get("/portal/", headers=HX)
-    assert hx.status_code == 200 and hx.headers["HX-Redirect"].startswith("/portal/login")
+    assert hx.status_code == 200
+    assert hx.headers["HX-Redirect"].startswith("/portal/login")
     response = client.get("/portal/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/portal/login")
@@ -123,10 +124,9 @@ def test_absolute_timeout(client: FlaskClient) -> None:
     user = make_user()
     with clock.frozen(clock.now()):
         login(client, user.user_id)
-        for _ in range(12 * 3):
+        for _ in range(12 * 3):  # a request every 20 minutes: exactly 12 hours after login
             clock.advance(timedelta(minutes=20))
-            response = client.get("/portal/")
-        assert response.status_code == 200 or response.status_code == 302
+            assert client.get("/portal/").status_code == 200
         clock.advance(timedelta(minutes=20))  # now beyond 12 hours, though never idle
         assert client.get("/portal/").status_code == 302
 
@@ -157,7 +157,8 @@ def test_production_cookie_attributes(database_url: str) -> None:
         raw = response.headers["Set-Cookie"]
         cookie = SimpleCookie(raw)
         morsel = cookie["__Host-portal-session"]
-        assert morsel["secure"] and morsel["httponly"]
+        assert morsel["secure"]
+        assert morsel["httponly"]
         assert morsel["samesite"] == "Lax"
         assert morsel["path"] == "/"
         assert not morsel["domain"]
@@ -272,5 +273,6 @@ def test_authenticated_pages_are_not_cached(client: FlaskClient) -> None:
     response = client.get("/portal/")
     assert response.headers["Cache-Control"] == "no-store"
     csp = response.headers["Content-Security-Policy"]
-    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
