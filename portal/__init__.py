@@ -129,7 +129,10 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import require_password_change
-    from portal.console.views import bp as console_bp
+    from portal.console import audit as _audit  # noqa: F401  (each module adds its routes)
+    from portal.console import bp as console_bp
+    from portal.console import dashboard as _dashboard  # noqa: F401
+    from portal.console import users as _users  # noqa: F401
     from portal.guides.views import bp as guides_bp
     from portal.portal_home.views import bp as portal_home_bp
 

@@ -267,7 +267,7 @@ def create_user(
         raise AccountError(f"The User ID {user_id!r} is already taken (User IDs ignore case)")
     if not full_name.strip():
         raise AccountError("Enter the user's full name")
-    email = _valid_email(email)
+    email = valid_email(email)
     state = rules.new_account(now=now, expires_on=expires_on)
     plain = password or one_time_password()
     user = User(
@@ -287,7 +287,7 @@ def create_user(
     return user, plain
 
 
-def _valid_email(email: str) -> str:
+def valid_email(email: str) -> str:
     """The address in its normal form, or AccountError (syntax only: no DNS look-up)."""
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized

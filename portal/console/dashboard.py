@@ -1,14 +1,12 @@
-"""The Admin Console.  Its home says what is coming; users, dashboard and audit come next."""
+"""The Console home: a dashboard of the organisation's users (filled in by the dashboard work)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
 from flask import render_template
 from flask_login import current_user
 
+from portal.console import bp
 from portal.console.decorators import admin_required
-
-bp = Blueprint("console", __name__, url_prefix="/console")
 
 
 @bp.get("/")

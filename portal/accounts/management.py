@@ -1,0 +1,155 @@
+"""What Administrators (and the CLI) do to other users: the Enabled flag (R4–R6), expiry dates,
+details, one-time password resets, ending sessions.  Every function asks ``rules``, applies
+the decision, records the events with the actor, and flushes; the caller runs it inside
+``write_transaction`` (which commits).  Refusals come back as decisions, never exceptions.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select
+
+from portal.accounts import rules
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.accounts.service import AccountError
+from portal.accounts.service import one_time_password
+from portal.accounts.service import valid_email
+from portal.audit.record import record
+from portal.extensions import db
+
+EventKind = rules.EventKind
+
+
+def lock_row(user: User) -> User:
+    """Re-read ``user`` with its row locked for this write (FOR UPDATE on PostgreSQL)."""
+    locked = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
+    assert locked is not None  # users are never deleted
+    return locked
+
+
+def is_last_admin_with_access(user: User) -> bool:
+    """Would removing ``user``'s access leave its organisation without an Administrator?"""
+    if not user.is_administrator or not user.enabled or user.organisation_id is None:
+        return False
+    others = db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.organisation_id == user.organisation_id,
+            User.profile == Profile.ADMINISTRATOR.value,
+            User.enabled.is_(True),
+            User.id != user.id,
+        )
+    )
+    return not others
+
+
+def _record(decision: rules.Decision, actor: User | None, user: User, now: datetime) -> None:
+    for ev in decision.events:
+        reason = ev.reason.value if ev.reason else None
+        if decision.outcome not in (rules.Outcome.OK, rules.Outcome.NO_CHANGE):
+            reason = decision.outcome.value  # refusals record why they were refused
+        record(ev.kind, actor=actor, subject=user, now=now, reason=reason)
+
+
+def set_enabled(
+    actor: User | None, user: User, *, enabled: bool, now: datetime, today: date
+) -> rules.Decision:
+    """Set (never flip) Enabled: R6 when checking, R4 (and R5 step 3) when unchecking.
+
+    ``actor`` None is the break-glass CLI (there is no "self" and no last-Administrator rule
+    for it: it exists to recover an organisation that locked itself out).
+    """
+    user = lock_row(user)
+    state = user.to_state()
+    if enabled:
+        decision = rules.reenable(state, now=now, today=today)
+    else:
+        decision = rules.remove_access(
+            state,
+            actor_is_self=actor is not None and actor.id == user.id,
+            is_last_admin=actor is not None and is_last_admin_with_access(user),
+        )
+    if decision.outcome is rules.Outcome.OK:
+        user.apply(decision.state)
+    _record(decision, actor, user, now)
+    db.session.flush()
+    return decision
+
+
+def set_expiry(
+    actor: User | None, user: User, new_date: date, *, now: datetime, today: date
+) -> rules.Decision:
+    user = lock_row(user)
+    old = user.expires_on
+    decision = rules.set_expiry(user.to_state(), new_date, today=today)
+    if decision.outcome is rules.Outcome.OK:
+        user.apply(decision.state)
+    for ev in decision.events:
+        record(
+            ev.kind,
+            actor=actor,
+            subject=user,
+            now=now,
+            reason=None if decision.outcome is rules.Outcome.OK else decision.outcome.value,
+            details=f"{old or 'none'} -> {new_date}",
+        )
+    db.session.flush()
+    return decision
+
+
+def update_details(
+    actor: User, user: User, *, full_name: str, email: str, profile: str, now: datetime
+) -> list[str]:
+    """Change name, email and profile; returns what changed.  Raises AccountError on refusal."""
+    user = lock_row(user)
+    full_name = full_name.strip()
+    if not full_name:
+        raise AccountError("Enter the user's full name")
+    email = valid_email(email)
+    if profile not in (Profile.CLAIMS_HANDLER.value, Profile.ADMINISTRATOR.value):
+        raise AccountError("Choose Claims Handler or Administrator")
+    if user.is_administrator and profile != Profile.ADMINISTRATOR.value:
+        if actor.id == user.id:
+            raise AccountError("You cannot remove your own Administrator profile")
+        if is_last_admin_with_access(user):
+            raise AccountError(
+                "This is the organisation's last Administrator with access: "
+                "make another user an Administrator first"
+            )
+    changed = []
+    for field, value in (("full_name", full_name), ("email", email), ("profile", profile)):
+        if getattr(user, field) != value:
+            changed.append(f"{field}: {getattr(user, field)} -> {value}")
+            setattr(user, field, value)
+    if changed:
+        record("details_changed", actor=actor, subject=user, now=now, details="; ".join(changed))
+    db.session.flush()
+    return changed
+
+
+def reset_password(actor: User | None, user: User, *, now: datetime) -> str:
+    """A new one-time password (shown once), to be changed at first login.
+
+    The failure count goes to 0 (R1) and every session ends (R8).  Access itself is not
+    restored: ticking Enabled does that (R6).
+    """
+    user = lock_row(user)
+    plain = one_time_password()
+    user.set_password(plain)
+    user.must_change_password = True
+    user.failed_attempts = 0  # a locked-out user stays disabled (reason kept) until re-enabled
+    record("password_reset_by_admin", actor=actor, subject=user, now=now)
+    db.session.flush()
+    return plain
+
+
+def sign_out_everywhere(actor: User | None, user: User, *, now: datetime) -> None:
+    user = lock_row(user)
+    user.rotate_session_token()
+    record("sessions_ended", actor=actor, subject=user, now=now)
+    db.session.flush()

@@ -1,0 +1,1 @@
+"""The organisation's audit log (filled in by the audit-log work)."""

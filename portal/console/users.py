@@ -1,0 +1,1 @@
+"""Users of the organisation: list, inline Enabled, create, a user's page."""
