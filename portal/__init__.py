@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -127,6 +128,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.auth.reset import bp as reset_bp
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import require_password_change
     from portal.console import audit as _audit  # noqa: F401  (each module adds its routes)
@@ -136,12 +138,21 @@ def register_blueprints(app: Flask) -> None:
     from portal.guides.views import bp as guides_bp
     from portal.portal_home.views import bp as portal_home_bp
 
-    for bp in (auth_bp, portal_home_bp, console_bp, guides_bp):
+    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp):
         app.register_blueprint(bp)
     from portal.guides import codes
 
     app.jinja_env.globals["message_for_text"] = codes.for_text
+    app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
+
+
+def _localtime(moment: datetime) -> str:
+    """An aware UTC time shown in PORTAL_TIMEZONE, e.g. "3 Nov 2026 14:05"."""
+    from flask import current_app
+
+    local = moment.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"]))
+    return f"{local.day} {local:%b %Y %H:%M}"
 
 
 def register_cli(app: Flask) -> None:

@@ -138,3 +138,36 @@ def demo_data(once: bool, force: bool) -> None:
     pw_file.parent.mkdir(parents=True, exist_ok=True)
     write_private(pw_file, text)
     click.echo(text)
+
+
+def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:
+    from portal.accounts import management
+    from portal.console.users import REFUSALS
+
+    user = service.find_user(user_id)
+    if user is None:
+        _fail(f"No user with the User ID {user_id!r}")
+    with write_transaction(db.session):
+        decision = management.set_enabled(
+            None, user, enabled=enabled, now=clock.now(), today=clock.today()
+        )
+    if decision.outcome in REFUSALS:
+        _fail(REFUSALS[decision.outcome])
+    user = service.find_user(user_id)
+    state = "has access" if user.enabled else "access removed"
+    verb = "unchanged" if decision.outcome.value == "no_change" else "now"
+    click.echo(f"{user.user_id}: {verb} {state} (audited as done by 'system' from the CLI).")
+
+
+@portal_cli.command("enable")
+@click.argument("user_id")
+def enable(user_id: str) -> None:
+    """Break-glass: tick Enabled for USER_ID (R6; refused while its expiry date is reached)."""
+    _set_enabled_from_cli(user_id, True)
+
+
+@portal_cli.command("disable")
+@click.argument("user_id")
+def disable(user_id: str) -> None:
+    """Break-glass: remove the access of USER_ID (both flags unticked, as R4)."""
+    _set_enabled_from_cli(user_id, False)

@@ -50,6 +50,19 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_HEADERS_ENABLED": False,
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+    # --- self-service password reset for Administrators (SPEC R7, SECURITY section 3)
+    "PORTAL_RESET_TOKEN_MINUTES": 60,
+    "PORTAL_RESET_RATE_LIMIT": "5 per hour",  # reset requests (POSTs) per client address
+    "PORTAL_RESET_TOKENS_PER_HOUR": 3,  # emails per account per hour; more are silently dropped
+    # --- email: SMTP when PORTAL_MAIL_SERVER is set, else .eml files in PORTAL_MAIL_OUTBOX
+    "PORTAL_MAIL_SERVER": None,
+    "PORTAL_MAIL_PORT": 25,
+    "PORTAL_MAIL_USE_TLS": False,  # STARTTLS
+    "PORTAL_MAIL_USERNAME": None,
+    "PORTAL_MAIL_PASSWORD": None,
+    "PORTAL_MAIL_SENDER": "Claims Portal Console <no-reply@localhost>",
+    "PORTAL_MAIL_TIMEOUT": 10,  # seconds
+    "PORTAL_MAIL_OUTBOX": None,  # None: <instance>/outbox
 }
 
 

@@ -3,6 +3,7 @@
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
+from portal.accounts.tokens import PasswordResetToken
 from portal.audit.models import AuditEvent
 
-__all__ = ["AuditEvent", "Organisation", "Profile", "User"]
+__all__ = ["AuditEvent", "Organisation", "PasswordResetToken", "Profile", "User"]

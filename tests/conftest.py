@@ -21,6 +21,7 @@ from portal import clock
 from portal import create_app
 from portal.config import normalise_database_url
 from portal.extensions import db
+from tests.mail_server import smtp_server  # noqa: F401
 
 hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
 hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)

@@ -32,6 +32,8 @@ def upgrade():
     sa.Column('user_id_key', sa.String(length=64), nullable=False),
     sa.Column('full_name', sa.String(length=200), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('full_name_key', sa.String(length=200), nullable=False),
+    sa.Column('email_key', sa.String(length=254), nullable=False),
     sa.Column('profile', sa.String(length=20), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=False),

@@ -6,15 +6,23 @@ from collections.abc import Callable
 
 from flask import current_app
 from flask_wtf import FlaskForm
+from wtforms import DateField
 from wtforms import Field
 from wtforms import Form
 from wtforms import PasswordField
+from wtforms import SelectField
 from wtforms import StringField
 from wtforms.validators import DataRequired
+from wtforms.validators import Email
 from wtforms.validators import EqualTo
+from wtforms.validators import Length
+from wtforms.validators import Regexp
 from wtforms.validators import ValidationError
 
 from portal.guides import codes
+
+USER_ID_LENGTH = "A User ID is 3 to 64 characters long"
+USER_ID_CHARACTERS = "A User ID may use only letters, digits and . _ - @"
 
 
 def within_password_limit(message: str) -> Callable[[Form, Field], None]:
@@ -56,4 +64,76 @@ class ChangePasswordForm(FlaskForm):
             DataRequired("Type the new password again"),
             EqualTo("password", message="The two new passwords do not match"),
         ],
+    )
+
+
+PROFILE_CHOICES = {"claims_handler": "Claims Handler", "administrator": "Administrator"}
+
+
+class _AccountErrors:
+    """Put a service.AccountError by the field it is about (or above the form)."""
+
+    def add_account_error(self, exc: Exception) -> None:
+        name = getattr(exc, "field", None)
+        field = getattr(self, name, None) if name else None
+        if field is not None:
+            field.errors = [*field.errors, str(exc)]
+        else:
+            self.form_errors.append(str(exc))  # type: ignore[attr-defined]
+
+
+EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
+
+
+class UserCreateForm(_AccountErrors, FlaskForm):
+    user_id = StringField(
+        "User ID",
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[
+            DataRequired("Enter a User ID"),
+            Length(min=3, max=64, message=USER_ID_LENGTH),
+            Regexp(
+                r"^[A-Za-z0-9._@-]+$", message="A User ID may use only letters, digits and . _ - @"
+            ),
+        ],
+    )
+    full_name = StringField(
+        "Full name",
+        validators=[DataRequired("Enter the user's full name"), Length(max=200)],
+    )
+    email = StringField(
+        "Email address",
+        validators=[
+            DataRequired("Enter an email address"),
+            Length(max=254),
+            Email(EMAIL_FORMAT, check_deliverability=False),
+        ],
+    )
+    profile = SelectField("Profile", choices=PROFILE_CHOICES, default="claims_handler")
+    expires_on = DateField(
+        "Expiry date",
+        validators=[DataRequired("Enter an expiry date, for example 2027-03-31")],
+    )
+
+
+class UserDetailsForm(_AccountErrors, FlaskForm):
+    full_name = StringField(
+        "Full name",
+        validators=[DataRequired("Enter the user's full name"), Length(max=200)],
+    )
+    email = StringField(
+        "Email address",
+        validators=[
+            DataRequired("Enter an email address"),
+            Length(max=254),
+            Email(EMAIL_FORMAT, check_deliverability=False),
+        ],
+    )
+    profile = SelectField("Profile", choices=PROFILE_CHOICES)
+
+
+class UserExpiryForm(FlaskForm):
+    expires_on = DateField(
+        "Expiry date",
+        validators=[DataRequired("Enter an expiry date, for example 2027-03-31")],
     )

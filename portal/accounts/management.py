@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from portal.accounts import rules
+from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.service import AccountError
@@ -25,8 +26,23 @@ EventKind = rules.EventKind
 
 
 def lock_row(user: User) -> User:
-    """Re-read ``user`` with its row locked for this write (FOR UPDATE on PostgreSQL)."""
-    locked = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
+    """Re-read ``user`` with its row locked for this write.
+
+    On PostgreSQL the organisation's row is locked first, so that changes within one
+    organisation are serialised (two Administrators removing each other at the same moment
+    cannot both pass the last-Administrator check), and locks are ``FOR NO KEY UPDATE``, which
+    does not block the key-share locks that inserting audit rows (foreign keys to users) takes.
+    On SQLite the write transaction already began IMMEDIATE.
+    """
+    if user.organisation_id is not None:
+        db.session.execute(
+            select(Organisation.id)
+            .where(Organisation.id == user.organisation_id)
+            .with_for_update(key_share=True)
+        )
+    locked = db.session.get(
+        User, user.id, with_for_update={"key_share": True}, populate_existing=True
+    )
     assert locked is not None  # users are never deleted
     return locked
 

@@ -115,6 +115,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     user_id_key: Mapped[str] = mapped_column(String(64), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
+    #: Case-folded copies for search (SQL lower() is ASCII-only on SQLite and keeps ß).
+    full_name_key: Mapped[str] = mapped_column(String(200))
+    email_key: Mapped[str] = mapped_column(String(254))
     profile: Mapped[str] = mapped_column(String(20))
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id"), index=True, nullable=True
@@ -145,6 +148,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     def _set_user_id_key(self, _key: str, value: str) -> str:
         value = value.strip()
         self.user_id_key = normalise_key(value)
+        return value
+
+    @validates("full_name", "email")
+    def _set_search_key(self, key: str, value: str) -> str:
+        value = value.strip()
+        setattr(self, f"{key}_key", normalise_key(value))
         return value
 
     # --- the account rules' view of this row -------------------------------------------

@@ -1,4 +1,5 @@
-"""Account operations: the only code that writes users.  Each loads the row, asks ``rules``,
+"""Account operations: with ``management`` (what Administrators do to others) and
+``password_reset`` (R7), the only code that writes users.  Each loads the row, asks ``rules``,
 applies the decision, records the events, and flushes.  The caller (view, CLI, job) runs it
 inside ``write_transaction`` (which commits).
 
@@ -47,7 +48,12 @@ class Door(StrEnum):
 
 
 class AccountError(ValueError):
-    """Bad input to an account operation, with a message fit to show the person."""
+    """Bad input to an account operation, with a message fit to show the person, and the
+    form field it is about (None: the whole form)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ def find_user(user_id: str) -> User | None:
 def _lock_user(pk: int) -> User:
     """The user row, locked for this transaction (FOR UPDATE on PostgreSQL; on SQLite the
     transaction already began IMMEDIATE)."""
-    user = db.session.get(User, pk, with_for_update=True, populate_existing=True)
+    user = db.session.get(User, pk, with_for_update={"key_share": True}, populate_existing=True)
     assert user is not None  # users are never deleted
     return user
 
@@ -255,7 +261,9 @@ def create_user(
         profile = Profile(profile)
     except ValueError:
         choices = ", ".join(p.value for p in Profile)
-        raise AccountError(f"Unknown profile {profile!r}: choose one of {choices}") from None
+        raise AccountError(
+            f"Unknown profile {profile!r}: choose one of {choices}", "profile"
+        ) from None
     if (profile in ORGANISATION_PROFILES) != (organisation is not None):
         raise AccountError(
             "Claims Handlers and Administrators belong to an organisation; "
@@ -264,9 +272,11 @@ def create_user(
     user_id = user_id.strip()
     _check_user_id(user_id)
     if find_user(user_id) is not None:
-        raise AccountError(f"The User ID {user_id!r} is already taken (User IDs ignore case)")
+        raise AccountError(
+            f"The User ID {user_id!r} is already taken (User IDs ignore case)", "user_id"
+        )
     if not full_name.strip():
-        raise AccountError("Enter the user's full name")
+        raise AccountError("Enter the user's full name", "full_name")
     email = valid_email(email)
     state = rules.new_account(now=now, expires_on=expires_on)
     plain = password or one_time_password()
@@ -293,16 +303,16 @@ def valid_email(email: str) -> str:
         return validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
         raise AccountError(
-            "Enter an email address in the correct format, like name@example.com"
+            "Enter an email address in the correct format, like name@example.com", "email"
         ) from None
 
 
 def _check_user_id(user_id: str) -> None:
     if not 3 <= len(user_id) <= 64:
-        raise AccountError("A User ID is 3 to 64 characters long")
+        raise AccountError("A User ID is 3 to 64 characters long", "user_id")
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
     if not set(user_id) <= allowed:
-        raise AccountError("A User ID may use only letters, digits and . _ - @")
+        raise AccountError("A User ID may use only letters, digits and . _ - @", "user_id")
 
 
 def change_password(user: User, *, current: str, new: str, now: datetime) -> bool:

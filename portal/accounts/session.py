@@ -30,7 +30,11 @@ DOOR = "door"
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # "basic": a changed address or browser only marks the session non-fresh.  Sessions are
+    # bound server-side by the per-user token and the idle/absolute timeouts; "strong" would
+    # also clear (a remember cookie we never set) on every anonymous request that carries a
+    # CSRF token.
+    login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
     login_manager.unauthorized_handler(unauthorized)
 

@@ -1,1 +1,296 @@
-"""Users of the organisation: list, inline Enabled, create, a user's page."""
+"""Users of the organisation: the list with inline Enabled (HTMX), create, a user's page.
+
+Views are thin: parse → ``management``/``service`` inside ``write_transaction`` → render.
+Changes are POSTs that *set* a state; HTMX gets a fragment, a browser without JavaScript a
+redirect back (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from portal import clock
+from portal import htmx
+from portal.accounts import management
+from portal.accounts import queries
+from portal.accounts import rules
+from portal.accounts import service
+from portal.accounts.forms import UserCreateForm
+from portal.accounts.forms import UserDetailsForm
+from portal.accounts.forms import UserExpiryForm
+from portal.accounts.models import User
+from portal.audit.models import AuditEvent
+from portal.console import bp
+from portal.console.decorators import admin_required
+from portal.console.decorators import organisation_user_or_404
+from portal.db import write_transaction
+from portal.extensions import db
+
+CONFIRM_REMOVE = "Are you sure you want to remove this User’s access?"
+USERS_CHANGED = "users-changed"
+PAST_EXPIRY = "The expiry date must be in the future"
+
+#: What an Administrator is told when the rules refuse a change.
+REFUSALS = {
+    rules.Outcome.REFUSED_SELF: "You cannot remove your own access.",
+    rules.Outcome.REFUSED_LAST_ADMIN: (
+        "This is your organisation's last Administrator with access: its access cannot be removed."
+    ),
+    rules.Outcome.REFUSED_EXPIRED: (
+        "The expiry date has been reached: extend the expiry date first, then tick Enabled."
+    ),
+    rules.Outcome.REFUSED_PAST_DATE: "The expiry date cannot be in the past.",
+}
+DONE = {
+    True: "Access restored for {user}: Enabled and Active are ticked.",
+    False: "Access removed for {user}: Enabled and Active are unticked.",
+}
+
+
+def _back_to_list() -> str:
+    target = request.form.get("next", "")
+    parts = urlsplit(target)
+    if parts.path.startswith("/console/") and not parts.netloc and not target.startswith("//"):
+        return target
+    return url_for("console.users")
+
+
+@bp.get("/users")
+@admin_required
+def users() -> Response:
+    filters = queries.UserFilters.from_args(request.args)
+    page = queries.users_page(
+        current_user.organisation_id, filters, now=clock.now(), today=clock.today()
+    )
+    context = {"page": page, "filters": filters, "confirm_remove": CONFIRM_REMOVE}
+    if htmx.target() == "user-results":
+        response = make_response(render_template("console/users/_results.html", **context))
+    else:
+        response = make_response(render_template("console/users/index.html", **context))
+    return htmx.add_vary(response)
+
+
+@bp.post("/users/<int:pk>/enabled")
+@admin_required
+def user_set_enabled(pk: int) -> Response:
+    """Set Enabled to the value posted (``enabled=true|false``): never a flip."""
+    user = organisation_user_or_404(pk)
+    wanted = request.form.get("enabled", "")
+    if wanted not in ("true", "false"):
+        abort(400, "enabled must be true or false")
+    enabled = wanted == "true"
+    if not enabled and not htmx.is_htmx() and request.form.get("confirmed") != "yes":
+        # Without JavaScript there is no hx-confirm: ask on a page of its own.
+        return make_response(
+            render_template(
+                "console/users/confirm_remove.html",
+                user=user,
+                question=CONFIRM_REMOVE,
+                back=_back_to_list(),
+            )
+        )
+    actor = current_user._get_current_object()
+    with write_transaction(db.session):
+        decision = management.set_enabled(
+            actor, user, enabled=enabled, now=clock.now(), today=clock.today()
+        )
+    user = organisation_user_or_404(pk)
+    refusal = REFUSALS.get(decision.outcome)
+    notice = refusal or (DONE[enabled].format(user=user.user_id) if decision.changed else None)
+    if not htmx.is_htmx():
+        if notice:
+            flash(notice, "error" if refusal else "success")
+        return redirect(_back_to_list())
+    disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
+    response = make_response(
+        render_template(
+            "console/users/_row_response.html",
+            u=user,
+            disabled_by=disabled_by,
+            error=refusal,
+            announcement=notice,
+            confirm_remove=CONFIRM_REMOVE,
+            next=request.form.get("next") or url_for("console.users"),
+        ),
+        422 if refusal else 200,
+    )
+    if decision.changed:
+        htmx.trigger(response, USERS_CHANGED)
+    return response
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def user_create() -> Response | str:
+    form = UserCreateForm()
+    if request.method == "GET":
+        days = current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
+        form.expires_on.data = clock.today() + timedelta(days=days)
+    valid = form.validate_on_submit()
+    if request.method == "POST":
+        if form.expires_on.data and form.expires_on.data <= clock.today():
+            form.expires_on.errors = [
+                *form.expires_on.errors,
+                "The expiry date must be in the future",
+            ]
+            valid = False
+        if form.user_id.data and service.find_user(form.user_id.data) is not None:
+            form.user_id.errors = [
+                *form.user_id.errors,
+                "That User ID is already taken (User IDs ignore case)",
+            ]
+            valid = False
+    if valid:
+        try:
+            with write_transaction(db.session):
+                user, password = service.create_user(
+                    user_id=form.user_id.data or "",
+                    full_name=form.full_name.data or "",
+                    email=form.email.data or "",
+                    profile=form.profile.data or "",
+                    organisation=current_user.organisation,
+                    expires_on=form.expires_on.data,
+                    actor=current_user._get_current_object(),
+                    now=clock.now(),
+                )
+        except service.AccountError as exc:
+            form.add_account_error(exc)
+        else:
+            return render_template(
+                "console/users/one_time_password.html",
+                user=user,
+                password=password,
+                created=True,
+            )
+    return render_template("console/users/new.html", form=form)
+
+
+@bp.get("/users/<int:pk>")
+@admin_required
+def user_page(pk: int) -> str:
+    user = organisation_user_or_404(pk)
+    details = UserDetailsForm(obj=user)
+    expiry = UserExpiryForm(expires_on=user.expires_on)
+    return _render_user_page(user, details, expiry)
+
+
+def _render_user_page(
+    user: User, details: UserDetailsForm, expiry: UserExpiryForm, status: int = 200
+) -> str:
+    trail = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.subject_id == user.id)
+        .order_by(AuditEvent.id.desc())
+        .limit(100)
+    ).all()
+    disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
+    return render_template(
+        "console/users/show.html",
+        user=user,
+        details=details,
+        expiry=expiry,
+        trail=trail,
+        disabled_by=disabled_by,
+        confirm_remove=CONFIRM_REMOVE,
+    )
+
+
+@bp.post("/users/<int:pk>")
+@admin_required
+def user_update(pk: int) -> Response | tuple[str, int]:
+    user = organisation_user_or_404(pk)
+    details = UserDetailsForm()
+    if details.validate_on_submit():
+        try:
+            with write_transaction(db.session):
+                changed = management.update_details(
+                    current_user._get_current_object(),
+                    user,
+                    full_name=details.full_name.data or "",
+                    email=details.email.data or "",
+                    profile=details.profile.data or "",
+                    now=clock.now(),
+                )
+        except service.AccountError as exc:
+            details.add_account_error(exc)
+        else:
+            flash("Details saved." if changed else "Nothing changed.", "success")
+            return redirect(url_for("console.user_page", pk=pk))
+    user = organisation_user_or_404(pk)
+    return _render_user_page(user, details, UserExpiryForm(expires_on=user.expires_on)), 422
+
+
+@bp.post("/users/<int:pk>/expiry")
+@admin_required
+def user_set_expiry(pk: int) -> Response:
+    user = organisation_user_or_404(pk)
+    form = UserExpiryForm()
+    error = None
+    if form.validate_on_submit():
+        with write_transaction(db.session):
+            decision = management.set_expiry(
+                current_user._get_current_object(),
+                user,
+                form.expires_on.data,
+                now=clock.now(),
+                today=clock.today(),
+            )
+        error = REFUSALS.get(decision.outcome)
+        changed = decision.changed
+    else:
+        error = "; ".join(e for errors in form.errors.values() for e in errors)
+        changed = False
+    user = organisation_user_or_404(pk)
+    if not htmx.is_htmx():
+        flash(error or "Expiry date saved.", "error" if error else "success")
+        return redirect(url_for("console.user_page", pk=pk))
+    response = make_response(
+        render_template(
+            "console/users/_expiry.html",
+            user=user,
+            expiry=form if error else UserExpiryForm(expires_on=user.expires_on),
+            error=error,
+            saved=changed,
+        ),
+        422 if error else 200,
+    )
+    if changed:
+        htmx.trigger(response, USERS_CHANGED)
+    return response
+
+
+@bp.post("/users/<int:pk>/password-reset")
+@admin_required
+def user_reset_password(pk: int) -> str:
+    user = organisation_user_or_404(pk)
+    with write_transaction(db.session):
+        password = management.reset_password(
+            current_user._get_current_object(), user, now=clock.now()
+        )
+    user = organisation_user_or_404(pk)
+    return render_template(
+        "console/users/one_time_password.html", user=user, password=password, created=False
+    )
+
+
+@bp.post("/users/<int:pk>/sign-out")
+@admin_required
+def user_sign_out(pk: int) -> Response:
+    user = organisation_user_or_404(pk)
+    with write_transaction(db.session):
+        management.sign_out_everywhere(current_user._get_current_object(), user, now=clock.now())
+    flash("Every session of this user has ended.", "success")
+    return redirect(url_for("console.user_page", pk=pk))

@@ -1,4 +1,5 @@
-"""Every message a login page can show: code, text, cause, what to do, who can help.
+"""Every message a login or password reset page can show: code, text, cause, what to do, who
+can help.
 
 One table, used by the login views and rendered by the Troubleshooting Guide, so a message
 cannot exist without its guide entry.  Codes are stable (people quote them to the Helpdesk).
@@ -45,8 +46,9 @@ MESSAGES: tuple[Message, ...] = (
         "Your User ID is locked because the password was entered incorrectly five times.",
         "Five incorrect passwords in a row were entered for this User ID.",
         "As an Administrator disabled by the system you may reset your own password by "
-        "email from the Admin Console login; or ask another Administrator of your "
-        "organisation to re-enable you. If none can, contact the Helpdesk.",
+        'email: follow "Forgotten your password?" on the Admin Console login page. A reset '
+        "also restores your access. Or ask another Administrator of your organisation to "
+        "re-enable you. If none can, contact the Helpdesk.",
         (YOURSELF, ADMINISTRATOR),
     ),
     Message(
@@ -63,8 +65,9 @@ MESSAGES: tuple[Message, ...] = (
         "Your User ID was disabled because it had not been used for more than 90 days.",
         "Nobody logged in with this User ID for more than 90 days.",
         "As an Administrator disabled by the system you may reset your own password by "
-        "email from the Admin Console login; or ask another Administrator of your "
-        "organisation to re-enable you. If none can, contact the Helpdesk.",
+        'email: follow "Forgotten your password?" on the Admin Console login page. A reset '
+        "also restores your access. Or ask another Administrator of your organisation to "
+        "re-enable you. If none can, contact the Helpdesk.",
         (YOURSELF, ADMINISTRATOR),
     ),
     Message(
@@ -150,6 +153,75 @@ MESSAGES: tuple[Message, ...] = (
         "Reload the page and log in again. Make sure cookies are allowed for this site.",
         (YOURSELF, HELPDESK),
     ),
+    # --- the self-service password reset for Administrators (SPEC R7)
+    Message(
+        "RESET-01",
+        "If the details match an Administrator who may reset their password, we have sent an "
+        "email with a link to choose a new one.",
+        "For your security this page gives the same answer whatever was typed. A link is sent "
+        "only when the User ID and the email address both match an Administrator's account "
+        "whose access was not removed by another Administrator.",
+        "Open the link in the email; it works once, for 60 minutes as standard. If nothing "
+        "arrives within a "
+        "few minutes, check your spam folder and that you typed the email address your "
+        "Administrator account has. At most 3 links are sent per account per hour. Claims "
+        "Handlers cannot reset their own password: ask one of your organisation's "
+        "Administrators. If another Administrator removed your access, only they can restore "
+        "it.",
+        (YOURSELF, ADMINISTRATOR, HELPDESK),
+    ),
+    Message(
+        "RESET-02",
+        "This password reset link is not valid.",
+        "The link is incomplete, or it no longer works because the account changed after it "
+        "was sent: the password was changed, someone logged in with the User ID, a newer "
+        "reset was completed, or the access was disabled or removed.",
+        'Ask for a new link from "Forgotten your password?" on the Admin Console login page, '
+        "and use the newest email. Copy the whole link if your email program split it.",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "RESET-03",
+        "This password reset link has expired.",
+        "A password reset link works for a limited time after it was sent (60 minutes as "
+        "standard).",
+        'Ask for a new link from "Forgotten your password?" on the Admin Console login page.',
+        (YOURSELF,),
+    ),
+    Message(
+        "RESET-04",
+        "This password reset link has already been used.",
+        "Each password reset link works once.",
+        "If you have just chosen a new password, log in with it. Otherwise ask for a new link "
+        'from "Forgotten your password?" on the Admin Console login page.',
+        (YOURSELF,),
+    ),
+    Message(
+        "RESET-05",
+        "Too many password reset requests from your network. Wait an hour and try again.",
+        "Many password reset requests came from your network address in a short time.",
+        "Wait an hour, then ask once. Check your spam folder for the emails already sent.",
+        (YOURSELF, HELPDESK),
+    ),
+    Message(
+        "RESET-06",
+        "Your password has been changed. Log in with your new password.",
+        "You chose a new password with a password reset link. Every session of your User ID "
+        "was ended, and access was restored if the system had disabled it for a lockout or "
+        "inactivity.",
+        "Log in with the new password.",
+        (YOURSELF,),
+    ),
+    Message(
+        "RESET-07",
+        "Your password has been changed, but your User ID has reached its expiry date: access "
+        "stays off until the expiry date is extended.",
+        "A password reset does not change the expiry date of a User ID.",
+        "Ask another Administrator of your organisation to extend your expiry date and tick "
+        "Enabled. If there is none, contact the Helpdesk, who will refer you to the Portal "
+        "team.",
+        (ADMINISTRATOR, HELPDESK, PORTAL_TEAM),
+    ),
 )
 
 BY_CODE: dict[str, Message] = {m.code: m for m in MESSAGES}
@@ -173,6 +245,13 @@ RATE_LIMITED = "LOGIN-09"
 SESSION_ENDED = "LOGIN-10"
 MUST_CHANGE_PASSWORD = "LOGIN-14"
 FORM_EXPIRED = "LOGIN-15"
+RESET_REQUESTED = "RESET-01"
+RESET_INVALID = "RESET-02"
+RESET_EXPIRED = "RESET-03"
+RESET_USED = "RESET-04"
+RESET_RATE_LIMITED = "RESET-05"
+RESET_DONE = "RESET-06"
+RESET_DONE_EXPIRED = "RESET-07"
 
 
 def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:

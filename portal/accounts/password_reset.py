@@ -1,0 +1,183 @@
+"""Self-service password reset for Administrators (SPEC R7; SECURITY EN-03…EN-05, RS-01…RS-08).
+
+Two operations, each with its own short write transaction (a password hash is never computed
+while the write lock is held, and the views compute it before calling :func:`complete`):
+
+* :func:`request_reset` looks the account up, decides whether it may have a link, issues a
+  token and emails it to the *stored* address.  It runs after the response (see
+  ``portal.auth.reset``), so what it finds never shows in the response or its timing.
+* :func:`complete` re-checks the token under a row lock, marks it used, sets the new password,
+  ends every session and applies ``rules.after_password_reset``.
+
+Requesting a reset changes nothing on the account (RS-04).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal import mail
+from portal.accounts import rules
+from portal.accounts import tokens
+from portal.accounts.models import User
+from portal.accounts.models import normalise_key
+from portal.audit.record import record
+from portal.db import write_transaction
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+#: Audit event kinds (R9, SECURITY LG-01), next to the rules' own PASSWORD_RESET.
+RESET_REQUESTED = "password_reset_requested"  # a link was emailed
+RESET_REFUSED = "password_reset_refused"  # a known User ID, but no link (reason says why)
+RESET_COMPLETED = "password_reset_completed"
+
+APP_NAME = "Claims Portal Console"
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What the view needs after a completed reset (the account row is no longer locked)."""
+
+    user_id: str
+    full_name: str
+    email: str
+    has_access: bool
+    reason: rules.Reason | None
+
+
+def _find(user_id: str) -> User | None:
+    user_id = user_id.strip()
+    if "\x00" in user_id or not 0 < len(user_id) <= 64:  # never stored: no query needed
+        return None
+    return db.session.scalar(select(User).where(User.user_id_key == normalise_key(user_id)))
+
+
+def emails_match(stored: str, typed: str) -> bool:
+    """Case-insensitive comparison (casefold on both sides); the mail goes to ``stored``."""
+    return stored.strip().casefold() == typed.strip().casefold()
+
+
+def reset_link(token: str) -> str:
+    """Built from PORTAL_BASE_URL, never from the request's Host header (SECURITY RS-06)."""
+    base = str(current_app.config["PORTAL_BASE_URL"]).rstrip("/")
+    return f"{base}/password-reset/{token}"
+
+
+def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
+    """Email a reset link when ``user_id`` and ``email`` name an Administrator who may reset.
+
+    Returns whether a link was sent (for logs and tests only: never shown to the requester).
+    A known User ID that gets no link is audited with the reason (wrong email, not eligible,
+    too many links this hour); an unknown one is not (what was typed may be anything).
+    """
+    cfg = current_app.config
+    found = _find(user_id)
+    db.session.commit()  # end the read transaction
+    if found is None:
+        return False
+    token = tokens.new_token()
+    with write_transaction(db.session):
+        user = db.session.get(User, found.id, with_for_update=True, populate_existing=True)
+        assert user is not None  # users are never deleted
+        refusal: str | None = None
+        if not emails_match(user.email, email):
+            refusal = "email_mismatch"
+        elif not tokens.may_reset(user):
+            refusal = "not_eligible"
+        elif (
+            tokens.issued_since(user, now - tokens.CAP_WINDOW)
+            >= cfg["PORTAL_RESET_TOKENS_PER_HOUR"]
+        ):
+            refusal = "too_many"
+        if refusal is not None:
+            record(
+                RESET_REFUSED,
+                actor=None,
+                actor_label="anonymous",
+                subject=user,
+                now=now,
+                reason=refusal,
+            )
+            return False
+        minutes = int(cfg["PORTAL_RESET_TOKEN_MINUTES"])
+        tokens.issue(user, token=token, now=now, minutes=minutes)
+        record(RESET_REQUESTED, actor=None, actor_label="anonymous", subject=user, now=now)
+        to, uid, name = user.email, user.user_id, user.full_name
+    mail.send_quietly(to, f"Reset your {APP_NAME} password", _link_text(name, uid, token, minutes))
+    return True
+
+
+def _link_text(full_name: str, user_id: str, token: str, minutes: int) -> str:
+    return (
+        f"Hello {full_name},\n\n"
+        f"Someone, we hope you, asked to reset the password of the Administrator User ID "
+        f"{user_id} on the {APP_NAME}.\n\n"
+        f"To choose a new password, open this link within {minutes} minutes:\n\n"
+        f"{reset_link(token)}\n\n"
+        "The link works once. Your current password keeps working until you use it.\n"
+        "If you did not ask for this, ignore this email: nothing has changed.\n"
+    )
+
+
+def complete(
+    token_hash: str, new_hash: str, *, now: datetime, today: date
+) -> Completed | tokens.Invalid:
+    """Use the token: one write transaction; returns what happened, or a ``tokens.Invalid``."""
+    with write_transaction(db.session):
+        checked = tokens.check(token_hash, now=now, lock=True)
+        if checked.problem is not None or checked.user is None or checked.token is None:
+            return checked.problem or tokens.Invalid.UNKNOWN
+        user, token = checked.user, checked.token
+        decision = rules.after_password_reset(
+            user.to_state(), is_admin=user.is_administrator, now=now, today=today
+        )
+        if decision.outcome is not rules.Outcome.OK:  # may_self_reset was checked just above
+            return tokens.Invalid.UNKNOWN
+        token.used_at = now
+        user.apply(decision.state)
+        user.password_hash = new_hash
+        user.password_changed_at = now
+        user.must_change_password = False
+        user.rotate_session_token()  # every session ends (R8, SECURITY RS-05)
+        for ev in decision.events:
+            by_system = ev.kind is rules.EventKind.SYSTEM_DISABLED
+            actor = None if by_system else user
+            record(ev.kind, actor=actor, subject=user, now=now, reason=ev.reason)
+        record(RESET_COMPLETED, actor=user, subject=user, now=now)
+        done = Completed(
+            user_id=user.user_id,
+            full_name=user.full_name,
+            email=user.email,
+            has_access=user.enabled,
+            reason=decision.state.reason,
+        )
+    return done
+
+
+def send_notice(done: Completed, *, now: datetime) -> None:
+    """Tell the account's stored address that its password changed (no password in it)."""
+    when = now.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"]))
+    text = (
+        f"Hello {done.full_name},\n\n"
+        f"The password of your User ID {done.user_id} on the {APP_NAME} was changed on "
+        f"{when:%d %B %Y at %H:%M %Z} with a password reset link. Every session of this "
+        "User ID has been ended.\n\n"
+    )
+    if not done.has_access and done.reason is rules.Reason.EXPIRY:
+        text += (
+            "Your User ID has reached its expiry date, so access stays off until an "
+            "Administrator of your organisation extends the expiry date and ticks Enabled.\n\n"
+        )
+    text += (
+        "If you did not do this, contact another Administrator of your organisation or the "
+        "Helpdesk at once.\n"
+    )
+    mail.send_quietly(done.email, f"Your {APP_NAME} password was changed", text)
