@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask import make_response
 from flask import render_template
 from flask import request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.wrappers import Response
 
+from portal import htmx
 from portal.accounts.forms import LoginForm
 from portal.extensions import db
 from portal.guides import codes
@@ -33,10 +36,16 @@ def _login_page(code: str, status: int) -> tuple[str, int]:
     return render_template("auth/login.html", form=form, door=door, message=codes.get(code)), status
 
 
-def handle_csrf(error: CSRFError) -> tuple[str, int]:
+def handle_csrf(error: CSRFError) -> tuple[str, int] | Response:
     if request.endpoint in LOGIN_ENDPOINTS:
-        return _login_page(codes.FORM_EXPIRED, 400)
-    return _page(error, codes.get(codes.FORM_EXPIRED).text)
+        body, status = _login_page(codes.FORM_EXPIRED, 400)
+    else:
+        body, status = _page(error, codes.get(codes.FORM_EXPIRED).text)
+    response = make_response(body, status)
+    if htmx.is_htmx():
+        # htmx does not swap a 400: reload the page so it gets a fresh token (SECURITY CS-03).
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 def handle_http(error: HTTPException) -> tuple[str, int]:

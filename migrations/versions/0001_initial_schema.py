@@ -64,6 +64,10 @@ def upgrade():
         batch_op.create_index('ix_users_enabled_expires_on', ['enabled', 'expires_on'], unique=False)
         batch_op.create_index('ix_users_enabled_last_use_at', ['enabled', 'last_use_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_users_organisation_id'), ['organisation_id'], unique=False)
+        batch_op.create_index('ix_users_org_user_id_key', ['organisation_id', 'user_id_key'], unique=False)
+        batch_op.create_index('ix_users_org_state', ['organisation_id', 'enabled', 'active', 'user_id_key'], unique=False)
+        batch_op.create_index('ix_users_org_last_login', ['organisation_id', 'last_login_at', 'user_id_key'], unique=False)
+        batch_op.create_index('ix_users_org_expires_on', ['organisation_id', 'expires_on', 'user_id_key'], unique=False)
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -127,6 +131,10 @@ def downgrade():
 
     op.drop_table('audit_events')
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index('ix_users_org_expires_on')
+        batch_op.drop_index('ix_users_org_last_login')
+        batch_op.drop_index('ix_users_org_state')
+        batch_op.drop_index('ix_users_org_user_id_key')
         batch_op.drop_index(batch_op.f('ix_users_organisation_id'))
         batch_op.drop_index('ix_users_enabled_last_use_at')
         batch_op.drop_index('ix_users_enabled_expires_on')

@@ -107,6 +107,11 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         ),
         Index("ix_users_enabled_last_use_at", "enabled", "last_use_at"),
         Index("ix_users_enabled_expires_on", "enabled", "expires_on"),
+        # The Console's users list: each filter and sort within one organisation, in order.
+        Index("ix_users_org_user_id_key", "organisation_id", "user_id_key"),
+        Index("ix_users_org_state", "organisation_id", "enabled", "active", "user_id_key"),
+        Index("ix_users_org_last_login", "organisation_id", "last_login_at", "user_id_key"),
+        Index("ix_users_org_expires_on", "organisation_id", "expires_on", "user_id_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -24,6 +24,8 @@ from portal.audit.models import AuditEvent
 from portal.extensions import db
 
 PER_PAGE = 50
+#: Counting stops here: an exact count of 100,000 rows costs more than the page itself.
+COUNT_LIMIT = 10_000
 STATES = {a.value: a for a in rules.Access}
 REASONS = {r.value for r in rules.Reason}
 SORTS = {
@@ -116,6 +118,8 @@ class DisableInfo:
 class UsersPage:
     rows: list[User]
     total: int
+    #: True when there are more than COUNT_LIMIT matches (``total`` is then COUNT_LIMIT).
+    more: bool
     page: int
     pages: int
     disabled_by: dict[int, DisableInfo]
@@ -162,7 +166,11 @@ def users_page(
     org_id: int, f: UserFilters, *, now: datetime, today: date, per_page: int = PER_PAGE
 ) -> UsersPage:
     base = _filtered(org_id, f, now, today)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    counted = db.session.scalar(
+        select(func.count()).select_from(base.limit(COUNT_LIMIT + 1).subquery())
+    )
+    more = (counted or 0) > COUNT_LIMIT
+    total = min(counted or 0, COUNT_LIMIT)
     pages = max(1, -(-total // per_page))
     page = min(f.page, pages)
     columns = SORTS[f.sort]
@@ -172,7 +180,7 @@ def users_page(
         db.session.scalars(base.order_by(*order).limit(per_page).offset((page - 1) * per_page))
     )
     return UsersPage(
-        rows, total, page, pages, latest_disables([u.id for u in rows if not u.enabled])
+        rows, total, more, page, pages, latest_disables([u.id for u in rows if not u.enabled])
     )
 
 

@@ -107,7 +107,6 @@ def user_set_enabled(pk: int) -> Response:
         decision = management.set_enabled(
             actor, user, enabled=enabled, now=clock.now(), today=clock.today()
         )
-    user = organisation_user_or_404(pk)
     refusal = REFUSALS.get(decision.outcome)
     notice = refusal or (DONE[enabled].format(user=user.user_id) if decision.changed else None)
     if not htmx.is_htmx():

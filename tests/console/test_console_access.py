@@ -450,3 +450,13 @@ def test_templates_lint(name: str) -> None:
 def test_the_lint_catches_what_it_should(sample: str, name: str) -> None:
     assert LINT_RULES[name].search(sample) is not None
     assert LINT_RULES["inline <script>"].search('<script src="/static/app.js" defer>') is None
+
+
+@pytest.mark.config(WTF_CSRF_ENABLED=True)
+def test_a_refused_csrf_token_on_an_htmx_request_reloads_the_page(client: FlaskClient) -> None:
+    """htmx would not swap a 400: the answer tells it to reload (a fresh token), SECURITY CS-03."""
+    response = client.post(
+        "/console/users/1/enabled", data={"enabled": "false"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400
+    assert response.headers["HX-Refresh"] == "true"

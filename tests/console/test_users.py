@@ -451,7 +451,7 @@ def test_r4_remove_another_users_access_inline(client: FlaskClient) -> None:
     assert "checked" not in active_box(body, handler)
     assert "Access removed" in body
     assert f"by {admin.user_id}" in body
-    announcer = re.search(r'<div id="announcer" hx-swap-oob="true"[^>]*>([^<]*)</div>', body)
+    announcer = re.search(r'<div id="announcer" hx-swap-oob="innerHTML"[^>]*>([^<]*)</div>', body)
     assert announcer is not None
     assert f"Access removed for {handler.user_id}" in announcer.group(1)
 
