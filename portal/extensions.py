@@ -9,7 +9,10 @@ from flask_wtf.csrf import CSRFProtect
 
 from portal.db import Base
 
-db = SQLAlchemy(model_class=Base)
+#: expire_on_commit=False: what a request loaded stays loaded after its write transaction
+#: commits (no reload per attribute); code that needs the database's view re-reads explicitly
+#: (row locks use populate_existing, tests use a rollback).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -92,8 +92,10 @@ def remove_access(user: User) -> User:
 
 def refresh(user: User) -> User:
     """The user as the database has it now (ends the test's read transaction: on SQLite in WAL
-    mode an open read transaction keeps seeing its old snapshot)."""
+    mode an open read transaction keeps seeing its old snapshot) and forgets what it had loaded
+    (the session does not expire objects on commit)."""
     db.session.rollback()
+    db.session.expire_all()
     fresh = db.session.get(User, user.id)
     assert fresh is not None
     return fresh

@@ -34,7 +34,7 @@ def lock_row(user: User) -> User:
     does not block the key-share locks that inserting audit rows (foreign keys to users) takes.
     On SQLite the write transaction already began IMMEDIATE.
     """
-    if user.organisation_id is not None:
+    if user.organisation_id is not None and db.session.get_bind().dialect.name != "sqlite":
         db.session.execute(
             select(Organisation.id)
             .where(Organisation.id == user.organisation_id)
