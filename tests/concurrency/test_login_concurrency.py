@@ -8,16 +8,9 @@ would.  State is read back from the database afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,32 +33,17 @@ from portal.extensions import db
 from tests.factories import PASSWORD
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.live_server import gunicorn
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-SECRET_KEY = "concurrency-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 WRONG = "definitely not the password"
 LOGIN = "/portal/login"
 HOME = "/portal/"
 PARALLEL_WRONG = 50
 LOCKOUT_RUNS = 5
 MIXED_RUNS = 6
-STARTUP_SECONDS = 20.0
-STOP_SECONDS = 10.0
 REQUEST_TIMEOUT = 60.0
-
-SERVER_ENV = {
-    "PORTAL_SECRET_KEY": SECRET_KEY,
-    "PORTAL_ENV": "development",  # the session cookie is not Secure over plain http
-    "PORTAL_RATELIMIT_ENABLED": "false",
-    "PORTAL_SCHEDULER": "off",
-    # Must match the hashes the factories made (tests/conftest.py FAST_ARGON2).
-    "PORTAL_ARGON2_TIME_COST": "1",
-    "PORTAL_ARGON2_MEMORY_COST": "1024",
-    "PORTAL_ARGON2_PARALLELISM": "1",
-}
 
 _CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
 _VALUE = re.compile(r'\bvalue="([^"]*)"')
@@ -77,90 +55,13 @@ T = TypeVar("T")
 # --- the server ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@functools.cache
-def _control_socket_args() -> tuple[str, ...]:
-    """gunicorn ≥ 27 opens a control socket in ~/.gunicorn by default, shared by every server
-    on the machine; switch it off where the option exists."""
-    help_text = subprocess.run(
-        [str(GUNICORN), "--help"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout
-    return ("--no-control-socket",) if "--no-control-socket" in help_text else ()
-
-
-def _server_env(database_url: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "DATABASE_URL"
-    }
-    env.update(SERVER_ENV)
-    env["DATABASE_URL"] = database_url
-    return env
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_SECONDS)
-
-
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A real gunicorn (2 workers × 8 threads) on the test's database; yields its base URL."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "gunicorn.log"
-    cmd = [
-        str(GUNICORN),
-        "-w",
-        "2",
-        "--threads",
-        "8",
-        "-b",
-        f"127.0.0.1:{port}",
-        *_control_socket_args(),
-        "app:app",
-    ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=_server_env(database_url),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown reaches the workers
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(base + LOGIN, timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn not ready in {STARTUP_SECONDS} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with gunicorn(
+        database_url, tmp_path / "gunicorn.log", workers=2, threads=8, ready_path=LOGIN
+    ) as base:
         yield base
-    finally:
-        _stop(proc)
-    # A 5xx is caught by the tests; a traceback in the log is worth failing for even without one.
-    assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
 # --- clients -------------------------------------------------------------------------------

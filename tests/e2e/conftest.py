@@ -15,25 +15,16 @@ that ``make test`` prints (``-ra``), except under ``CI=true``, where the run fai
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 
 from portal import create_app
@@ -42,6 +33,7 @@ from portal.extensions import db
 from tests.conftest import base_settings
 from tests.conftest import migrate
 from tests.factories import PASSWORD
+from tests.live_server import gunicorn
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -56,9 +48,6 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
 else:
     PLAYWRIGHT_IMPORT_ERROR = None
 
-REPO = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-SECRET_KEY = "browser-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -68,20 +57,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-gpu",
 ]
-STARTUP_SECONDS = 20.0
-STOP_SECONDS = 10.0
 TIMEOUT_MS = 10_000
-
-SERVER_ENV = {
-    "PORTAL_SECRET_KEY": SECRET_KEY,
-    "PORTAL_ENV": "development",  # the session cookie is not Secure over plain http
-    "PORTAL_RATELIMIT_ENABLED": "false",
-    "PORTAL_SCHEDULER": "off",
-    # Must match the hashes the factories made (tests/conftest.py FAST_ARGON2).
-    "PORTAL_ARGON2_TIME_COST": "1",
-    "PORTAL_ARGON2_MEMORY_COST": "1024",
-    "PORTAL_ARGON2_PARALLELISM": "1",
-}
 
 #: Runs in every document before its own scripts.  Init scripts are injected through the
 #: DevTools protocol, not as inline scripts, so the page's CSP does not block this one.
@@ -163,45 +139,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # --- the live server -----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@functools.cache
-def _control_socket_args() -> tuple[str, ...]:
-    """gunicorn ≥ 27 opens a control socket in ~/.gunicorn by default; switch it off."""
-    help_text = subprocess.run(
-        [str(GUNICORN), "--help"], capture_output=True, text=True, check=False, timeout=30
-    ).stdout
-    return ("--no-control-socket",) if "--no-control-socket" in help_text else ()
-
-
-def _server_env(database_url: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "DATABASE_URL"
-    }
-    env.update(SERVER_ENV)
-    env["DATABASE_URL"] = database_url
-    return env
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=STOP_SECONDS)
-
-
 @pytest.fixture(scope="session")
 def e2e_database(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite file (the real migrations), shared by the server and this process."""
@@ -214,46 +151,11 @@ def e2e_database(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def live_server(e2e_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real gunicorn (1 worker × 4 threads, CSRF on) on ``e2e_database``; its base URL."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("e2e-server") / "gunicorn.log"
-    cmd = [
-        str(GUNICORN),
-        "-w",
-        "1",
-        "--threads",
-        "4",
-        "-b",
-        f"127.0.0.1:{port}",
-        *_control_socket_args(),
-        "app:app",
-    ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=_server_env(e2e_database),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown reaches the worker
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(base + "/console/login", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn not ready in {STARTUP_SECONDS} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with gunicorn(
+        e2e_database, log_path, workers=1, threads=4, ready_path="/console/login"
+    ) as base:
         yield base
-    finally:
-        _stop(proc)
-    assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 
 # --- the database, from this process --------------------------------------------------------
