@@ -166,9 +166,8 @@ def users_page(
     org_id: int, f: UserFilters, *, now: datetime, today: date, per_page: int = PER_PAGE
 ) -> UsersPage:
     base = _filtered(org_id, f, now, today)
-    counted = db.session.scalar(
-        select(func.count()).select_from(base.limit(COUNT_LIMIT + 1).subquery())
-    )
+    ids = base.with_only_columns(User.id).limit(COUNT_LIMIT + 1)  # index-only where possible
+    counted = db.session.scalar(select(func.count()).select_from(ids.subquery()))
     more = (counted or 0) > COUNT_LIMIT
     total = min(counted or 0, COUNT_LIMIT)
     pages = max(1, -(-total // per_page))
