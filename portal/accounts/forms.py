@@ -85,23 +85,14 @@ class _AccountErrors:
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
 
 
-class UserCreateForm(_AccountErrors, FlaskForm):
-    user_id = StringField(
-        "User ID",
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        validators=[
-            DataRequired("Enter a User ID"),
-            Length(min=3, max=64, message=USER_ID_LENGTH),
-            Regexp(
-                r"^[A-Za-z0-9._@-]+$", message="A User ID may use only letters, digits and . _ - @"
-            ),
-        ],
+def full_name_field() -> StringField:
+    return StringField(
+        "Full name", validators=[DataRequired("Enter the user's full name"), Length(max=200)]
     )
-    full_name = StringField(
-        "Full name",
-        validators=[DataRequired("Enter the user's full name"), Length(max=200)],
-    )
-    email = StringField(
+
+
+def email_field() -> StringField:
+    return StringField(
         "Email address",
         validators=[
             DataRequired("Enter an email address"),
@@ -109,6 +100,20 @@ class UserCreateForm(_AccountErrors, FlaskForm):
             Email(EMAIL_FORMAT, check_deliverability=False),
         ],
     )
+
+
+class UserCreateForm(_AccountErrors, FlaskForm):
+    user_id = StringField(
+        "User ID",
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[
+            DataRequired("Enter a User ID"),
+            Length(min=3, max=64, message=USER_ID_LENGTH),
+            Regexp(r"^[A-Za-z0-9._@-]+$", message=USER_ID_CHARACTERS),
+        ],
+    )
+    full_name = full_name_field()
+    email = email_field()
     profile = SelectField("Profile", choices=PROFILE_CHOICES, default="claims_handler")
     expires_on = DateField(
         "Expiry date",
@@ -117,18 +122,8 @@ class UserCreateForm(_AccountErrors, FlaskForm):
 
 
 class UserDetailsForm(_AccountErrors, FlaskForm):
-    full_name = StringField(
-        "Full name",
-        validators=[DataRequired("Enter the user's full name"), Length(max=200)],
-    )
-    email = StringField(
-        "Email address",
-        validators=[
-            DataRequired("Enter an email address"),
-            Length(max=254),
-            Email(EMAIL_FORMAT, check_deliverability=False),
-        ],
-    )
+    full_name = full_name_field()
+    email = email_field()
     profile = SelectField("Profile", choices=PROFILE_CHOICES)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint
 from flask import current_app
 from flask import flash
@@ -29,6 +27,7 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.guides import codes
+from portal.redirects import local_path
 
 bp = Blueprint("auth", __name__)
 
@@ -38,17 +37,6 @@ OPEN_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "guides.
 
 def _login_rate_limit() -> str:
     return str(current_app.config["PORTAL_LOGIN_RATE_LIMIT"])
-
-
-def _safe_next(default: str) -> str:
-    target = request.args.get("next", "")
-    try:
-        parts = urlsplit(target)
-    except ValueError:  # e.g. "/\t/[" is an invalid IPv6 netloc
-        return default
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
-        return target
-    return default
 
 
 def home_for(door: str) -> str:
@@ -76,7 +64,7 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
             start_session(result.user, door)
             if result.user.must_change_password:
                 return redirect(url_for("auth.change_password"))
-            return redirect(_safe_next(home_for(door)))
+            return redirect(local_path(request.args.get("next"), home_for(door)))
         message = result.message
     return render_template("auth/login.html", form=form, door=door, message=message)
 

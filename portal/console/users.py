@@ -8,7 +8,6 @@ redirect back (post/redirect/get).
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import abort
 from flask import current_app
@@ -38,6 +37,7 @@ from portal.console.decorators import admin_required
 from portal.console.decorators import organisation_user_or_404
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.redirects import local_path
 
 CONFIRM_REMOVE = "Are you sure you want to remove this User’s access?"
 USERS_CHANGED = "users-changed"
@@ -61,11 +61,8 @@ DONE = {
 
 
 def _back_to_list() -> str:
-    target = request.form.get("next", "")
-    parts = urlsplit(target)
-    if parts.path.startswith("/console/") and not parts.netloc and not target.startswith("//"):
-        return target
-    return url_for("console.users")
+    """The list page the form came from (its ``next`` field), or the users list."""
+    return local_path(request.form.get("next"), url_for("console.users"), under="/console/")
 
 
 @bp.get("/users")
