@@ -5,5 +5,15 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.tokens import PasswordResetToken
 from portal.audit.models import AuditEvent
+from portal.jobs.runs import JobRun
+from portal.mail_queue import QueuedMail
 
-__all__ = ["AuditEvent", "Organisation", "PasswordResetToken", "Profile", "User"]
+__all__ = [
+    "AuditEvent",
+    "JobRun",
+    "Organisation",
+    "PasswordResetToken",
+    "Profile",
+    "QueuedMail",
+    "User",
+]
