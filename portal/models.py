@@ -5,15 +5,21 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.tokens import PasswordResetToken
 from portal.audit.models import AuditEvent
+from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import RequestEvent
+from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 
 __all__ = [
     "AuditEvent",
+    "HelpdeskRequest",
     "JobRun",
     "Organisation",
     "PasswordResetToken",
     "Profile",
     "QueuedMail",
+    "RequestEvent",
+    "Screenshot",
     "User",
 ]

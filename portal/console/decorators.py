@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from flask import abort
-from flask import request
 from flask_login import current_user
-from flask_login import login_required
 from sqlalchemy import select
 
-from portal import clock
+from portal.access import profile_required
+from portal.accounts.models import Profile
 from portal.accounts.models import User
-from portal.audit.record import record
-from portal.db import write_transaction
 from portal.extensions import db
 
-
-def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Logged in as an Administrator; anyone else gets 403, and the refusal is audited."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_administrator:
-            actor = current_user._get_current_object()
-            with write_transaction(db.session):
-                record(
-                    "authz_denied",
-                    actor=actor,
-                    subject=None,
-                    now=clock.now(),
-                    reason="console",
-                    details=f"{request.method} {request.path}"[:300],
-                )
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+#: Logged in as an Administrator; anyone else gets 403, and the refusal is audited.
+admin_required = profile_required("console", Profile.ADMINISTRATOR)
 
 
 def organisation_user_or_404(pk: int) -> User:

@@ -1,0 +1,65 @@
+"""Who may open which area: a decorator per area, each refusal audited (SECURITY AC-01).
+
+``profile_required(area, *profiles)`` logs the user in first (Flask-Login), then answers 403 to
+any other profile and records an ``authz_denied`` audit event naming the area and the route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort
+from flask import request
+from flask_login import current_user
+from flask_login import login_required
+
+from portal import clock
+from portal.accounts.models import Profile
+from portal.audit.record import record
+from portal.db import write_transaction
+from portal.extensions import db
+
+View = Callable[..., Any]
+
+#: Helpdesk and Portal team: the helpdesk queue (SPEC §1).
+STAFF = (Profile.HELPDESK, Profile.PORTAL_TEAM)
+
+
+def deny(area: str) -> None:
+    """Audit the refusal of the current request and answer 403."""
+    actor = current_user._get_current_object()
+    with write_transaction(db.session):
+        record(
+            "authz_denied",
+            actor=actor,
+            subject=None,
+            now=clock.now(),
+            reason=area,
+            details=f"{request.method} {request.path}"[:300],
+        )
+    abort(403)
+
+
+def profile_required(area: str, *profiles: Profile) -> Callable[[View], View]:
+    """Logged in with one of ``profiles``; anyone else gets an audited 403."""
+    allowed = {p.value for p in profiles}
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.profile not in allowed:
+                deny(area)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+#: The helpdesk queue: Helpdesk and Portal team users.
+staff_required = profile_required("helpdesk", *STAFF)
+#: The operator area (/operator/): Portal team users only.
+portal_team_required = profile_required("operator", Profile.PORTAL_TEAM)

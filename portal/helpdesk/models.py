@@ -1,0 +1,196 @@
+"""Helpdesk requests, their screenshots and their timelines (SPEC §5).
+
+A request's reference (``HD-000123``) is its id, formatted: :func:`reference` and
+:func:`parse_reference` convert.  The screenshot lives in its own table (one row per request, the
+re-encoded bytes in the database: no orphan files, nothing to share between hosts) so that
+queue queries never drag image data along.  Everything that happens to a request (created,
+status changes, internal notes, emails, referral, actions taken on its behalf) is a
+:class:`RequestEvent`: the timeline.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from portal.db import UTCDateTime
+from portal.extensions import db
+
+REFERENCE_PREFIX = "HD-"
+_REFERENCE = re.compile(r"^\s*HD-?0*(\d{1,12})\s*$", re.IGNORECASE)
+
+
+class RequestKind(StrEnum):
+    CONTACT = "contact"
+    RESEND_USER_ID = "resend_user_id"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    REFERRED = "referred"
+    RESOLVED = "resolved"
+
+
+class Environment(StrEnum):
+    LIVE = "live"
+    TRAINING = "training"
+
+
+class StatedRole(StrEnum):
+    """ "Are you an Administrator or a Claims Handler?" """
+
+    ADMINISTRATOR = "administrator"
+    CLAIMS_HANDLER = "claims_handler"
+
+
+class Console(StrEnum):
+    """ "Were you logging in to the Admin Console or the Portal?" """
+
+    ADMIN_CONSOLE = "admin_console"
+    PORTAL = "portal"
+
+
+KIND_LABELS = {
+    RequestKind.CONTACT: "Contact Us",
+    RequestKind.RESEND_USER_ID: "Resend Admin User ID",
+}
+STATUS_LABELS = {
+    Status.NEW: "New",
+    Status.IN_PROGRESS: "In progress",
+    Status.REFERRED: "Referred to Portal team",
+    Status.RESOLVED: "Resolved",
+}
+ENVIRONMENT_LABELS = {Environment.LIVE: "Live", Environment.TRAINING: "Training"}
+ROLE_LABELS = {
+    StatedRole.ADMINISTRATOR: "Administrator",
+    StatedRole.CLAIMS_HANDLER: "Claims Handler",
+}
+CONSOLE_LABELS = {Console.ADMIN_CONSOLE: "Admin Console", Console.PORTAL: "Portal"}
+
+
+def _sql_list(values: type[StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+def reference(request_id: int) -> str:
+    """``HD-000123`` for id 123 (at least six digits)."""
+    return f"{REFERENCE_PREFIX}{request_id:06d}"
+
+
+def parse_reference(text: str) -> int | None:
+    """The id in ``HD-000123`` / ``hd123`` / ``HD-123``; None when ``text`` is not one."""
+    match = _REFERENCE.match(text or "")
+    return int(match.group(1)) if match else None
+
+
+class HelpdeskRequest(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "helpdesk_requests"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_sql_list(RequestKind)})", name="kind"),
+        CheckConstraint(f"status IN ({_sql_list(Status)})", name="status"),
+        CheckConstraint(f"environment IN ({_sql_list(Environment)})", name="environment"),
+        CheckConstraint(
+            f"stated_role IS NULL OR stated_role IN ({_sql_list(StatedRole)})", name="role"
+        ),
+        CheckConstraint(f"console IS NULL OR console IN ({_sql_list(Console)})", name="console"),
+        # A Contact Us request always states role and console (SPEC §5); the error message or
+        # the screenshot is checked by the form (the screenshot lives in its own table).
+        CheckConstraint(
+            "kind <> 'contact' OR (stated_role IS NOT NULL AND console IS NOT NULL)",
+            name="contact_states_role_and_console",
+        ),
+        Index("ix_helpdesk_requests_created_at", "created_at"),
+        Index("ix_helpdesk_requests_status_created_at", "status", "created_at"),
+        Index("ix_helpdesk_requests_kind_created_at", "kind", "created_at"),
+        Index("ix_helpdesk_requests_email_key", "email_key"),
+        Index("ix_helpdesk_requests_user_id_key", "user_id_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default=Status.NEW.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    environment: Mapped[str] = mapped_column(String(10))
+    stated_role: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    console: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    #: casefolded, trimmed email (search, and the Send User ID match)
+    email_key: Mapped[str] = mapped_column(String(254))
+    organisation_name: Mapped[str] = mapped_column(String(200))
+    #: The User ID the sender typed (optional), as typed, and casefolded.
+    user_id_given: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Set when the sender was logged in.
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    #: Troubleshooting Guide codes suggested while the error was typed, space-separated.
+    suggestions_shown: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    has_screenshot: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def reference(self) -> str:
+        return reference(self.id)
+
+
+class Screenshot(db.Model):  # type: ignore[name-defined,misc]
+    """The re-encoded image sent with a request (PNG or JPEG only)."""
+
+    __tablename__ = "helpdesk_screenshots"
+    __table_args__ = (
+        CheckConstraint("content_type IN ('image/png', 'image/jpeg')", name="content_type"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_requests.id"), unique=True)
+    content_type: Mapped[str] = mapped_column(String(20))
+    #: A safe download name (ASCII, no path), e.g. ``HD-000123-screenshot.png``.
+    filename: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    STATUS_CHANGED = "status_changed"
+    NOTE = "note"
+    MAIL_QUEUED = "mail_queued"  # acknowledgement, guide reply, User ID sent
+    GUIDE_REPLY = "guide_reply"
+    USER_ID_SENT = "user_id_sent"
+    USER_ID_NOT_MATCHED = "user_id_not_matched"
+    REFERRED = "referred"
+    ACCOUNT_ACTION = "account_action"  # a Portal team action taken for this request
+
+
+class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
+    """One line of a request's timeline."""
+
+    __tablename__ = "helpdesk_request_events"
+    __table_args__ = (Index("ix_helpdesk_request_events_request_id_id", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_requests.id"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(30))
+    #: Who: a staff user's row id, or NULL for the sender / the system; ``actor`` keeps the name.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: Note text, the guide section replied with, what an action changed …
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)
