@@ -105,3 +105,20 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+
+
+#: Search structures made by hand in migration 0009_user_search, not by the models (an FTS5
+#: table on SQLite, pg_trgm indexes on PostgreSQL).
+HAND_MADE = (
+    "users_search",
+    "ix_users_user_id_key_trgm",
+    "ix_users_full_name_key_trgm",
+    "ix_users_email_key_trgm",
+)
+
+
+def include_object(
+    _obj: Any, name: str | None, _type: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic autogenerate filter: never propose to drop the hand-made search structures."""
+    return not (reflected and compare_to is None and name and name.startswith(HAND_MADE))

@@ -604,3 +604,18 @@ def test_no_read_modify_write_of_the_failure_counter() -> None:
         if (hits := _read_modify_writes(path.read_text(encoding="utf-8")))
     }
     assert found == {}
+
+
+def test_the_migrations_build_exactly_the_models(app: Flask) -> None:
+    """What ``flask db upgrade`` builds equals the models (no forgotten migration)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from portal.db import include_object
+
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_object": include_object, "compare_type": True}
+        )
+        differences = compare_metadata(context, db.metadata)
+    assert differences == []

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy import func
-from sqlalchemy import or_
 from sqlalchemy import select
 
 from portal.accounts import rules
+from portal.accounts import search
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
@@ -128,15 +128,7 @@ class UsersPage:
 def _filtered(org_id: int, f: UserFilters, now: datetime, today: date) -> Select[Any]:
     stmt = select(User).where(User.organisation_id == org_id)
     if f.q:
-        escaped = f.q.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
-        stmt = stmt.where(
-            or_(
-                User.user_id_key.like(like, escape="\\"),
-                User.full_name_key.like(like, escape="\\"),
-                User.email_key.like(like, escape="\\"),
-            )
-        )
+        stmt = stmt.where(search.matches(f.q))
     if f.profile:
         stmt = stmt.where(User.profile == f.profile)
     state = STATES.get(f.state)

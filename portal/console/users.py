@@ -84,9 +84,9 @@ def users() -> Response:
 @admin_required
 def user_set_enabled(pk: int) -> Response:
     """Set Enabled to the value posted (``enabled=true|false``): never a flip."""
-    user = organisation_user_or_404(pk)
     wanted = request.form.get("enabled", "")
     if wanted not in ("true", "false"):
+        organisation_user_or_404(pk)  # an unknown user is a 404 whatever was posted
         abort(400, "enabled must be true or false")
     enabled = wanted == "true"
     if not enabled and not htmx.is_htmx() and request.form.get("confirmed") != "yes":
@@ -94,15 +94,19 @@ def user_set_enabled(pk: int) -> Response:
         return make_response(
             render_template(
                 "console/users/confirm_remove.html",
-                user=user,
+                user=organisation_user_or_404(pk),
                 question=CONFIRM_REMOVE,
                 back=_back_to_list(),
             )
         )
     actor = current_user._get_current_object()
+    now = clock.now()
     with write_transaction(db.session):
+        user = management.lock_organisation_user(actor.organisation_id, pk)
+        if user is None:
+            abort(404)  # another organisation's user does not exist here (SECURITY AC-02)
         decision = management.set_enabled(
-            actor, user, enabled=enabled, now=clock.now(), today=clock.today()
+            actor, user, enabled=enabled, now=now, today=clock.today(), locked=True
         )
     refusal = REFUSALS.get(decision.outcome)
     notice = refusal or (DONE[enabled].format(user=user.user_id) if decision.changed else None)
@@ -110,7 +114,14 @@ def user_set_enabled(pk: int) -> Response:
         if notice:
             flash(notice, "error" if refusal else "success")
         return redirect(_back_to_list())
-    disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
+    if user.enabled:
+        disabled_by = {}
+    elif decision.changed:  # disabled just now, by this Administrator: no need to ask
+        disabled_by = {
+            user.id: queries.DisableInfo(rules.EventKind.ACCESS_REMOVED.value, actor.user_id, now)
+        }
+    else:
+        disabled_by = queries.latest_disables([user.id])
     response = make_response(
         render_template(
             "console/users/_row_response.html",
