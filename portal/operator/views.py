@@ -111,37 +111,37 @@ def organisation_create() -> Response | tuple[str, int] | str:
             ]
         else:
             flash(f"{org.name} created: now register its first Administrator.", "success")
-            return redirect(url_for("operator.organisation_page", org_id=org.id))
+            return redirect(url_for("operator.organisation_page", pk=org.id))
     status = 422 if request.method == "POST" else 200
     return render_template("operator/organisation_new.html", form=form), status
 
 
-def _organisation_or_404(org_id: int) -> Organisation:
-    org = db.session.get(Organisation, org_id)
+def _organisation_or_404(pk: int) -> Organisation:
+    org = db.session.get(Organisation, pk)
     if org is None:
         abort(404)
     return org
 
 
-@bp.get("/organisations/<int:org_id>")
+@bp.get("/organisations/<int:pk>")
 @portal_team_required
-def organisation_page(org_id: int) -> str:
-    summary = organisations.summary(org_id)
+def organisation_page(pk: int) -> str:
+    summary = organisations.summary(pk)
     if summary is None:
         abort(404)
     return render_template(
         "operator/organisation.html",
         org=summary,
-        administrators=organisations.administrators(org_id),
+        administrators=organisations.administrators(pk),
     )
 
 
-@bp.route("/organisations/<int:org_id>/administrators/new", methods=["GET", "POST"])
+@bp.route("/organisations/<int:pk>/administrators/new", methods=["GET", "POST"])
 @portal_team_required
-def administrator_create(org_id: int) -> tuple[str, int] | str:
+def administrator_create(pk: int) -> tuple[str, int] | str:
     """Register an Administrator of the organisation (usually its first): a one-time password
     shown once, to be changed at first login."""
-    org = _organisation_or_404(org_id)
+    org = _organisation_or_404(pk)
     form = AdministratorForm()
     today = clock.today()
     if request.method == "GET":
@@ -185,7 +185,7 @@ def administrator_create(org_id: int) -> tuple[str, int] | str:
                 "operator/one_time_password.html", user=user, organisation=org, password=password
             )
     status = 422 if request.method == "POST" else 200
-    existing = organisations.administrators(org_id)
+    existing = organisations.administrators(pk)
     return render_template(
         "operator/administrator_new.html", form=form, org=org, existing=existing
     ), status
@@ -385,9 +385,13 @@ def user_extend_enable(pk: int) -> Response | tuple[str, int]:
         return _render_user(
             user, linked=linked, error=refusal.format(user=user.user_id), expiry=form, status=422
         )
+    restored = (
+        "access restored: Enabled and Active are ticked"
+        if enabled is not None and enabled.changed
+        else "access was already on"
+    )
     flash(
-        f"Expiry date of {user.user_id} saved (access ends on {user.expires_on}) and access "
-        "restored: Enabled and Active are ticked.",
+        f"Expiry date of {user.user_id} saved (access ends on {user.expires_on}); {restored}.",
         "success",
     )
     return _back(user, linked)

@@ -139,7 +139,7 @@ class World:
         values: dict[str, Any] = {}
         for name, converter in getattr(found, "_converters", {}).items():
             is_int = type(converter).__name__ == "IntegerConverter"
-            if "org" in name:
+            if "org" in name or "/organisations/<" in rule:
                 values[name] = self.org.id
             elif rule.startswith(HELPDESK_PREFIX) and is_int:
                 values[name] = self.request.id

@@ -76,7 +76,8 @@ def build(app: Flask, rule: str, method: str, endpoint: str, pk: int, org_id: in
         for r in app.url_map.iter_rules(endpoint)
         if r.rule == rule and method in (r.methods or ())
     )
-    values = {name: org_id if name == "org_id" else pk for name in found.arguments}
+    organisation = rule.startswith("/operator/organisations/<")
+    values = {name: org_id if organisation else pk for name in found.arguments}
     return app.url_map.bind("localhost").build(endpoint, values, method=method)
 
 
