@@ -198,6 +198,18 @@ def test_the_operator_forms_carry_a_working_token(app: Flask, client: FlaskClien
     assert refresh(target).enabled
     assert len(timeline(req)) == 1
 
+    target2 = lock_out(make_user(org))
+    page = client.get(f"/operator/users/{target2.id}").get_data(as_text=True)
+    expiry_form = page[page.index(f'action="/operator/users/{target2.id}/extend-and-enable"') :]
+    token = CSRF_FIELD.search(expiry_form)
+    assert token is not None
+    extended = client.post(
+        f"/operator/users/{target2.id}/extend-and-enable",
+        data={"csrf_token": token.group(1), "expires_on": future(30).isoformat()},
+    )
+    assert extended.status_code == 302
+    assert refresh(target2).enabled
+
     new_org = client.get("/operator/organisations/new").get_data(as_text=True)
     token = CSRF_FIELD.search(new_org)
     assert token is not None
