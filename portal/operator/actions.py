@@ -24,6 +24,9 @@ from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import parse_reference
 from portal.helpdesk.models import reference as format_reference
 
+#: The largest id an INTEGER column holds (PostgreSQL refuses a larger value in a query).
+MAX_ID = 2**31 - 1
+
 
 class BadReference(ValueError):
     """A reference that is not one, or names no request (the message says which)."""
@@ -40,7 +43,7 @@ def linked_request(text: str | None) -> HelpdeskRequest | None:
     request_id = parse_reference(text)
     if request_id is None:
         raise BadReference(f"{text[:20]!r} is not a helpdesk request reference (like HD-000123)")
-    found = db.session.get(HelpdeskRequest, request_id)
+    found = db.session.get(HelpdeskRequest, request_id) if request_id <= MAX_ID else None
     if found is None:
         raise BadReference(f"There is no helpdesk request {format_reference(request_id)}")
     return found

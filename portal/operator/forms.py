@@ -15,6 +15,7 @@ from portal.accounts.forms import UserCreateForm
 from portal.helpdesk.models import parse_reference
 
 REFERENCE_FORMAT = "Enter a helpdesk request reference like HD-000123, or leave it empty"
+CONTROL_CHARACTERS = "Use letters, digits, spaces and punctuation only (no control characters)"
 
 
 def _strip(value: object) -> object:
@@ -24,6 +25,12 @@ def _strip(value: object) -> object:
 def _reference_format(_form: Form, field: Field) -> None:
     if field.data and parse_reference(field.data) is None:
         raise ValidationError(REFERENCE_FORMAT)
+
+
+def printable(_form: Form, field: Field) -> None:
+    """Refuse control characters (PostgreSQL refuses NUL; none belongs in a name)."""
+    if field.data and not all(ch.isprintable() for ch in field.data):
+        raise ValidationError(CONTROL_CHARACTERS)
 
 
 def reference_field() -> StringField:
@@ -42,6 +49,7 @@ class OrganisationForm(FlaskForm):
         validators=[
             DataRequired("Enter the organisation's name"),
             Length(max=200, message="The organisation's name must be 200 characters or fewer"),
+            printable,
         ],
     )
 
@@ -50,6 +58,12 @@ class AdministratorForm(UserCreateForm):
     """A firm's Administrator: the Console's create-user form without the profile choice."""
 
     profile = None  # always an Administrator
+
+    def validate_full_name(self, field: Field) -> None:
+        printable(self, field)
+
+    def validate_email(self, field: Field) -> None:
+        printable(self, field)
 
 
 class EnableForm(FlaskForm):

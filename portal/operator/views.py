@@ -5,10 +5,12 @@ came from one (``?ref=HD-000123`` carried from the request's page).
 
 Views are thin: parse → ``service`` / ``actions`` inside ``write_transaction`` → render.
 Changes are POSTs answered with a redirect (post/redirect/get) or the page again with 422.
+The account actions on a user's page are in ``user_actions.py`` (routes on this blueprint).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from datetime import timedelta
 from typing import Any
 
@@ -44,7 +46,6 @@ from portal.operator import actions
 from portal.operator import directory
 from portal.operator import organisations
 from portal.operator.forms import AdministratorForm
-from portal.operator.forms import EnableForm
 from portal.operator.forms import ExpiryForm
 from portal.operator.forms import OrganisationForm
 
@@ -53,13 +54,6 @@ bp = Blueprint("operator", __name__, url_prefix="/operator")
 #: Requests referred to the Portal team shown on the area's home page.
 REFERRED_SHOWN = 20
 FUTURE_DATE = "The new expiry date must be after today"
-REFUSALS = {
-    rules.Outcome.REFUSED_EXPIRED: (
-        "The expiry date of {user} has been reached: extend the expiry date first, "
-        "or use “Extend and re-enable”."
-    ),
-    rules.Outcome.REFUSED_PAST_DATE: "The expiry date cannot be in the past.",
-}
 
 
 # --- home -----------------------------------------------------------------------------------
@@ -153,7 +147,11 @@ def administrator_create(pk: int) -> tuple[str, int] | str:
         if form.expires_on.data and form.expires_on.data <= today:
             form.expires_on.errors = [*form.expires_on.errors, FUTURE_DATE]
             valid = False
-        if form.user_id.data and service.find_user(form.user_id.data) is not None:
+        if (
+            form.user_id.data
+            and not form.user_id.errors
+            and service.find_user(form.user_id.data) is not None
+        ):
             form.user_id.errors = [
                 *form.user_id.errors,
                 "That User ID is already taken (User IDs ignore case)",
@@ -215,14 +213,14 @@ def users() -> Response:
     return htmx.add_vary(response)
 
 
-def _user_or_404(pk: int) -> User:
+def user_or_404(pk: int) -> User:
     user = db.session.get(User, pk)
     if user is None:
         abort(404)
     return user
 
 
-def _render_user(
+def render_user(
     user: User,
     *,
     linked: HelpdeskRequest | None,
@@ -242,10 +240,7 @@ def _render_user(
     )
     today = clock.today()
     if expiry is None:
-        default = max(user.expires_on or today, today) + timedelta(
-            days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
-        )
-        expiry = ExpiryForm(formdata=None, expires_on=default)
+        expiry = ExpiryForm(formdata=None, expires_on=_suggested_expiry(user, today))
     context: dict[str, Any] = {
         "user": user,
         "organisation": organisation,
@@ -260,138 +255,18 @@ def _render_user(
     return render_template("operator/user.html", **context), status
 
 
+def _suggested_expiry(user: User, today: date) -> date:
+    """The usual extension: PORTAL_DEFAULT_EXPIRY_DAYS after today or the current date."""
+    start = max(user.expires_on or today, today)
+    try:
+        return start + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
+    except OverflowError:
+        return start
+
+
 @bp.get("/users/<int:pk>")
 @portal_team_required
 def user_page(pk: int) -> tuple[str, int]:
-    user = _user_or_404(pk)
+    user = user_or_404(pk)
     linked, ref_error = _reference_arg()
-    return _render_user(user, linked=linked, ref_error=ref_error)
-
-
-def _back(user: User, linked: HelpdeskRequest | None) -> Response:
-    ref = linked.reference if linked is not None else None
-    return redirect(url_for("operator.user_page", pk=user.id, ref=ref))
-
-
-def _form_errors(form: EnableForm | ExpiryForm) -> str:
-    return " ".join(e for errors in form.errors.values() for e in errors)
-
-
-def _parse(
-    user: User, form: EnableForm | ExpiryForm, *, future_date: bool
-) -> tuple[HelpdeskRequest | None, tuple[str, int] | None]:
-    """The linked request, or the page again (422) with what is wrong: nothing is changed."""
-    linked = None
-    error = None
-    if form.validate_on_submit():
-        if future_date and form.expires_on.data <= clock.today():  # type: ignore[union-attr]
-            error = FUTURE_DATE
-        else:
-            try:
-                linked = actions.linked_request(form.reference.data)
-            except actions.BadReference as exc:
-                error = f"{exc}. Nothing was changed."
-    else:
-        error = _form_errors(form) or "The form could not be read. Nothing was changed."
-    if error is None:
-        return linked, None
-    expiry = form if isinstance(form, ExpiryForm) else None
-    try:
-        linked = actions.linked_request(form.reference.data)
-    except actions.BadReference:
-        linked = None
-    return linked, _render_user(user, linked=linked, error=error, expiry=expiry, status=422)
-
-
-@bp.post("/users/<int:pk>/enable")
-@portal_team_required
-def user_enable(pk: int) -> Response | tuple[str, int]:
-    """R6: tick Enabled (Active back on, reason and failures cleared)."""
-    user = _user_or_404(pk)
-    form = EnableForm()
-    linked, refused = _parse(user, form, future_date=False)
-    if refused is not None:
-        return refused
-    with write_transaction(db.session):
-        decision = actions.reenable(
-            current_user._get_current_object(),
-            user,
-            request=linked,
-            now=clock.now(),
-            today=clock.today(),
-        )
-    refusal = REFUSALS.get(decision.outcome)
-    if refusal:
-        return _render_user(
-            user, linked=linked, error=refusal.format(user=user.user_id), status=422
-        )
-    if decision.changed:
-        flash(f"Access restored for {user.user_id}: Enabled and Active are ticked.", "success")
-    else:
-        flash(f"{user.user_id} already has access: nothing changed.", "success")
-    return _back(user, linked)
-
-
-@bp.post("/users/<int:pk>/expiry")
-@portal_team_required
-def user_extend(pk: int) -> Response | tuple[str, int]:
-    """Change the expiry date (access itself is not restored: see ``user_extend_enable``)."""
-    user = _user_or_404(pk)
-    form = ExpiryForm()
-    linked, refused = _parse(user, form, future_date=True)
-    if refused is not None:
-        return refused
-    with write_transaction(db.session):
-        decision = actions.extend(
-            current_user._get_current_object(),
-            user,
-            form.expires_on.data,  # type: ignore[arg-type]
-            request=linked,
-            now=clock.now(),
-            today=clock.today(),
-        )
-    refusal = REFUSALS.get(decision.outcome)
-    if refusal:
-        return _render_user(user, linked=linked, error=refusal, expiry=form, status=422)
-    if decision.changed:
-        flash(f"Expiry date of {user.user_id} saved: access ends on {user.expires_on}.", "success")
-    else:
-        flash(f"The expiry date of {user.user_id} was already {user.expires_on}.", "success")
-    return _back(user, linked)
-
-
-@bp.post("/users/<int:pk>/extend-and-enable")
-@portal_team_required
-def user_extend_enable(pk: int) -> Response | tuple[str, int]:
-    """The usual fix for an expired User ID: a new expiry date, then R6, in one step."""
-    user = _user_or_404(pk)
-    form = ExpiryForm()
-    linked, refused = _parse(user, form, future_date=True)
-    if refused is not None:
-        return refused
-    with write_transaction(db.session):
-        extended, enabled = actions.extend_and_reenable(
-            current_user._get_current_object(),
-            user,
-            form.expires_on.data,  # type: ignore[arg-type]
-            request=linked,
-            now=clock.now(),
-            today=clock.today(),
-        )
-    refusal = REFUSALS.get(extended.outcome) or (
-        REFUSALS.get(enabled.outcome) if enabled is not None else None
-    )
-    if refusal:
-        return _render_user(
-            user, linked=linked, error=refusal.format(user=user.user_id), expiry=form, status=422
-        )
-    restored = (
-        "access restored: Enabled and Active are ticked"
-        if enabled is not None and enabled.changed
-        else "access was already on"
-    )
-    flash(
-        f"Expiry date of {user.user_id} saved (access ends on {user.expires_on}); {restored}.",
-        "success",
-    )
-    return _back(user, linked)
+    return render_user(user, linked=linked, ref_error=ref_error)

@@ -330,3 +330,17 @@ def test_the_users_page_shows_who_disabled_and_the_trail(client: FlaskClient) ->
     assert "Disabled by the system: locked out" in body
     assert "locked out" in body
     assert re.search(r"<td>user created</td>", body)
+
+
+@pytest.mark.parametrize("reference", ["HD-999999999999", "HD-2147483648", "HD-0"])
+def test_a_reference_beyond_any_id_names_no_request(client: FlaskClient, reference: str) -> None:
+    user = locked_out()
+    sign_in(client)
+    before = accounts_snapshot()
+    response = client.post(f"/operator/users/{user.id}/enable", data={"reference": reference})
+    assert response.status_code == 422
+    assert "There is no helpdesk request" in response.get_data(as_text=True)
+    assert accounts_snapshot() == before
+    page = client.get(f"/operator/users/{user.id}", query_string={"ref": reference})
+    assert page.status_code == 200
+    assert "the reference was ignored" in page.get_data(as_text=True)

@@ -400,3 +400,47 @@ def test_the_operator_link_is_for_the_portal_team_only(client: FlaskClient, app:
         other = app.test_client()
         sign_in(other, profile)
         assert "/operator/" not in other.get("/portal/").get_data(as_text=True)
+
+
+# --- input PostgreSQL would refuse, and dates at the edge: a clear message, never a 500 -------
+
+
+@pytest.mark.parametrize("name", ["Acme\x00Ltd", "Acme\nLtd", "\x07"])
+def test_control_characters_in_an_organisation_name_are_refused(
+    client: FlaskClient, name: str
+) -> None:
+    sign_in(client)
+    response = client.post("/operator/organisations/new", data={"name": name})
+    assert response.status_code == 422
+    assert "no control characters" in response.get_data(as_text=True)
+    assert org_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"user_id": "bad\x00id"}, "A User ID may use only"),
+        ({"full_name": "Ada\x00Admin"}, "no control characters"),
+        ({"email": "ada\x00@acme.example"}, "Enter an email address"),
+    ],
+)
+def test_control_characters_when_registering_are_refused(
+    client: FlaskClient, changes: dict[str, str], message: str
+) -> None:
+    org = make_org()
+    sign_in(client)
+    response = register(client, org, **changes)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(User)) == 1  # the operator
+
+
+def test_a_user_whose_expiry_is_the_last_date_there_is(client: FlaskClient) -> None:
+    from datetime import date
+
+    user = make_user(make_org(), expires_on=date(9999, 12, 31))
+    sign_in(client)
+    page = client.get(f"/operator/users/{user.id}")
+    assert page.status_code == 200
+    assert 'value="9999-12-31"' in page.get_data(as_text=True)
