@@ -80,12 +80,23 @@ def is_last_admin_with_access(user: User) -> bool:
     return not others
 
 
-def _record(decision: rules.Decision, actor: User | None, user: User, now: datetime) -> None:
+def _record(
+    decision: rules.Decision,
+    actor: User | None,
+    user: User,
+    now: datetime,
+    details: str | None = None,
+) -> None:
     for ev in decision.events:
         reason = ev.reason.value if ev.reason else None
         if decision.outcome not in (rules.Outcome.OK, rules.Outcome.NO_CHANGE):
             reason = decision.outcome.value  # refusals record why they were refused
-        record(ev.kind, actor=actor, subject=user, now=now, reason=reason)
+        record(ev.kind, actor=actor, subject=user, now=now, reason=reason, details=details)
+
+
+def _on_behalf_of(reference: str | None) -> str | None:
+    """The audit details naming the helpdesk request an action was taken for, if any."""
+    return f"helpdesk request {reference}" if reference else None
 
 
 def set_enabled(
@@ -96,12 +107,14 @@ def set_enabled(
     now: datetime,
     today: date,
     locked: bool = False,
+    reference: str | None = None,
 ) -> rules.Decision:
     """Set (never flip) Enabled: R6 when checking, R4 (and R5 step 3) when unchecking.
 
     ``actor`` None is the break-glass CLI (there is no "self" and no last-Administrator rule
     for it: it exists to recover an organisation that locked itself out).  ``locked``: the
-    caller already holds the row (:func:`lock_organisation_user`).
+    caller already holds the row (:func:`lock_organisation_user`).  ``reference`` (a
+    helpdesk request reference, e.g. ``HD-000123``) is recorded with the audit events.
     """
     if not locked:
         user = lock_row(user)
@@ -116,14 +129,21 @@ def set_enabled(
         )
     if decision.outcome is rules.Outcome.OK:
         user.apply(decision.state)
-    _record(decision, actor, user, now)
+    _record(decision, actor, user, now, _on_behalf_of(reference))
     db.session.flush()
     return decision
 
 
 def set_expiry(
-    actor: User | None, user: User, new_date: date, *, now: datetime, today: date
+    actor: User | None,
+    user: User,
+    new_date: date,
+    *,
+    now: datetime,
+    today: date,
+    reference: str | None = None,
 ) -> rules.Decision:
+    """Change the expiry date (a past date is refused); ``reference`` as for set_enabled."""
     user = lock_row(user)
     old = user.expires_on
     decision = rules.set_expiry(user.to_state(), new_date, today=today)
@@ -136,7 +156,9 @@ def set_expiry(
             subject=user,
             now=now,
             reason=None if decision.outcome is rules.Outcome.OK else decision.outcome.value,
-            details=f"{old or 'none'} -> {new_date}",
+            details="; ".join(
+                filter(None, (f"{old or 'none'} -> {new_date}", _on_behalf_of(reference)))
+            ),
         )
     db.session.flush()
     return decision

@@ -1,0 +1,272 @@
+"""The Portal team's area at ``/operator/`` (Portal team users only; every refusal is an audited
+403): organisations, a firm's first Administrator, any user across organisations, re-enabling
+and extending the expiry date, each audited with the helpdesk request reference when the action
+came from one (``?ref=HD-000123`` carried from the request's page).
+
+Views are thin: parse → ``service`` / ``actions`` inside ``write_transaction`` → render.
+Changes are POSTs answered with a redirect (post/redirect/get) or the page again with 422.
+The account actions on a user's page are in ``user_actions.py`` (routes on this blueprint).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
+
+from portal import clock
+from portal import htmx
+from portal.access import portal_team_required
+from portal.accounts import queries
+from portal.accounts import rules
+from portal.accounts import service
+from portal.accounts.models import Organisation
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.audit.models import AuditEvent
+from portal.db import write_transaction
+from portal.extensions import db
+from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import Status
+from portal.operator import actions
+from portal.operator import directory
+from portal.operator import organisations
+from portal.operator.forms import AdministratorForm
+from portal.operator.forms import ExpiryForm
+from portal.operator.forms import OrganisationForm
+
+bp = Blueprint("operator", __name__, url_prefix="/operator")
+
+#: Requests referred to the Portal team shown on the area's home page.
+REFERRED_SHOWN = 20
+FUTURE_DATE = "The new expiry date must be after today"
+
+
+# --- home -----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@portal_team_required
+def home() -> str:
+    referred = db.session.scalars(
+        select(HelpdeskRequest)
+        .where(HelpdeskRequest.status == Status.REFERRED.value)
+        .order_by(HelpdeskRequest.created_at.desc(), HelpdeskRequest.id.desc())
+        .limit(REFERRED_SHOWN)
+    ).all()
+    return render_template("operator/home.html", referred=referred)
+
+
+# --- organisations --------------------------------------------------------------------------
+
+
+@bp.get("/organisations")
+@portal_team_required
+def organisations_list() -> str:
+    page = organisations.summaries(
+        q=directory.clean_query(request.args.get("q")),
+        page=organisations.page_number(request.args),
+    )
+    return render_template("operator/organisations.html", page=page)
+
+
+@bp.route("/organisations/new", methods=["GET", "POST"])
+@portal_team_required
+def organisation_create() -> Response | tuple[str, int] | str:
+    form = OrganisationForm()
+    if form.validate_on_submit():
+        name = form.name.data or ""
+        try:
+            with write_transaction(db.session):
+                org = service.create_organisation(
+                    name, actor=current_user._get_current_object(), now=clock.now()
+                )
+        except service.AccountError as exc:
+            form.name.errors = [*form.name.errors, str(exc)]
+        except IntegrityError:  # created by someone else at the same moment
+            db.session.rollback()
+            form.name.errors = [
+                *form.name.errors,
+                f"An organisation called {name.strip()!r} already exists",
+            ]
+        else:
+            flash(f"{org.name} created: now register its first Administrator.", "success")
+            return redirect(url_for("operator.organisation_page", pk=org.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("operator/organisation_new.html", form=form), status
+
+
+def _organisation_or_404(pk: int) -> Organisation:
+    org = db.session.get(Organisation, pk)
+    if org is None:
+        abort(404)
+    return org
+
+
+@bp.get("/organisations/<int:pk>")
+@portal_team_required
+def organisation_page(pk: int) -> str:
+    summary = organisations.summary(pk)
+    if summary is None:
+        abort(404)
+    return render_template(
+        "operator/organisation.html",
+        org=summary,
+        administrators=organisations.administrators(pk),
+    )
+
+
+@bp.route("/organisations/<int:pk>/administrators/new", methods=["GET", "POST"])
+@portal_team_required
+def administrator_create(pk: int) -> tuple[str, int] | str:
+    """Register an Administrator of the organisation (usually its first): a one-time password
+    shown once, to be changed at first login."""
+    org = _organisation_or_404(pk)
+    form = AdministratorForm()
+    today = clock.today()
+    if request.method == "GET":
+        form.expires_on.data = today + timedelta(
+            days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
+        )
+    valid = form.validate_on_submit()
+    if request.method == "POST":
+        if form.expires_on.data and form.expires_on.data <= today:
+            form.expires_on.errors = [*form.expires_on.errors, FUTURE_DATE]
+            valid = False
+        if (
+            form.user_id.data
+            and not form.user_id.errors
+            and service.find_user(form.user_id.data) is not None
+        ):
+            form.user_id.errors = [
+                *form.user_id.errors,
+                "That User ID is already taken (User IDs ignore case)",
+            ]
+            valid = False
+    if valid:
+        try:
+            with write_transaction(db.session):
+                user, password = service.create_user(
+                    user_id=form.user_id.data or "",
+                    full_name=form.full_name.data or "",
+                    email=form.email.data or "",
+                    profile=Profile.ADMINISTRATOR,
+                    organisation=org,
+                    expires_on=form.expires_on.data,
+                    actor=current_user._get_current_object(),
+                    now=clock.now(),
+                )
+        except service.AccountError as exc:
+            form.add_account_error(exc)
+        except IntegrityError:  # the same User ID created at the same moment
+            db.session.rollback()
+            form.user_id.errors = [
+                *form.user_id.errors,
+                "That User ID is already taken (User IDs ignore case)",
+            ]
+        else:
+            return render_template(
+                "operator/one_time_password.html", user=user, organisation=org, password=password
+            )
+    status = 422 if request.method == "POST" else 200
+    existing = organisations.administrators(pk)
+    return render_template(
+        "operator/administrator_new.html", form=form, org=org, existing=existing
+    ), status
+
+
+# --- users across organisations -------------------------------------------------------------
+
+
+def _reference_arg() -> tuple[HelpdeskRequest | None, str | None]:
+    """The helpdesk request named by ``?ref=`` (or an error to show, the reference ignored)."""
+    try:
+        return actions.linked_request(request.args.get("ref")), None
+    except actions.BadReference as exc:
+        return None, f"{exc}: the reference was ignored."
+
+
+@bp.get("/users")
+@portal_team_required
+def users() -> Response:
+    linked, ref_error = _reference_arg()
+    result = directory.search(request.args.get("q"))
+    context = {"result": result, "linked": linked, "ref_error": ref_error}
+    if htmx.target() == "operator-results":
+        response = make_response(render_template("operator/_results.html", **context))
+    else:
+        response = make_response(render_template("operator/users.html", **context))
+    return htmx.add_vary(response)
+
+
+def user_or_404(pk: int) -> User:
+    user = db.session.get(User, pk)
+    if user is None:
+        abort(404)
+    return user
+
+
+def render_user(
+    user: User,
+    *,
+    linked: HelpdeskRequest | None,
+    error: str | None = None,
+    ref_error: str | None = None,
+    expiry: ExpiryForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    trail = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.subject_id == user.id)
+        .order_by(AuditEvent.id.desc())
+        .limit(50)
+    ).all()
+    organisation = (
+        db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
+    )
+    today = clock.today()
+    if expiry is None:
+        expiry = ExpiryForm(formdata=None, expires_on=_suggested_expiry(user, today))
+    context: dict[str, Any] = {
+        "user": user,
+        "organisation": organisation,
+        "expired": rules.is_expired(user.to_state(), today),
+        "disabled_by": queries.latest_disables([user.id]) if not user.enabled else {},
+        "trail": trail,
+        "linked": linked,
+        "error": error,
+        "ref_error": ref_error,
+        "expiry": expiry,
+    }
+    return render_template("operator/user.html", **context), status
+
+
+def _suggested_expiry(user: User, today: date) -> date:
+    """The usual extension: PORTAL_DEFAULT_EXPIRY_DAYS after today or the current date."""
+    start = max(user.expires_on or today, today)
+    try:
+        return start + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
+    except OverflowError:
+        return start
+
+
+@bp.get("/users/<int:pk>")
+@portal_team_required
+def user_page(pk: int) -> tuple[str, int]:
+    user = user_or_404(pk)
+    linked, ref_error = _reference_arg()
+    return render_user(user, linked=linked, ref_error=ref_error)
