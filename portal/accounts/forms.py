@@ -83,11 +83,19 @@ class _AccountErrors:
 
 
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
+CONTROL_CHARACTERS = "Use letters, digits, spaces and punctuation only (no control characters)"
+
+
+def printable(_form: Form, field: Field) -> None:
+    """Refuse control characters (PostgreSQL refuses NUL; none belongs in a name)."""
+    if field.data and not all(ch.isprintable() for ch in field.data):
+        raise ValidationError(CONTROL_CHARACTERS)
 
 
 def full_name_field() -> StringField:
     return StringField(
-        "Full name", validators=[DataRequired("Enter the user's full name"), Length(max=200)]
+        "Full name",
+        validators=[DataRequired("Enter the user's full name"), Length(max=200), printable],
     )
 
 
@@ -97,6 +105,7 @@ def email_field() -> StringField:
         validators=[
             DataRequired("Enter an email address"),
             Length(max=254),
+            printable,
             Email(EMAIL_FORMAT, check_deliverability=False),
         ],
     )

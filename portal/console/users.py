@@ -154,7 +154,11 @@ def user_create() -> Response | str:
                 "The expiry date must be in the future",
             ]
             valid = False
-        if form.user_id.data and service.find_user(form.user_id.data) is not None:
+        if (
+            form.user_id.data
+            and not form.user_id.errors  # a refused value is never looked up (NUL on PostgreSQL)
+            and service.find_user(form.user_id.data) is not None
+        ):
             form.user_id.errors = [
                 *form.user_id.errors,
                 "That User ID is already taken (User IDs ignore case)",

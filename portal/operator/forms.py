@@ -12,10 +12,10 @@ from wtforms.validators import Length
 from wtforms.validators import ValidationError
 
 from portal.accounts.forms import UserCreateForm
+from portal.accounts.forms import printable
 from portal.helpdesk.models import parse_reference
 
 REFERENCE_FORMAT = "Enter a helpdesk request reference like HD-000123, or leave it empty"
-CONTROL_CHARACTERS = "Use letters, digits, spaces and punctuation only (no control characters)"
 
 
 def _strip(value: object) -> object:
@@ -25,12 +25,6 @@ def _strip(value: object) -> object:
 def _reference_format(_form: Form, field: Field) -> None:
     if field.data and parse_reference(field.data) is None:
         raise ValidationError(REFERENCE_FORMAT)
-
-
-def printable(_form: Form, field: Field) -> None:
-    """Refuse control characters (PostgreSQL refuses NUL; none belongs in a name)."""
-    if field.data and not all(ch.isprintable() for ch in field.data):
-        raise ValidationError(CONTROL_CHARACTERS)
 
 
 def reference_field() -> StringField:
@@ -58,12 +52,6 @@ class AdministratorForm(UserCreateForm):
     """A firm's Administrator: the Console's create-user form without the profile choice."""
 
     profile = None  # always an Administrator
-
-    def validate_full_name(self, field: Field) -> None:
-        printable(self, field)
-
-    def validate_email(self, field: Field) -> None:
-        printable(self, field)
 
 
 class EnableForm(FlaskForm):

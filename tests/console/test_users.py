@@ -897,6 +897,28 @@ def test_create_user_lists_every_problem_at_once_and_stores_nothing(client: Flas
     assert len(events("user_created")) == created_before
 
 
+@pytest.mark.parametrize("field", ["user_id", "full_name", "email"])
+def test_create_user_refuses_control_characters_without_a_500(
+    client: FlaskClient, field: str
+) -> None:
+    """PostgreSQL refuses NUL in text: the form must refuse it first, by the field."""
+    org = make_org()
+    log_in_admin(client, org)
+    before = user_count()
+    data = {
+        "user_id": "new.person",
+        "full_name": "New Person",
+        "email": "new@example.com",
+        "profile": "claims_handler",
+        "expires_on": (clock.today() + timedelta(days=30)).isoformat(),
+    }
+    data[field] = data[field][:3] + "\x00" + data[field][3:]
+    response = client.post("/console/users/new", data=data)
+    assert response.status_code in (200, 422)
+    assert f'id="{field}-error"' in response.get_data(as_text=True)
+    assert user_count() == before
+
+
 def test_create_user_ignores_fields_it_does_not_offer(client: FlaskClient) -> None:
     """SECURITY AC-02: no mass assignment of organisation, flags or profiles it does not offer."""
     org, other = make_org(), make_org()
