@@ -136,9 +136,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.console import dashboard as _dashboard  # noqa: F401
     from portal.console import users as _users  # noqa: F401
     from portal.guides.views import bp as guides_bp
+    from portal.helpdesk.public import bp as helpdesk_public_bp
     from portal.portal_home.views import bp as portal_home_bp
 
-    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp):
+    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
         app.register_blueprint(bp)
     from portal.guides import codes
 
