@@ -136,11 +136,12 @@ def register_blueprints(app: Flask) -> None:
     from portal.console import dashboard as _dashboard  # noqa: F401
     from portal.console import users as _users  # noqa: F401
     from portal.guides.views import bp as guides_bp
+    from portal.helpdesk.public import bp as helpdesk_public_bp
     from portal.operator import user_actions as _user_actions  # noqa: F401  (its routes)
     from portal.operator.views import bp as operator_bp
     from portal.portal_home.views import bp as portal_home_bp
 
-    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp):
+    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
         app.register_blueprint(bp)
     app.register_blueprint(operator_bp)
     from portal.guides import codes

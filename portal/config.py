@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_RATELIMIT_STORAGE": "memory://",  # e.g. redis://127.0.0.1:6379/0 for several workers
     "PORTAL_LOGIN_RATE_LIMIT": "20 per minute;200 per hour",
     "RATELIMIT_HEADERS_ENABLED": False,
+    # --- the public Helpdesk forms (SECURITY UP-01, UP-05)
+    "PORTAL_HELPDESK_RATE_LIMIT": "20 per hour;240 per day",  # form POSTs per client address
+    "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
     # --- self-service password reset for Administrators (SPEC R7, SECURITY section 3)

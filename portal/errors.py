@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask import current_app
 from flask import make_response
 from flask import render_template
 from flask import request
@@ -48,7 +49,22 @@ def handle_csrf(error: CSRFError) -> tuple[str, int] | Response:
     return response
 
 
+def _size(n: int) -> str:
+    """``6 MB``, ``1.5 MB``, ``49 kB``."""
+    if n >= 1024 * 1024:
+        return f"{round(n / (1024 * 1024), 1):g} MB"
+    return f"{max(1, round(n / 1024))} kB"
+
+
+def _too_large() -> tuple[str, int]:
+    """A friendly 413 (SECURITY UP-01): what the limits are and what to do."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    return render_template("errors/too_large.html", limit=_size(limit) if limit else None), 413
+
+
 def handle_http(error: HTTPException) -> tuple[str, int]:
+    if error.code == 413:
+        return _too_large()
     if error.code == 429 and request.endpoint in LOGIN_ENDPOINTS:
         return _login_page(codes.RATE_LIMITED, 429)
     if error.code == 429:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -50,12 +51,13 @@ def _control_socket_args() -> tuple[str, ...]:
     return ("--no-control-socket",) if "--no-control-socket" in help_text else ()
 
 
-def _server_env(database_url: str) -> dict[str, str]:
+def _server_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without its PORTAL_* settings, plus the server's own."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "DATABASE_URL"
     }
     env.update(SERVER_ENV)
+    env.update(extra or {})
     env["DATABASE_URL"] = database_url
     return env
 
@@ -77,9 +79,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def gunicorn(
-    database_url: str, log_path: Path, *, workers: int, threads: int, ready_path: str
+    database_url: str,
+    log_path: Path,
+    *,
+    workers: int,
+    threads: int,
+    ready_path: str,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Run ``gunicorn app:app`` on ``database_url`` until the block ends; yields its base URL.
+
+    ``env``: more settings for the server (``PORTAL_*`` variables).
 
     Waits (bounded) until ``ready_path`` answers 200.  Afterwards fails if the server logged a
     traceback: a 5xx is the tests' business, but a traceback is worth failing for on its own.
@@ -101,7 +111,7 @@ def gunicorn(
         proc = subprocess.Popen(
             cmd,
             cwd=REPO,
-            env=_server_env(database_url),
+            env=_server_env(database_url, env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown reaches the workers

@@ -27,12 +27,20 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.guides import codes
+from portal.helpdesk.public import PUBLIC_ENDPOINTS
 from portal.redirects import local_path
 
 bp = Blueprint("auth", __name__)
 
-#: Endpoints a user who must change a one-time password may still reach.
-OPEN_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "guides.troubleshooting"}
+#: Endpoints a user who must change a one-time password may still reach (the Helpdesk's public
+#: forms too: they are for people who cannot get in).
+OPEN_WHILE_CHANGING = {
+    "auth.change_password",
+    "auth.logout",
+    "static",
+    "guides.troubleshooting",
+    *PUBLIC_ENDPOINTS,
+}
 
 
 def _login_rate_limit() -> str:

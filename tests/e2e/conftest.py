@@ -1,7 +1,8 @@
 """Browser tests: real Chromium (Debian's, through Playwright) against a REAL gunicorn server.
 
 * ``live_server``: ``gunicorn -w 1 --threads 4`` on a temporary, migrated SQLite file, with CSRF
-  on, as in ``tests/concurrency`` (one per test session).
+  on, as in ``tests/concurrency`` (one per test session).  Its mail goes to ``e2e_outbox`` (``.eml``
+  files in a temporary folder).
 * ``e2e_db``: an app context on that same file in this process, for the factories and for
   reading the flags back from the database.  Never hold a transaction open while the server
   works (SQLite): the helpers here end theirs at once.
@@ -21,6 +22,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -149,11 +151,24 @@ def e2e_database(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-def live_server(e2e_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def e2e_outbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the live server writes the mail it sends (``.eml`` files; no SMTP server)."""
+    return tmp_path_factory.mktemp("e2e-outbox")
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    e2e_database: str, e2e_outbox: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A real gunicorn (1 worker × 4 threads, CSRF on) on ``e2e_database``; its base URL."""
     log_path = tmp_path_factory.mktemp("e2e-server") / "gunicorn.log"
     with gunicorn(
-        e2e_database, log_path, workers=1, threads=4, ready_path="/console/login"
+        e2e_database,
+        log_path,
+        workers=1,
+        threads=4,
+        ready_path="/console/login",
+        env={"PORTAL_MAIL_OUTBOX": str(e2e_outbox)},
     ) as base:
         yield base
 

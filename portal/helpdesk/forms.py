@@ -1,0 +1,206 @@
+"""The public Helpdesk forms: shape of the input only (SPEC §5; SECURITY UP-06).
+
+Every message names what is missing or wrong, in the GOV.UK style.  Single-line fields refuse
+line breaks (name, email and organisation can end up in mail headers or subject lines: header
+injection), before any other check, with a message by the field.  ``website`` is the honeypot:
+hidden from people, filled in by form-filling robots.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import Field
+from wtforms import Form
+from wtforms import RadioField
+from wtforms import StringField
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired
+from wtforms.validators import Email
+from wtforms.validators import Length
+from wtforms.validators import Optional
+from wtforms.validators import StopValidation
+from wtforms.validators import ValidationError
+
+from portal.accounts.forms import EMAIL_FORMAT
+from portal.helpdesk import screenshots
+from portal.helpdesk.models import CONSOLE_LABELS
+from portal.helpdesk.models import ENVIRONMENT_LABELS
+from portal.helpdesk.models import ROLE_LABELS
+from portal.helpdesk.models import Environment
+
+log = logging.getLogger(__name__)
+
+ROLE_MISSING = "Say whether you are an Administrator or a Claims Handler"
+CONSOLE_MISSING = "Say whether you were logging in to the Admin Console or the Portal"
+ENVIRONMENT_MISSING = "Say whether this is about Live or Training"
+ERROR_OR_SCREENSHOT_MISSING = (
+    "Enter the exact error message, or choose a screenshot of it (or both)"
+)
+ERROR_MESSAGE_MAX = 2000
+DETAILS_MAX = 5000
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def one_line(what: str) -> Callable[[Form, Field], None]:
+    """Refuse CR/LF (and other line breaks) in a field that may reach a mail header."""
+
+    def check(_form: Form, field: Field) -> None:
+        if isinstance(field.data, str) and len(field.data.splitlines()) > 1:
+            raise StopValidation(f"{what} must be on one line")
+
+    return check
+
+
+def deployment_environment() -> str:
+    """Live or Training: this deployment's own (``PORTAL_ENVIRONMENT``), default Live."""
+    configured = str(current_app.config.get("PORTAL_ENVIRONMENT", Environment.LIVE.value))
+    known = {e.value for e in Environment}
+    return configured if configured in known else Environment.LIVE.value
+
+
+def _choices(labels: dict[Any, str]) -> dict[str, str]:
+    """``{value: label}`` (WTForms' shorthand; tuples are deprecated in WTForms 3.3)."""
+    return {key.value: label for key, label in labels.items()}
+
+
+def _name_field() -> StringField:
+    return StringField(
+        "Your full name",
+        filters=[_strip],
+        validators=[
+            one_line("Your name"),
+            DataRequired("Enter your full name"),
+            Length(max=200, message="Your name must be 200 characters or fewer"),
+        ],
+    )
+
+
+def _email_field(label: str) -> StringField:
+    return StringField(
+        label,
+        filters=[_strip],
+        validators=[
+            one_line("The email address"),
+            DataRequired("Enter your email address"),
+            Length(max=254, message="The email address must be 254 characters or fewer"),
+            Email(EMAIL_FORMAT, check_deliverability=False),
+        ],
+    )
+
+
+def _organisation_field() -> StringField:
+    return StringField(
+        "Organisation",
+        filters=[_strip],
+        validators=[
+            one_line("The organisation"),
+            DataRequired("Enter the name of your organisation"),
+            Length(max=200, message="The organisation must be 200 characters or fewer"),
+        ],
+    )
+
+
+def _environment_field() -> RadioField:
+    return RadioField(
+        "Live or Training?",
+        choices=_choices(ENVIRONMENT_LABELS),
+        default=deployment_environment,
+        invalid_choice_message=ENVIRONMENT_MISSING,
+    )
+
+
+def _honeypot() -> StringField:
+    return StringField("Leave this empty", filters=[_strip])
+
+
+class _Honeypot:
+    def is_robot(self) -> bool:
+        """The hidden field was filled in: answer as if sent, store nothing."""
+        return bool(self.website.data)  # type: ignore[attr-defined]
+
+
+class ContactForm(_Honeypot, FlaskForm):
+    name = _name_field()
+    email = _email_field("Your email address")
+    organisation = _organisation_field()
+    user_id = StringField(
+        "Your User ID (optional)",
+        filters=[_strip],
+        validators=[
+            one_line("The User ID"),
+            Optional(),
+            Length(max=64, message="A User ID is 64 characters or fewer"),
+        ],
+    )
+    stated_role = RadioField(
+        "Are you an Administrator or a Claims Handler?",
+        choices=_choices(ROLE_LABELS),
+        invalid_choice_message=ROLE_MISSING,
+    )
+    console = RadioField(
+        "Were you logging in to the Admin Console or the Portal?",
+        choices=_choices(CONSOLE_LABELS),
+        invalid_choice_message=CONSOLE_MISSING,
+    )
+    environment = _environment_field()
+    error_message = TextAreaField(
+        "The exact error message",
+        filters=[_strip],
+        validators=[
+            Length(
+                max=ERROR_MESSAGE_MAX,
+                message=f"The error message must be {ERROR_MESSAGE_MAX} characters or fewer",
+            )
+        ],
+    )
+    screenshot = FileField("Screenshot")
+    details = TextAreaField(
+        "Anything else we should know (optional)",
+        filters=[_strip],
+        validators=[
+            Length(max=DETAILS_MAX, message=f"Details must be {DETAILS_MAX} characters or fewer")
+        ],
+    )
+    website = _honeypot()
+
+    #: The re-encoded screenshot, once the form has validated one.
+    clean_screenshot: screenshots.CleanImage | None = None
+
+    def has_screenshot(self) -> bool:
+        return self.screenshot.data is not None
+
+    def validate_screenshot(self, field: Field) -> None:
+        """PNG or JPEG by name and content, ≤ 5 MB, decoded and re-encoded (UP-02)."""
+        self.clean_screenshot = None
+        if field.data is None:
+            return
+        try:
+            self.clean_screenshot = screenshots.clean(field.data.stream, field.data.filename)
+        except screenshots.ScreenshotRefused as exc:
+            log.info("screenshot refused: %s", exc.reason)
+            raise ValidationError(str(exc)) from None
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Each field, then: the exact error message or a screenshot, at least one."""
+        valid = super().validate(extra_validators)
+        if not self.error_message.data and not self.has_screenshot():
+            self.error_message.errors = [*self.error_message.errors, ERROR_OR_SCREENSHOT_MISSING]
+            valid = False
+        return valid
+
+
+class ResendUserIdForm(_Honeypot, FlaskForm):
+    environment = _environment_field()
+    organisation = _organisation_field()
+    name = _name_field()
+    email = _email_field("The email address registered for your Administrator account")
+    website = _honeypot()

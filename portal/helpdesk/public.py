@@ -1,0 +1,224 @@
+"""The public Helpdesk forms (SPEC §5): Contact Us and Resend Admin User ID, no login needed.
+
+* ``/helpdesk/contact``: the form (prefilled when logged in; ``?code=LOGIN-06`` from a login
+  page prefills the exact message, ``?console=portal`` the console).  Sent → the request and
+  its acknowledgement are committed together, the email is tried after the commit, and the
+  browser is redirected to ``/helpdesk/contact/sent``, which shows the reference kept in *this*
+  session (the URL holds no reference: nobody reads another request's confirmation).
+* ``/helpdesk/contact/suggestions?error_message=…``: the "Check this first" fragment, fetched
+  by HTMX while the message is typed.  The codes it shows are remembered in the session, and
+  the request stores them (``suggestions_shown``): what this browser was really shown, not
+  what a hidden field claims.  A refused form shows the suggestions too (no JavaScript needed).
+* ``/helpdesk/resend-admin-user-id``: always the same answer (SECURITY EN-03); the request goes
+  to the queue, where staff do the look-up.
+
+Abuse (SECURITY UP-01, UP-05, UP-06): CSRF (Flask-WTF, app-wide), one per-address rate limit
+shared by the two forms' POSTs (``PORTAL_HELPDESK_RATE_LIMIT``), a honeypot field (filled: the
+same answer as a real send, nothing stored), ``MAX_CONTENT_LENGTH`` (a friendly 413 page from
+``portal.errors``), and no line breaks in fields that may reach a mail header.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Blueprint
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from portal import clock
+from portal import mail_queue
+from portal.db import write_transaction
+from portal.extensions import db
+from portal.extensions import limiter
+from portal.guides import codes
+from portal.helpdesk import submissions
+from portal.helpdesk import suggestions
+from portal.helpdesk.forms import ContactForm
+from portal.helpdesk.forms import ResendUserIdForm
+from portal.helpdesk.models import Console
+from portal.helpdesk.models import parse_reference
+from portal.helpdesk.models import reference
+from portal.helpdesk.screenshots import MAX_BYTES
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("helpdesk_public", __name__, url_prefix="/helpdesk")
+
+#: The reference of the request this browser sent last (read by the confirmation page only).
+SENT_KEY = "helpdesk_sent"
+#: The guide codes suggested to this browser since it opened the Contact Us form.
+SUGGESTED_KEY = "helpdesk_suggested"
+
+#: Endpoints anyone may reach, even a user who must first change a one-time password.
+PUBLIC_ENDPOINTS = frozenset(
+    f"helpdesk_public.{name}"
+    for name in (
+        "contact",
+        "contact_suggestions",
+        "contact_sent",
+        "resend_user_id",
+        "resend_user_id_sent",
+    )
+)
+
+
+def _rate_limit() -> str:
+    return str(current_app.config["PORTAL_HELPDESK_RATE_LIMIT"])
+
+
+#: One budget per client address for the POSTs of both forms.
+helpdesk_limit = limiter.shared_limit(_rate_limit, scope="helpdesk-forms", methods=["POST"])
+
+
+def _page(template: str, status: int = 200, **context: object) -> Response:
+    html = render_template(template, max_mb=MAX_BYTES // (1024 * 1024), **context)
+    return Response(html, status=status, mimetype="text/html")
+
+
+# --- Check this first -------------------------------------------------------------------------
+
+
+def _suggested_so_far() -> list[str]:
+    kept = session.get(SUGGESTED_KEY)
+    if not isinstance(kept, list):
+        return []
+    return [code for code in kept if isinstance(code, str) and code in codes.BY_CODE]
+
+
+def _show_suggestions(text: str | None) -> list[codes.Message]:
+    """The entries matching ``text``, remembered as shown to this browser."""
+    found = suggestions.matching(text)
+    if found:
+        shown = _suggested_so_far()
+        new = [m.code for m in found if m.code not in shown]
+        if new:
+            session[SUGGESTED_KEY] = shown + new
+    return found
+
+
+@bp.get("/contact/suggestions")
+def contact_suggestions() -> Response:
+    found = _show_suggestions(request.args.get("error_message", ""))
+    return _page("helpdesk/_suggestions.html", suggestions=found)
+
+
+# --- Contact Us -------------------------------------------------------------------------------
+
+
+def _prefill(form: ContactForm) -> None:
+    """What we know already: the account when logged in, the message a login page showed."""
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        form.name.data = user.full_name
+        form.email.data = user.email
+        form.organisation.data = user.organisation.name if user.organisation_id else ""
+        form.user_id.data = user.user_id
+    message = codes.BY_CODE.get(request.args.get("code", ""))
+    if message is not None:
+        form.error_message.data = f"{message.code}: {message.text}"
+    if request.args.get("console") in {c.value for c in Console}:
+        form.console.data = request.args["console"]
+
+
+def _sender(form: ContactForm | ResendUserIdForm) -> submissions.Sender:
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    return submissions.Sender(
+        name=form.name.data or "",
+        email=form.email.data or "",
+        organisation=form.organisation.data or "",
+        user=user,
+    )
+
+
+def _sent(ref: str) -> Response:
+    session.pop(SUGGESTED_KEY, None)
+    session[SENT_KEY] = ref
+    return redirect(url_for("helpdesk_public.contact_sent"))
+
+
+@bp.route("/contact", methods=["GET", "POST"])
+@helpdesk_limit
+def contact() -> Response:
+    form = ContactForm()
+    if request.method == "GET":
+        session.pop(SUGGESTED_KEY, None)  # a fresh form: nothing suggested yet
+        _prefill(form)
+    elif form.validate_on_submit():
+        if form.is_robot():
+            log.info("helpdesk contact form: honeypot filled, nothing stored")
+            return _sent(reference(100_000 + secrets.randbelow(900_000)))
+        details = submissions.ContactDetails(
+            environment=form.environment.data,
+            stated_role=form.stated_role.data,
+            console=form.console.data,
+            user_id=form.user_id.data or None,
+            error_message=form.error_message.data or None,
+            details=form.details.data or None,
+        )
+        with write_transaction(db.session):
+            sent, ack = submissions.submit_contact(
+                _sender(form),
+                details,
+                form.clean_screenshot,
+                suggestions_shown=_suggested_so_far(),
+                now=clock.now(),
+            )
+        mail_queue.deliver_soon([ack])
+        return _sent(sent.reference)
+    refused = request.method == "POST"
+    return _page(
+        "helpdesk/contact.html",
+        status=422 if refused else 200,
+        form=form,
+        suggestions=_show_suggestions(form.error_message.data),
+        choose_file_again=refused and form.has_screenshot(),
+    )
+
+
+@bp.get("/contact/sent")
+def contact_sent() -> Response:
+    ref = session.get(SENT_KEY)
+    if not isinstance(ref, str) or parse_reference(ref) is None:
+        return redirect(url_for("helpdesk_public.contact"))
+    return _page("helpdesk/contact_sent.html", reference=ref)
+
+
+# --- Resend Admin User ID ---------------------------------------------------------------------
+
+
+@bp.route("/resend-admin-user-id", methods=["GET", "POST"])
+@helpdesk_limit
+def resend_user_id() -> Response:
+    """The same answer whatever was typed: nothing is looked up until staff do it."""
+    form = ResendUserIdForm()
+    if form.validate_on_submit():
+        if form.is_robot():
+            log.info("helpdesk resend form: honeypot filled, nothing stored")
+        else:
+            with write_transaction(db.session):
+                submissions.submit_resend_user_id(
+                    _sender(form), environment=form.environment.data, now=clock.now()
+                )
+        return redirect(url_for("helpdesk_public.resend_user_id_sent"))
+    status = 422 if request.method == "POST" else 200
+    return _page("helpdesk/resend_user_id.html", status=status, form=form)
+
+
+@bp.get("/resend-admin-user-id/sent")
+def resend_user_id_sent() -> Response:
+    return _page("helpdesk/resend_user_id_sent.html")
+
+
+@bp.errorhandler(429)
+def rate_limited(_error: HTTPException) -> Response:
+    """A page that says what happened and what to do, instead of the generic 429."""
+    return _page("helpdesk/rate_limited.html", status=429)

@@ -1,0 +1,176 @@
+"""Storing what the public Helpdesk forms send (SPEC §5): the only writer of new requests.
+
+Like the account service, these functions add rows and flush; the caller commits (in one
+``write_transaction``) and then hands the queued acknowledgement to
+:func:`portal.mail_queue.deliver_soon`.  So a request, its screenshot, its first timeline
+events and its acknowledgement email exist together or not at all, and the email is tried only
+after the commit: an SMTP failure leaves it pending in ``mail_queue`` (retried by the jobs),
+never undoes the request.
+
+The acknowledgement repeats nothing the sender typed (only the reference and fixed text): the
+address is unverified, so a form that echoed the name or the details into an email would let
+anyone send their own text to anyone through us.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from flask import render_template
+
+from portal import mail_queue
+from portal.audit.models import SYSTEM
+from portal.extensions import db
+from portal.helpdesk.models import EventKind
+from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import RequestEvent
+from portal.helpdesk.models import RequestKind
+from portal.helpdesk.models import Screenshot
+from portal.helpdesk.models import Status
+from portal.helpdesk.models import reference
+from portal.helpdesk.screenshots import CleanImage
+
+if TYPE_CHECKING:
+    from portal.accounts.models import User
+
+ACK_PURPOSE = "helpdesk.ack"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a form: what they typed about themselves, and their account when logged in."""
+
+    name: str
+    email: str
+    organisation: str
+    user: User | None = None
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    environment: str
+    stated_role: str
+    console: str
+    user_id: str | None
+    error_message: str | None
+    details: str | None
+
+
+def _key(text: str) -> str:
+    return text.strip().casefold()
+
+
+def _new_request(
+    kind: RequestKind, sender: Sender, environment: str, now: datetime
+) -> HelpdeskRequest:
+    return HelpdeskRequest(
+        kind=kind.value,
+        status=Status.NEW.value,
+        created_at=now,
+        updated_at=now,
+        environment=environment,
+        name=sender.name,
+        email=sender.email,
+        email_key=_key(sender.email),
+        organisation_name=sender.organisation,
+        submitted_by_id=sender.user.id if sender.user is not None else None,
+        has_screenshot=False,
+    )
+
+
+def _created(request: HelpdeskRequest, sender: Sender, now: datetime) -> None:
+    """The first line of the timeline: the sender (their User ID when logged in) sent it."""
+    actor = sender.user.user_id if sender.user is not None else sender.name
+    db.session.add(
+        RequestEvent(
+            request_id=request.id,
+            occurred_at=now,
+            kind=EventKind.CREATED.value,
+            actor_id=None,
+            actor=actor[:64],
+            to_status=Status.NEW.value,
+        )
+    )
+
+
+def acknowledgement_text(ref: str) -> tuple[str, str]:
+    """The acknowledgement's subject and body (fixed text and the reference only)."""
+    subject = f"Your Helpdesk request {ref}"
+    body = render_template(
+        "helpdesk/email/acknowledgement.txt",
+        reference=ref,
+        guide_url=current_app.config["PORTAL_BASE_URL"].rstrip("/") + "/guides/troubleshooting",
+    )
+    return subject, body
+
+
+def submit_contact(
+    sender: Sender,
+    details: ContactDetails,
+    screenshot: CleanImage | None,
+    *,
+    suggestions_shown: list[str],
+    now: datetime,
+) -> tuple[HelpdeskRequest, mail_queue.QueuedMail]:
+    """Store a Contact Us request, its screenshot, its timeline and its acknowledgement.
+
+    Returns the request and the queued acknowledgement (to pass to ``deliver_soon`` after the
+    caller's commit).
+    """
+    if not details.error_message and screenshot is None:
+        raise ValueError("a Contact Us request states the error message or has a screenshot")
+    request = _new_request(RequestKind.CONTACT, sender, details.environment, now)
+    request.stated_role = details.stated_role
+    request.console = details.console
+    request.user_id_given = details.user_id or None
+    request.user_id_key = _key(details.user_id) if details.user_id else None
+    request.error_message = details.error_message or None
+    request.details = details.details or None
+    request.suggestions_shown = " ".join(suggestions_shown)[:500] or None
+    request.has_screenshot = screenshot is not None
+    db.session.add(request)
+    db.session.flush()  # the id makes the reference
+    ref = reference(request.id)
+    if screenshot is not None:
+        db.session.add(
+            Screenshot(
+                request_id=request.id,
+                content_type=screenshot.content_type,
+                filename=f"{ref}-screenshot{screenshot.extension}",
+                width=screenshot.width,
+                height=screenshot.height,
+                data=screenshot.data,
+            )
+        )
+    _created(request, sender, now)
+    subject, body = acknowledgement_text(ref)
+    ack = mail_queue.enqueue(sender.email, subject, body, purpose=ACK_PURPOSE, ref=ref)
+    db.session.add(
+        RequestEvent(
+            request_id=request.id,
+            occurred_at=now,
+            kind=EventKind.MAIL_QUEUED.value,
+            actor_id=None,
+            actor=SYSTEM,
+            details=f"Acknowledgement to {sender.email}",
+        )
+    )
+    db.session.flush()
+    return request, ack
+
+
+def submit_resend_user_id(sender: Sender, *, environment: str, now: datetime) -> HelpdeskRequest:
+    """Store a Resend Admin User ID request for the queue.
+
+    Nothing is looked up here: whether an Administrator matches is for the staff, from the
+    queue (so the answer and its timing cannot depend on it), and nothing is emailed.
+    """
+    request = _new_request(RequestKind.RESEND_USER_ID, sender, environment, now)
+    db.session.add(request)
+    db.session.flush()
+    _created(request, sender, now)
+    db.session.flush()
+    return request
