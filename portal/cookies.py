@@ -4,6 +4,7 @@ remember: whether the cookie message has been hidden.  No JavaScript: a form POS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from datetime import timedelta
 
 from flask import Blueprint
@@ -63,7 +64,7 @@ def message_hidden() -> bool:
 class CookieChoiceForm(FlaskForm):
     message = RadioField(
         "Do you want to see the cookie message at the top of each page?",
-        choices=[("hide", "No, hide it"), ("show", "Yes, show it")],
+        choices={"hide": "No, hide it", "show": "Yes, show it"},
         validators=[InputRequired("Select whether to show the cookie message")],
     )
 
@@ -101,6 +102,14 @@ def cookies() -> Response | tuple[str, int] | str:
 
 @bp.post("/cookies/hide-message")
 def hide_message() -> Response:
-    """The banner's button: hide the message and go back to the page it was on."""
-    back = local_path(request.form.get("next"), url_for("portal_home.index"))
+    """The banner's button: hide the message and go back to the page it was on.
+
+    The page is taken from the Referer (same-origin requests keep it: Referrer-Policy
+    same-origin), so pages never echo their own URL into a form field.
+    """
+    back = url_for("portal_home.index")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host:
+        path = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+        back = local_path(path, back)
     return _with_choice(redirect(back), hide=True)
