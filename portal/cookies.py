@@ -4,8 +4,8 @@ remember: whether the cookie message has been hidden.  No JavaScript: a form POS
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import current_app

@@ -159,7 +159,8 @@ def test_one_email_per_address_per_pause(app: Flask, client: FlaskClient, smtp: 
     assert len(smtp.wait_for(2)) == 2
     # Only the newest link works.
     first, second = (CONFIRM_LINK.search(_body(m)) for m in smtp.messages)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert client.post("/newsletter/confirm", data={"token": first.group(1)}).status_code == 404
     assert client.post("/newsletter/confirm", data={"token": second.group(1)}).status_code == 200
 

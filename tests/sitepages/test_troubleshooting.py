@@ -60,8 +60,9 @@ def test_codes_are_unique_and_well_formed() -> None:
     for m in codes.MESSAGES:
         assert re.fullmatch(r"(LOGIN|RESET|PASSWORD)-\d\d", m.code), m.code
         assert m.section in codes.SECTIONS
-        assert m.text and m.cause and m.what_to_do, m.code
-        assert m.who_can_help and set(m.who_can_help) <= WHO, m.code
+        assert all((m.text, m.cause, m.what_to_do)), m.code
+        assert m.who_can_help, m.code
+        assert set(m.who_can_help) <= WHO, m.code
         assert m.matches(m.text), f"{m.code}: its own text does not match its pattern"
 
 
