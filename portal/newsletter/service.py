@@ -55,14 +55,21 @@ def _base_url() -> str:
     return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/")
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
+def _address_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def make_unsubscribe_token(secret_key: str, pk: int, key: str) -> str:
+    """Signed (id, digest of the address) with ``secret_key``."""
+    serializer = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
+    return str(serializer.dumps([pk, _address_digest(key)]))
 
 
 def unsubscribe_token(subscriber: Subscriber) -> str:
-    """Signed (id, digest of the address): valid for this address for as long as it exists."""
-    digest = hashlib.sha256(subscriber.email_key.encode()).hexdigest()[:16]
-    return str(_serializer().dumps([subscriber.id, digest]))
+    """Valid for this address for as long as the row exists (every email keeps a working link)."""
+    return make_unsubscribe_token(
+        current_app.config["SECRET_KEY"], subscriber.id, subscriber.email_key
+    )
 
 
 def confirm_link(token: str) -> str:
@@ -188,12 +195,13 @@ def subscriber_for_unsubscribe(token: str) -> Subscriber | None:
     if not 0 < len(token) <= MAX_TOKEN_LENGTH:
         return None
     try:
-        pk, digest = _serializer().loads(token)
+        serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
+        pk, digest = serializer.loads(token)
     except (BadSignature, ValueError, TypeError):
         return None
     session = db.session
     found = session.get(Subscriber, pk) if isinstance(pk, int) else None
-    if found is None or hashlib.sha256(found.email_key.encode()).hexdigest()[:16] != digest:
+    if found is None or _address_digest(found.email_key) != digest:
         return None
     return found
 
