@@ -32,7 +32,16 @@ from portal.redirects import local_path
 bp = Blueprint("auth", __name__)
 
 #: Endpoints a user who must change a one-time password may still reach.
-OPEN_WHILE_CHANGING = {"auth.change_password", "auth.logout", "static", "guides.troubleshooting"}
+OPEN_WHILE_CHANGING = {
+    "auth.change_password",
+    "auth.logout",
+    "static",
+    "guides.troubleshooting",
+    "guides.index",
+    "guides.page",
+    "cookies.cookies",
+    "cookies.hide_message",
+}
 
 
 def _login_rate_limit() -> str:
