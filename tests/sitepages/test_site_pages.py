@@ -264,6 +264,17 @@ def test_hsts_over_https(client: FlaskClient, url: str) -> None:
     assert "includeSubDomains" in hsts
 
 
+def test_security_headers_on_htmx_fragments(client: FlaskClient) -> None:
+    fragment = client.get(
+        "/guides/?q=expiry",
+        headers={"HX-Request": "true", "HX-Target": "guide-results"},
+        base_url="https://portal.example.test",
+    )
+    assert "frame-ancestors 'none'" in fragment.headers["Content-Security-Policy"]
+    assert fragment.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" in fragment.headers
+
+
 @pytest.mark.config(PORTAL_PROXY_FIX_HOPS=1)
 def test_hsts_behind_a_tls_proxy(client: FlaskClient) -> None:
     response = client.get("/guides/", headers={"X-Forwarded-Proto": "https"})
