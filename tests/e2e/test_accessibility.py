@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.live_server import SERVER_ENV
+from tests.live_server import gunicorn
 
 from .conftest import CHROMIUM_ARGS  # noqa: F401  (documents where the browser comes from)
 from .conftest import CSP_LISTENER
@@ -280,3 +282,47 @@ def test_every_page_passes_axe(
     assert len(visited) >= 10, visited
     print(f"visited as {kind}:", *visited, sep="\n  ")  # shown with -s
     assert not problems, f"{len(problems)} problem(s) as {kind}:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def training_server(e2e_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server on the same database, as a Training deployment."""
+    log_path = tmp_path_factory.mktemp("e2e-training") / "gunicorn.log"
+    SERVER_ENV["PORTAL_ENVIRONMENT"] = "training"
+    try:
+        with gunicorn(
+            e2e_database, log_path, workers=1, threads=2, ready_path="/portal/login"
+        ) as base:
+            yield base
+    finally:
+        SERVER_ENV.pop("PORTAL_ENVIRONMENT", None)
+
+
+TRAINING_PAGES = ["/portal/login", "/console/login", "/guides/", "/cookies", "/newsletter"]
+
+
+def test_training_pages_show_the_banner_and_pass_axe(
+    browser: Browser, training_server: str
+) -> None:
+    watch = Watch()
+    context = browser.new_context(base_url=training_server)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.expose_function("__reportCspViolation", watch.on_csp_violation)
+    context.add_init_script(CSP_LISTENER)
+    context.add_init_script(path=str(AXE_PATH))
+    page = context.new_page()
+    page.on("console", watch.on_console)
+    page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+    problems: list[str] = []
+    try:
+        for url in TRAINING_PAGES:
+            page.goto(url)
+            if not page.title().startswith("Training: "):
+                problems.append(f"{url}: title {page.title()!r} does not start with Training")
+            banner = page.locator(".training-banner")
+            if not banner.is_visible() or "Training" not in banner.inner_text():
+                problems.append(f"{url}: no visible Training banner")
+            _check(page, f"{url} (training)", watch, problems)
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
