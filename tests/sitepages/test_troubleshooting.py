@@ -187,6 +187,33 @@ def test_login_pages_link_every_message_to_its_entry(app: Flask, client: FlaskCl
     assert expected <= seen, sorted(expected - seen)
 
 
+#: Where each LOGIN code is shown by a real page in this module's tests.
+WALKED_LOGIN_CODES = {
+    **{f"LOGIN-{n:02}": "test_login_pages_link_every_message_to_its_entry" for n in range(1, 9)},
+    "LOGIN-09": "test_the_rate_limit_message_links_to_its_entry",
+    "LOGIN-10": "test_the_session_ended_message_links_to_its_entry",
+    **{f"LOGIN-{n}": "test_login_pages_link_every_message_to_its_entry" for n in (11, 12, 13)},
+    "LOGIN-14": "test_password_pages_link_every_message_to_its_entry",
+    "LOGIN-15": "test_the_form_expired_message_links_to_its_entry",
+}
+
+
+def test_every_login_code_is_walked_by_a_page_test() -> None:
+    """A new LOGIN code fails here until a test above shows it on a real page."""
+    in_table = {m.code for m in codes.MESSAGES if m.section == "LOGIN"}
+    assert in_table == set(WALKED_LOGIN_CODES), sorted(in_table ^ set(WALKED_LOGIN_CODES))
+    assert all(name in globals() for name in WALKED_LOGIN_CODES.values())
+
+
+def test_the_session_ended_message_links_to_its_entry(client: FlaskClient) -> None:
+    user = make_user(make_org())
+    login(client, user.user_id)
+    clock.advance(timedelta(minutes=31))  # past the idle timeout
+    response = client.get("/portal/", follow_redirects=True)
+    assert codes.SESSION_ENDED in shown_codes(response)
+    assert codes.SESSION_ENDED in _guide_ids(client)
+
+
 @pytest.mark.config(WTF_CSRF_ENABLED=True)
 def test_the_form_expired_message_links_to_its_entry(client: FlaskClient) -> None:
     response = client.post("/portal/login", data={"user_id": "a", "password": "b"})
