@@ -101,7 +101,12 @@ def gunicorn(
         proc = subprocess.Popen(
             cmd,
             cwd=REPO,
-            env=_server_env(database_url),
+            env={
+                # Mail the server writes (no SMTP in tests) stays next to its log, never in
+                # the repository's instance/outbox.
+                "PORTAL_MAIL_OUTBOX": str(log_path.parent / "outbox"),
+                **_server_env(database_url),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown reaches the workers
