@@ -11,11 +11,13 @@ from flask import render_template
 from flask import stream_with_context
 from flask import url_for
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import Length
+from wtforms.validators import ValidationError
 
 from portal import clock
 from portal.access import portal_team_required
@@ -28,12 +30,22 @@ from portal.newsletter import service
 bp = Blueprint("newsletter", __name__, url_prefix="/newsletter")
 
 
+TOO_LONG = "Email address must be 254 characters or fewer"
+
+
+def _key_fits(_form: FlaskForm, field: EmailField) -> None:
+    """The case-folded key is stored too, and case-folding can lengthen text (ß → ss)."""
+    if len(service.email_key(field.data or "")) > 254:
+        raise ValidationError(TOO_LONG)
+
+
 class SignUpForm(FlaskForm):
     email = EmailField(
         "Email address",
         validators=[
             DataRequired("Enter your email address"),
-            Length(max=254, message="Email address must be 254 characters or fewer"),
+            Length(max=254, message=TOO_LONG),
+            _key_fits,
             Email(
                 "Enter an email address in the correct format, like name@example.com",
                 check_deliverability=False,
@@ -62,8 +74,14 @@ def sign_up() -> Response | str | tuple[str, int]:
     """One answer whether or not the address was known (the email says which)."""
     form = SignUpForm()
     if form.validate_on_submit():
-        with write_transaction(db.session):
-            queued = service.sign_up(form.email.data or "", now=clock.now())
+        email = form.email.data or ""
+        try:
+            with write_transaction(db.session):
+                queued = service.sign_up(email, now=clock.now())
+        except IntegrityError:  # the same new address, at the same moment: it exists now
+            db.session.rollback()
+            with write_transaction(db.session):
+                queued = service.sign_up(email, now=clock.now())
         if queued is not None:
             deliver_soon([queued])
         return redirect(url_for("newsletter.check_email"))

@@ -91,6 +91,8 @@ NOT_PAGES: dict[str, str] = {
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
 }
 
+NOT_A_PAGE_HINT = "if it is a download or a fragment, list its endpoint in NOT_PAGES"
+
 #: Pages in a state a plain GET does not show: forms sent empty (error summary and messages).
 FORM_STATES: list[tuple[str, str]] = [
     ("/portal/login", "Log in"),
@@ -244,6 +246,8 @@ def test_the_harness_sees_violations(browser: Browser, live_server: str) -> None
 def test_every_page_passes_axe(
     browser: Browser, live_server: str, e2e_app: Flask, world: World, kind: str
 ) -> None:
+    from playwright.sync_api import Error as PlaywrightError  # after the module's skip check
+
     watch = Watch()
     context = browser.new_context(base_url=live_server)
     context.set_default_timeout(TIMEOUT_MS)
@@ -258,8 +262,18 @@ def test_every_page_passes_axe(
     try:
         _log_in(page, kind, world)
         for url in urls_to_visit(e2e_app, world):
-            response = page.goto(url)
+            try:
+                response = page.goto(url)
+            except PlaywrightError as exc:  # e.g. "Download is starting" for a CSV
+                first_line = str(exc).splitlines()[0]
+                problems.append(f"{url}: not a page ({first_line}): {NOT_A_PAGE_HINT}")
+                continue
             assert response is not None, url
+            if not response.headers.get("content-type", "").startswith("text/html"):
+                problems.append(
+                    f"{url}: answered {response.headers.get('content-type')}: {NOT_A_PAGE_HINT}"
+                )
+                continue
             status = response.status
             if status >= 400:
                 # Chromium logs every 4xx document as a console error; that one is expected.

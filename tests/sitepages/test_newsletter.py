@@ -184,7 +184,9 @@ def test_forged_unsubscribe_tokens_are_refused(client: FlaskClient, token: str) 
     assert client.post("/newsletter/unsubscribe", data={"token": token}).status_code == 404
 
 
-@pytest.mark.parametrize("email", ["", "not-an-address", "a@" + "b" * 260 + ".com"])
+@pytest.mark.parametrize(
+    "email", ["", "not-an-address", "a@" + "b" * 260 + ".com", "ß" * 200 + "@example.com"]
+)
 def test_bad_addresses_get_a_clear_message_and_nothing_is_stored(
     client: FlaskClient, email: str
 ) -> None:
@@ -225,6 +227,7 @@ def test_the_portal_team_exports_confirmed_subscribers_only(
         service.sign_up("pending@example.com", now=clock.now())
     team = make_user(None, profile=Profile.PORTAL_TEAM)
     login(client, team.user_id)
+    assert 'href="/newsletter/subscribers.csv"' in client.get("/newsletter").text
     response = client.get("/newsletter/subscribers.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
