@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .conftest import Watch
 from .conftest import skip_module_without_browser
 
 if TYPE_CHECKING:
@@ -60,3 +61,15 @@ def test_skip_link_moves_focus_to_main(page: Page) -> None:
     assert skip.is_visible()  # shown when focused
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_the_error_summary_takes_focus_and_links_to_the_field(page: Page, watch: Watch) -> None:
+    watch.expect_console_error(r"status of 400")  # the refused form is a 400, by design
+    page.goto("/newsletter")
+    page.locator("main").get_by_role("button", name="Sign up").click()
+    page.wait_for_url(re.compile(r"/newsletter$"))
+    summary = page.locator(".error-summary")
+    summary.wait_for()
+    assert summary.evaluate("e => e === document.activeElement")
+    summary.get_by_role("link", name="Enter your email address").click()
+    assert page.evaluate("document.activeElement.id") == "email"
