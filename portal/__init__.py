@@ -16,6 +16,7 @@ from flask import Flask
 
 from portal.config import DEFAULTS
 from portal.config import ENVIRONMENTS
+from portal.config import PORTAL_ENVIRONMENTS
 from portal.config import from_environment
 from portal.config import instance_path
 from portal.config import normalise_database_url
@@ -58,6 +59,12 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     c = app.config
     if c["PORTAL_ENV"] not in ENVIRONMENTS:
         raise ConfigError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    c["PORTAL_ENVIRONMENT"] = str(c["PORTAL_ENVIRONMENT"]).strip().lower()
+    if c["PORTAL_ENVIRONMENT"] not in PORTAL_ENVIRONMENTS:
+        raise ConfigError(
+            f"PORTAL_ENVIRONMENT must be one of {', '.join(PORTAL_ENVIRONMENTS)} "
+            "(which portal this deployment is; Training shows a banner on every page)"
+        )
     try:
         ZoneInfo(c["PORTAL_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -135,16 +142,22 @@ def register_blueprints(app: Flask) -> None:
     from portal.console import bp as console_bp
     from portal.console import dashboard as _dashboard  # noqa: F401
     from portal.console import users as _users  # noqa: F401
+    from portal.cookies import bp as cookies_bp
     from portal.guides.views import bp as guides_bp
     from portal.helpdesk.public import bp as helpdesk_public_bp
+    from portal.newsletter.views import bp as newsletter_bp
     from portal.operator import user_actions as _user_actions  # noqa: F401  (its routes)
     from portal.operator.views import bp as operator_bp
     from portal.portal_home.views import bp as portal_home_bp
 
     for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
         app.register_blueprint(bp)
-    app.register_blueprint(operator_bp)
+    for bp in (operator_bp, newsletter_bp, cookies_bp):
+        app.register_blueprint(bp)
+    from portal import layout
     from portal.guides import codes
+
+    layout.init_app(app)
 
     app.jinja_env.globals["message_for_text"] = codes.for_text
     app.jinja_env.filters["localtime"] = _localtime

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("production", "development")
+#: PORTAL_ENVIRONMENT: which portal this deployment is (SPEC §6); Training shows a banner.
+PORTAL_ENVIRONMENTS = ("live", "training")
 
 DEFAULTS: dict[str, Any] = {
     # --- the deployment
     "PORTAL_ENV": "production",  # "development" relaxes SECRET_KEY and cookie Secure
+    "PORTAL_ENVIRONMENT": "live",  # "live" or "training": Training shows a banner on every page
     "PORTAL_TIMEZONE": "Europe/London",
     "PORTAL_SCHEDULER": False,
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
@@ -53,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+    # --- site pages: newsletter sign-up (double opt-in) and cookie choices
+    "PORTAL_NEWSLETTER_RATE_LIMIT": "5 per minute;30 per hour",  # sign-up POSTs per address
+    "PORTAL_NEWSLETTER_CONFIRM_HOURS": 48,  # how long a confirmation link works
     # --- self-service password reset for Administrators (SPEC R7, SECURITY section 3)
     "PORTAL_RESET_TOKEN_MINUTES": 60,
     "PORTAL_RESET_RATE_LIMIT": "5 per hour",  # reset requests (POSTs) per client address

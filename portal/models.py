@@ -10,6 +10,7 @@ from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
+from portal.newsletter.models import Subscriber
 
 __all__ = [
     "AuditEvent",
@@ -21,5 +22,6 @@ __all__ = [
     "QueuedMail",
     "RequestEvent",
     "Screenshot",
+    "Subscriber",
     "User",
 ]

@@ -21,3 +21,14 @@ document.addEventListener("htmx:confirm", function (event) {
     event.detail.elt.checked = !event.detail.elt.checked;
   }
 });
+
+/*
+ * GOV.UK error summary pattern: when a page comes back with problems, move focus to the
+ * summary so keyboard and screen reader users start there (its links lead to each field).
+ */
+document.addEventListener("DOMContentLoaded", function () {
+  var summary = document.querySelector(".error-summary");
+  if (summary) {
+    summary.focus();
+  }
+});

@@ -111,7 +111,11 @@ def gunicorn(
         proc = subprocess.Popen(
             cmd,
             cwd=REPO,
-            env=_server_env(database_url, env),
+            # Mail the server writes (no SMTP in tests) stays next to its log, never in the
+            # repository's instance/outbox, unless the caller names another folder.
+            env=_server_env(
+                database_url, {"PORTAL_MAIL_OUTBOX": str(log_path.parent / "outbox"), **(env or {})}
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown reaches the workers

@@ -40,6 +40,10 @@ OPEN_WHILE_CHANGING = {
     "static",
     "guides.troubleshooting",
     *PUBLIC_ENDPOINTS,
+    "guides.index",
+    "guides.page",
+    "cookies.cookies",
+    "cookies.hide_message",
 }
 
 

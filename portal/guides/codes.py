@@ -7,6 +7,7 @@ cannot exist without its guide entry.  Codes are stable (people quote them to th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from portal.accounts import rules
@@ -24,10 +25,42 @@ class Message:
     cause: str
     what_to_do: str
     who_can_help: tuple[str, ...]
+    #: For messages with a number in them ("… at least 12 characters"): a regular expression
+    #: the shown text matches in full.  ``text`` is then the message as shown by default.
+    pattern: str | None = None
 
     @property
     def anchor(self) -> str:
         return self.code
+
+    @property
+    def section(self) -> str:
+        return self.code.split("-")[0]
+
+    def matches(self, shown: str) -> bool:
+        if self.pattern is not None:
+            return re.fullmatch(self.pattern, shown) is not None
+        return shown == self.text
+
+
+#: Who can help, as the guide explains them (the values of ``who_can_help``).
+HELPERS: dict[str, str] = {
+    YOURSELF: "You can put this right yourself, following “What to do”.",
+    ADMINISTRATOR: "One of your organisation's Administrators (listed on your Portal home page) "
+    "can re-enable your User ID, reset your password or extend your expiry date in the "
+    "Admin Console.",
+    HELPDESK: "The Helpdesk answers questions and refers problems on; it cannot enable User IDs "
+    "or change passwords or expiry dates.",
+    PORTAL_TEAM: "The Portal team can re-enable or extend any User ID when nobody in your "
+    "organisation can; reach them through the Helpdesk.",
+}
+
+#: The guide's sections, in order: code prefix → heading.
+SECTIONS: dict[str, str] = {
+    "LOGIN": "Logging in",
+    "RESET": "Resetting an Administrator password",
+    "PASSWORD": "Choosing a password",
+}
 
 
 MESSAGES: tuple[Message, ...] = (
@@ -222,6 +255,106 @@ MESSAGES: tuple[Message, ...] = (
         "team.",
         (ADMINISTRATOR, HELPDESK, PORTAL_TEAM),
     ),
+    Message(
+        "RESET-08",
+        "Enter your User ID",
+        "The User ID box of the password reset form was empty.",
+        "Type the User ID of your Administrator account (it is not your email address).",
+        (YOURSELF,),
+    ),
+    Message(
+        "RESET-09",
+        "Enter the email address of your account",
+        "The email address box of the password reset form was empty.",
+        "Type the email address your Administrator account was registered with; the link is "
+        "sent only there.",
+        (YOURSELF,),
+    ),
+    # --- choosing a password: the change-password page and the reset's new-password page
+    Message(
+        "PASSWORD-01",
+        "Enter your current password",
+        "The current password box was empty.",
+        "Type the password you logged in with (the one-time password, at first login).",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-02",
+        "The current password is wrong",
+        "The current password does not match. Incorrect current passwords count towards the "
+        "lockout, as at login.",
+        "Type it again carefully. If you have forgotten it, log out and ask one of your "
+        "organisation's Administrators to reset it (Administrators may reset their own by "
+        "email).",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "PASSWORD-03",
+        "Enter a new password",
+        "The new password box was empty.",
+        "Type the new password you have chosen.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-04",
+        "Type the new password again",
+        "The box to confirm the new password was empty.",
+        "Type the new password a second time, exactly as in the first box.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-05",
+        "The two new passwords do not match",
+        "What was typed in the two new-password boxes differs.",
+        "Type the same new password in both boxes.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-06",
+        "The new password must be different from the current one",
+        "The new password is the same as the current one.",
+        "Choose a password you have not used here.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-07",
+        "Password must be at least 12 characters long",
+        "The new password is shorter than the minimum length (12 characters as standard).",
+        "Choose a longer password. A phrase of several words is easy to remember and hard to "
+        "guess.",
+        (YOURSELF,),
+        pattern=r"Password must be at least \d+ characters long",
+    ),
+    Message(
+        "PASSWORD-08",
+        "Password must be 128 characters or fewer",
+        "The new password is longer than the maximum length (128 characters as standard).",
+        "Choose a shorter password, and check what was pasted into the box.",
+        (YOURSELF,),
+        pattern=r"Password must be \d+ characters or fewer",
+    ),
+    Message(
+        "PASSWORD-09",
+        "This password is too common: choose one that is harder to guess",
+        "The password is on a list of passwords that are often used, and often guessed.",
+        "Choose something less predictable, such as several unrelated words.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-10",
+        "This password repeats too few characters: choose one that is harder to guess",
+        "The password uses too few different characters (for example aaaaaaaaaaaa).",
+        "Choose a password with more variety, such as several unrelated words.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSWORD-11",
+        "Password must not contain your User ID, your name, your organisation or the name of "
+        "this service",
+        "Passwords built from what others know about you are easy to guess.",
+        "Choose a password that has nothing to do with you, your firm or this service.",
+        (YOURSELF,),
+    ),
 )
 
 BY_CODE: dict[str, Message] = {m.code: m for m in MESSAGES}
@@ -265,4 +398,7 @@ def get(code: str) -> Message:
 
 def for_text(text: str) -> Message | None:
     """The message whose text this is (field messages on the login pages come from the table)."""
-    return BY_TEXT.get(text)
+    found = BY_TEXT.get(text)
+    if found is None:
+        found = next((m for m in MESSAGES if m.pattern and m.matches(text)), None)
+    return found

@@ -1,15 +1,49 @@
-"""Guides: the Troubleshooting Guide is rendered from the login-message table."""
+"""Guides: the index with its search, the Markdown pages, and the Troubleshooting Guide (rendered
+from the login-message table)."""
 
 from __future__ import annotations
 
 from flask import Blueprint
+from flask import abort
+from flask import make_response
 from flask import render_template
+from flask import request
+from werkzeug.wrappers import Response
 
+from portal import htmx
 from portal.guides import codes
+from portal.guides import pages
 
 bp = Blueprint("guides", __name__, url_prefix="/guides")
+
+RESULTS_ID = "guide-results"
+
+
+@bp.get("/")
+def index() -> Response:
+    """All guides, and the results of a search (``?q=``); HTMX gets the results alone."""
+    query = request.args.get("q", "")[: pages.MAX_QUERY_LENGTH].strip()
+    hits = pages.search(query) if query else []
+    template = "guides/_results.html" if htmx.target() == RESULTS_ID else "guides/index.html"
+    html = render_template(
+        template, query=query, hits=hits, groups=pages.groups(), results_id=RESULTS_ID
+    )
+    return htmx.add_vary(make_response(html))
 
 
 @bp.get("/troubleshooting")
 def troubleshooting() -> str:
-    return render_template("guides/troubleshooting.html", messages=codes.MESSAGES)
+    return render_template(
+        "guides/troubleshooting.html",
+        messages=codes.MESSAGES,
+        sections=codes.SECTIONS,
+        helpers=codes.HELPERS,
+    )
+
+
+@bp.get("/<slug>")
+def page(slug: str) -> str:
+    found = pages.get(slug)
+    if found is None:
+        abort(404)
+    return render_template("guides/page.html", page=found, groups=pages.groups())
