@@ -65,6 +65,7 @@ class World:
 
     handler_pk: int
     admin_pk: int
+    org_pk: int
     users: dict[str, str]  # kind → User ID
     confirm_token: str
     unsubscribe_token: str
@@ -77,6 +78,14 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
         f"/console/users/{w.admin_pk}",
     ],
     "guides.page": lambda w: [f"/guides/{p.slug}" for p in pages.all_pages()],
+    "operator.organisation_page": lambda w: [f"/operator/organisations/{w.org_pk}"],
+    "operator.administrator_create": lambda w: [
+        f"/operator/organisations/{w.org_pk}/administrators/new"
+    ],
+    "operator.user_page": lambda w: [
+        f"/operator/users/{w.handler_pk}",
+        f"/operator/users/{w.admin_pk}",
+    ],
     # A real token moves into the session and redirects; the walk sees the "not valid" page.
     "reset.open_link": lambda w: ["/password-reset/no-such-token"],
     "newsletter.confirm_page": lambda w: [f"/newsletter/confirm/{w.confirm_token}"],
@@ -89,6 +98,7 @@ NOT_PAGES: dict[str, str] = {
     "console.audit_csv": "a CSV download",
     "newsletter.subscribers_csv": "a CSV download",
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
+    "helpdesk_public.contact_suggestions": "an HTMX fragment of Contact Us (checked inside the form)",
 }
 
 NOT_A_PAGE_HINT = "if it is a download or a fragment, list its endpoint in NOT_PAGES"
@@ -98,6 +108,8 @@ FORM_STATES: list[tuple[str, str]] = [
     ("/portal/login", "Log in"),
     ("/newsletter", "Sign up"),
     ("/password-reset", "Send the link"),
+    ("/helpdesk/contact", "Send to the Helpdesk"),
+    ("/helpdesk/resend-admin-user-id", "Send the request"),
 ]
 
 
@@ -172,6 +184,7 @@ def world(e2e_app: Flask) -> World:
         built = World(
             handler_pk=handler.id,
             admin_pk=admin.id,
+            org_pk=org.id,
             users={
                 "claims_handler": handler.user_id,
                 "administrator": admin.user_id,
