@@ -98,7 +98,7 @@ NOT_PAGES: dict[str, str] = {
     "console.audit_csv": "a CSV download",
     "newsletter.subscribers_csv": "a CSV download",
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
-    "helpdesk_public.contact_suggestions": "an HTMX fragment of Contact Us (checked inside the form)",
+    "helpdesk_public.contact_suggestions": "an HTMX fragment of Contact Us (checked in the form)",
 }
 
 NOT_A_PAGE_HINT = "if it is a download or a fragment, list its endpoint in NOT_PAGES"
