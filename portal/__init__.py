@@ -136,10 +136,12 @@ def register_blueprints(app: Flask) -> None:
     from portal.console import dashboard as _dashboard  # noqa: F401
     from portal.console import users as _users  # noqa: F401
     from portal.guides.views import bp as guides_bp
+    from portal.helpdesk.queue import bp as helpdesk_queue_bp
     from portal.portal_home.views import bp as portal_home_bp
 
     for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(helpdesk_queue_bp)  # the staff queue (/helpdesk/requests)
     from portal.guides import codes
 
     app.jinja_env.globals["message_for_text"] = codes.for_text

@@ -1,0 +1,232 @@
+"""Reads for the staff queue: the filtered, searched page of requests (newest first) with a
+bounded count, one request with its timeline, and what the request page needs to know about
+the accounts it mentions.
+
+Search (``q``) takes one box and decides by the shape of what was typed:
+
+* a reference (``HD-000123``, ``hd123``) → that request, by id;
+* anything else → exact or prefix match on the indexed, case-folded ``email_key`` and
+  ``user_id_key``, or a case-insensitive substring of the error message.
+
+The error-message part is the only one no index serves (a substring): it is a scan, bounded
+the same way as the count (see ``bench/helpdesk.py`` for the figures on 100,000 requests).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy import func
+from sqlalchemy import or_
+from sqlalchemy import select
+
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.accounts.models import normalise_key
+from portal.extensions import db
+from portal.helpdesk.models import Console
+from portal.helpdesk.models import Environment
+from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import RequestEvent
+from portal.helpdesk.models import RequestKind
+from portal.helpdesk.models import StatedRole
+from portal.helpdesk.models import Status
+from portal.helpdesk.models import parse_reference
+
+PER_PAGE = 50
+#: Counting stops here: an exact count of 100,000 rows costs more than the page itself.
+COUNT_LIMIT = 10_000
+MAX_QUERY = 100
+#: The timeline shows at most this many events (newest last); a request rarely has 20.
+TIMELINE_LIMIT = 500
+
+#: Filter name in the URL → the column it narrows and its allowed values.
+FILTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "kind": (HelpdeskRequest.kind, tuple(k.value for k in RequestKind)),
+    "status": (HelpdeskRequest.status, tuple(s.value for s in Status)),
+    "role": (HelpdeskRequest.stated_role, tuple(r.value for r in StatedRole)),
+    "console": (HelpdeskRequest.console, tuple(c.value for c in Console)),
+    "environment": (HelpdeskRequest.environment, tuple(e.value for e in Environment)),
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's query string, checked: unknown values are reported and ignored, never a 500."""
+
+    q: str = ""
+    kind: str = ""
+    status: str = ""
+    role: str = ""
+    console: str = ""
+    environment: str = ""
+    page: int = 1
+    errors: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> QueueFilters:
+        errors: list[str] = []
+        chosen: dict[str, str] = {}
+        for name, (_column, allowed) in FILTERS.items():
+            value = (args.get(name) or "").strip()
+            if value and value not in allowed:
+                errors.append(f"Unknown {name} {value[:40]!r}: it was ignored")
+                value = ""
+            chosen[name] = value
+        raw_page = (args.get("page") or "").strip()
+        page = 1
+        if raw_page:
+            if re.fullmatch(r"[0-9]{1,7}", raw_page) and int(raw_page) >= 1:
+                page = int(raw_page)
+            else:
+                errors.append("page must be a whole number from 1: it was ignored")
+        q = "".join(ch for ch in (args.get("q") or "") if ch.isprintable()).strip()[:MAX_QUERY]
+        return cls(q=q, page=page, errors=tuple(errors), **chosen)
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments for links (empty values and page 1 left out)."""
+        values: dict[str, Any] = {
+            "q": self.q,
+            **{name: getattr(self, name) for name in FILTERS},
+            "page": self.page,
+        }
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None, 1)}
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.q or any(getattr(self, name) for name in FILTERS))
+
+
+def search_condition(q: str) -> Any:
+    """The WHERE condition for a search box value (see the module docstring)."""
+    ref = parse_reference(q)
+    if ref is not None:
+        return HelpdeskRequest.id == ref
+    key = normalise_key(q)
+    prefix = _escape_like(key) + "%"
+    conditions = [
+        HelpdeskRequest.email_key == key,
+        HelpdeskRequest.user_id_key == key,
+        HelpdeskRequest.email_key.like(prefix, escape="\\"),
+        HelpdeskRequest.user_id_key.like(prefix, escape="\\"),
+    ]
+    if "@" not in key:  # an address is never an error message worth scanning for
+        conditions.append(
+            func.lower(HelpdeskRequest.error_message).like(
+                "%" + _escape_like(q.lower()) + "%", escape="\\"
+            )
+        )
+    return or_(*conditions)
+
+
+def filtered(f: QueueFilters) -> Select[Any]:
+    stmt = select(HelpdeskRequest)
+    for name, (column, _allowed) in FILTERS.items():
+        value = getattr(f, name)
+        if value:
+            stmt = stmt.where(column == value)
+    if f.q:
+        stmt = stmt.where(search_condition(f.q))
+    return stmt
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[HelpdeskRequest]
+    total: int
+    #: True when there are more than COUNT_LIMIT matches (``total`` is then COUNT_LIMIT).
+    more: bool
+    page: int
+    pages: int
+
+
+def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
+    """One page of requests, newest first, and a count that stops at COUNT_LIMIT."""
+    base = filtered(f)
+    ids = base.with_only_columns(HelpdeskRequest.id).limit(COUNT_LIMIT + 1)
+    counted = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    more = counted > COUNT_LIMIT
+    total = min(counted, COUNT_LIMIT)
+    pages = max(1, -(-total // per_page))
+    page = min(f.page, pages)
+    rows = list(
+        db.session.scalars(
+            base.order_by(HelpdeskRequest.created_at.desc(), HelpdeskRequest.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    return QueuePage(rows, total, more, page, pages)
+
+
+def get_request(pk: int) -> HelpdeskRequest | None:
+    return db.session.get(HelpdeskRequest, pk)
+
+
+def timeline(request_id: int) -> list[RequestEvent]:
+    """The request's events, oldest first."""
+    return list(
+        db.session.scalars(
+            select(RequestEvent)
+            .where(RequestEvent.request_id == request_id)
+            .order_by(RequestEvent.id)
+            .limit(TIMELINE_LIMIT)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class MentionedAccount:
+    """The account whose User ID the request mentions, as staff may see it (read-only)."""
+
+    user_id: str
+    profile: str
+    enabled: bool
+    active: bool
+    disabled_reason: str | None
+    expires_on: date | None
+    organisation: str | None
+
+    @property
+    def expired(self) -> bool:
+        return self.disabled_reason == "expiry"
+
+    @property
+    def profile_label(self) -> str:
+        return Profile(self.profile).label
+
+
+def mentioned_account(req: HelpdeskRequest, *, today: date) -> MentionedAccount | None:
+    """The user whose User ID the request gives (case-insensitive), if there is one."""
+    if not req.user_id_key:
+        return None
+    user = db.session.scalar(select(User).where(User.user_id_key == req.user_id_key))
+    if user is None:
+        return None
+    return MentionedAccount(
+        user_id=user.user_id,
+        profile=user.profile,
+        enabled=user.enabled,
+        active=user.active,
+        disabled_reason=user.disabled_reason,
+        expires_on=user.expires_on,
+        organisation=user.organisation.name if user.organisation_id else None,
+    )
+
+
+def mentions_expired_user_id(account: MentionedAccount | None, *, today: date) -> bool:
+    """The User ID was disabled for expiry, or its expiry date has been reached (R3)."""
+    if account is None:
+        return False
+    return account.expired or (account.expires_on is not None and account.expires_on <= today)
