@@ -18,7 +18,7 @@ from portal.helpdesk.models import STATUS_LABELS
 class StatusForm(FlaskForm):
     status = SelectField(
         "Status",
-        choices=[(s.value, label) for s, label in STATUS_LABELS.items()],
+        choices={s.value: label for s, label in STATUS_LABELS.items()},
         validate_choice=True,
     )
 
@@ -38,7 +38,7 @@ class GuideReplyForm(FlaskForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.section.choices = [(s.key, s.label) for s in guide_sections()]
+        self.section.choices = {s.key: s.label for s in guide_sections()}
 
 
 class ReferForm(FlaskForm):
