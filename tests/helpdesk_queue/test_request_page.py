@@ -138,7 +138,7 @@ def test_status_inline_with_htmx_is_in_the_timeline(client: FlaskClient, staff: 
     assert "Saved: the status is now In progress." in body
     assert response.headers["HX-Trigger"] == "request-changed"
     assert status_of(req) == "in_progress"
-    [created, changed] = events(req)
+    [_created, changed] = events(req)
     assert (changed.kind, changed.from_status, changed.to_status, changed.actor) == (
         "status_changed",
         "new",
