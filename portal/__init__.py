@@ -104,6 +104,7 @@ def register_extensions(app: Flask) -> None:
     from portal.extensions import db
     from portal.extensions import limiter
     from portal.extensions import migrate
+    from portal.helpdesk.search_index import include_name
 
     db.init_app(app)
     with app.app_context():
@@ -115,6 +116,7 @@ def register_extensions(app: Flask) -> None:
         directory=os.path.join(app.root_path, "..", "migrations"),
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,  # the queue's search indexes live in migrations only
     )
     csrf.init_app(app)
     limiter.init_app(app)

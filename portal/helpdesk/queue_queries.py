@@ -5,11 +5,13 @@ the accounts it mentions.
 Search (``q``) takes one box and decides by the shape of what was typed:
 
 * a reference (``HD-000123``, ``hd123``) → that request, by id;
-* anything else → exact or prefix match on the indexed, case-folded ``email_key`` and
-  ``user_id_key``, or a case-insensitive substring of the error message.
+* anything else → a prefix (or all) of the indexed, case-folded ``email_key`` or
+  ``user_id_key``, or a case-insensitive substring of the error message (not for text with
+  an ``@``: that is an address).
 
-The error-message part is the only one no index serves (a substring): it is a scan, bounded
-the same way as the count (see ``bench/helpdesk.py`` for the figures on 100,000 requests).
+Every part is answered from an index: the error text from a trigram index (SQLite FTS5 /
+PostgreSQL pg_trgm, :mod:`portal.helpdesk.search_index`) when the text has 3+ characters; a
+shorter one is a scan.  ``bench/helpdesk.py`` has the figures on 100,000 requests.
 """
 
 from __future__ import annotations
@@ -22,14 +24,19 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select
+from sqlalchemy import and_
 from sqlalchemy import func
+from sqlalchemy import literal_column
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import table
+from sqlalchemy import text
 
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
 from portal.extensions import db
+from portal.helpdesk import search_index
 from portal.helpdesk.models import Console
 from portal.helpdesk.models import Environment
 from portal.helpdesk.models import HelpdeskRequest
@@ -108,25 +115,44 @@ class QueueFilters:
         return bool(self.q or any(getattr(self, name) for name in FILTERS))
 
 
+def _prefix(column: Any, key: str, dialect: str) -> Any:
+    """``column`` starts with ``key``, answered from an index on each database."""
+    if dialect == "postgresql":  # varchar_pattern_ops indexes (migration 0007)
+        return column.like(_escape_like(key) + "%", escape="\\")
+    # SQLite compares with BINARY (code points): this range is exactly "starts with key".
+    return and_(column >= key, column < key + "\U0010ffff")
+
+
+def _error_text(q: str, dialect: str) -> Any:
+    """The error message contains ``q`` (any case): from the trigram index when it can be."""
+    indexed = len(q) >= search_index.MIN_INDEXED and search_index.available()
+    if indexed and dialect == "sqlite":
+        fts = (
+            select(literal_column("rowid"))
+            .select_from(table(search_index.FTS_TABLE))
+            .where(text("helpdesk_requests_fts MATCH :phrase"))  # FTS_TABLE
+            .params(phrase=search_index.fts_phrase(q))
+        )
+        return HelpdeskRequest.id.in_(fts)
+    # PostgreSQL's pg_trgm index is on exactly this expression; elsewhere it is a scan.
+    return func.lower(HelpdeskRequest.error_message).like(
+        "%" + _escape_like(q.lower()) + "%", escape="\\"
+    )
+
+
 def search_condition(q: str) -> Any:
     """The WHERE condition for a search box value (see the module docstring)."""
     ref = parse_reference(q)
     if ref is not None:
         return HelpdeskRequest.id == ref
+    dialect = db.engine.dialect.name
     key = normalise_key(q)
-    prefix = _escape_like(key) + "%"
     conditions = [
-        HelpdeskRequest.email_key == key,
-        HelpdeskRequest.user_id_key == key,
-        HelpdeskRequest.email_key.like(prefix, escape="\\"),
-        HelpdeskRequest.user_id_key.like(prefix, escape="\\"),
+        _prefix(HelpdeskRequest.email_key, key, dialect),
+        _prefix(HelpdeskRequest.user_id_key, key, dialect),
     ]
-    if "@" not in key:  # an address is never an error message worth scanning for
-        conditions.append(
-            func.lower(HelpdeskRequest.error_message).like(
-                "%" + _escape_like(q.lower()) + "%", escape="\\"
-            )
-        )
+    if "@" not in key:  # an address is never an error message worth searching for
+        conditions.append(_error_text(q, dialect))
     return or_(*conditions)
 
 

@@ -204,3 +204,34 @@ def test_the_queue_shows_referred_requests_to_helpdesk(client: FlaskClient, staf
         req = make_request(status="referred")
     assert refs(client.get("/helpdesk/requests")) == [req.reference]
     assert "Referred to Portal team" in client.get("/helpdesk/requests").get_data(as_text=True)
+
+
+def test_error_text_search_uses_the_trigram_index_and_follows_edits(
+    client: FlaskClient, staff: User
+) -> None:
+    from portal.db import write_transaction
+    from portal.extensions import db
+    from portal.helpdesk import search_index
+    from portal.helpdesk.models import HelpdeskRequest
+
+    assert search_index.available()  # the migration made it on this database
+    req = make_request(error_message="Votre identifiant est BLOQUÉ", email="a@example.com")
+    other = make_request(error_message="ok", email="b@example.com")
+    assert refs(client.get("/helpdesk/requests", query_string={"q": "bloqué"})) == [req.reference]
+    assert refs(client.get("/helpdesk/requests", query_string={"q": 'st "BL'})) == []
+    assert refs(client.get("/helpdesk/requests", query_string={"q": "ok"})) == [other.reference]
+    with write_transaction(db.session):
+        row = db.session.get(HelpdeskRequest, other.id)
+        assert row is not None
+        row.error_message = "Now it says bloqué too"
+    found = refs(client.get("/helpdesk/requests", query_string={"q": "BLOQUÉ"}))
+    assert sorted(found) == sorted([req.reference, other.reference])
+    assert refs(client.get("/helpdesk/requests", query_string={"q": "ok"})) == []
+
+
+def test_a_search_with_fts_syntax_is_taken_literally(client: FlaskClient, staff: User) -> None:
+    req = make_request(error_message='Error "AND" OR NOT * here', email="a@example.com")
+    for q in ('"AND" OR', "OR NOT *", "NOT * h", "(a"):
+        response = client.get("/helpdesk/requests", query_string={"q": q})
+        assert response.status_code == 200
+    assert refs(client.get("/helpdesk/requests", query_string={"q": '"AND" OR'})) == [req.reference]

@@ -3,6 +3,7 @@ through the mail queue to a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,13 @@ def smtp(app: Flask, smtp_server: SmtpServer) -> SmtpServer:
         PORTAL_BASE_URL=BASE_URL,
     )
     return smtp_server
+
+
+@pytest.fixture(autouse=True)
+def _mail_done(app: Flask) -> Iterator[None]:
+    """No background delivery outlives its test."""
+    yield
+    background.wait_idle(app)
 
 
 def events(req: HelpdeskRequest) -> list[RequestEvent]:
