@@ -47,8 +47,10 @@ from portal.helpdesk.models import Status
 from portal.helpdesk.models import parse_reference
 
 PER_PAGE = 50
-#: Counting stops here: an exact count of 100,000 rows costs more than the page itself.
-COUNT_LIMIT = 10_000
+#: Counting stops here: an exact count of 100,000 rows costs more than the page itself, and
+#: past a thousand matches staff narrow the list rather than page through it.  Paging goes on
+#: past the count ("Next" appears while there is a further row).
+COUNT_LIMIT = 1_000
 MAX_QUERY = 100
 #: The timeline shows at most this many events (newest last); a request rarely has 20.
 TIMELINE_LIMIT = 500
@@ -123,7 +125,12 @@ def _prefix(column: Any, key: str, dialect: str) -> Any:
     return and_(column >= key, column < key + "\U0010ffff")
 
 
-def _error_text(q: str, dialect: str) -> Any:
+def _unindexed(column: Any) -> Any:
+    """``column`` as an expression SQLite cannot answer from an index (``x || ''``)."""
+    return column + ("" if column.type.python_type is str else 0)
+
+
+def _error_text(q: str, dialect: str, *, by_index: bool = True) -> Any:
     """The error message contains ``q`` (any case): from the trigram index when it can be."""
     indexed = len(q) >= search_index.MIN_INDEXED and search_index.available()
     if indexed and dialect == "sqlite":
@@ -133,37 +140,46 @@ def _error_text(q: str, dialect: str) -> Any:
             .where(text("helpdesk_requests_fts MATCH :phrase"))  # FTS_TABLE
             .params(phrase=search_index.fts_phrase(q))
         )
-        return HelpdeskRequest.id.in_(fts)
+        return (HelpdeskRequest.id if by_index else _unindexed(HelpdeskRequest.id)).in_(fts)
     # PostgreSQL's pg_trgm index is on exactly this expression; elsewhere it is a scan.
     return func.lower(HelpdeskRequest.error_message).like(
         "%" + _escape_like(q.lower()) + "%", escape="\\"
     )
 
 
-def search_condition(q: str) -> Any:
-    """The WHERE condition for a search box value (see the module docstring)."""
+def search_condition(q: str, *, by_index: bool = True) -> Any:
+    """The WHERE condition for a search box value (see the module docstring).
+
+    ``by_index=False`` (SQLite): the same condition, but in a form no index answers, so that
+    the planner walks the newest-first index and stops after one page.  That is the faster
+    plan when the search matches many requests; the count says when.
+    """
     ref = parse_reference(q)
     if ref is not None:
         return HelpdeskRequest.id == ref
     dialect = db.engine.dialect.name
     key = normalise_key(q)
-    conditions = [
-        _prefix(HelpdeskRequest.email_key, key, dialect),
-        _prefix(HelpdeskRequest.user_id_key, key, dialect),
-    ]
+    email, user_id = HelpdeskRequest.email_key, HelpdeskRequest.user_id_key
+    if not by_index:
+        email, user_id = _unindexed(email), _unindexed(user_id)
+    conditions = [_prefix(email, key, dialect), _prefix(user_id, key, dialect)]
     if "@" not in key:  # an address is never an error message worth searching for
-        conditions.append(_error_text(q, dialect))
+        conditions.append(_error_text(q, dialect, by_index=by_index))
     return or_(*conditions)
 
 
-def filtered(f: QueueFilters) -> Select[Any]:
+def filtered(f: QueueFilters, *, by_index: bool = True) -> Select[Any]:
+    """The requests ``f`` selects.  With a search, on SQLite, the filters are checked row by
+    row: the search's indexes narrow far more than a status or a kind (SQLite has no
+    statistics to know it)."""
     stmt = select(HelpdeskRequest)
+    by_search = bool(f.q) and db.engine.dialect.name == "sqlite"
     for name, (column, _allowed) in FILTERS.items():
         value = getattr(f, name)
         if value:
-            stmt = stmt.where(column == value)
+            stmt = stmt.where((_unindexed(column) if by_search else column) == value)
     if f.q:
-        stmt = stmt.where(search_condition(f.q))
+        stmt = stmt.where(search_condition(f.q, by_index=by_index))
     return stmt
 
 
@@ -174,7 +190,9 @@ class QueuePage:
     #: True when there are more than COUNT_LIMIT matches (``total`` is then COUNT_LIMIT).
     more: bool
     page: int
-    pages: int
+    #: The number of pages, or None when the matches were not all counted.
+    pages: int | None
+    has_next: bool
 
 
 def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
@@ -184,16 +202,20 @@ def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
     counted = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     more = counted > COUNT_LIMIT
     total = min(counted, COUNT_LIMIT)
-    pages = max(1, -(-total // per_page))
-    page = min(f.page, pages)
+    pages = None if more else max(1, -(-total // per_page))
+    page = f.page if pages is None else min(f.page, pages)
+    if more and f.q and db.engine.dialect.name == "sqlite":
+        # Many matches: walking the newest-first index finds a page sooner than sorting them
+        # all (PostgreSQL's planner makes this choice itself, from its statistics).
+        base = filtered(f, by_index=False)
     rows = list(
         db.session.scalars(
             base.order_by(HelpdeskRequest.created_at.desc(), HelpdeskRequest.id.desc())
-            .limit(per_page)
+            .limit(per_page + 1)
             .offset((page - 1) * per_page)
         )
     )
-    return QueuePage(rows, total, more, page, pages)
+    return QueuePage(rows[:per_page], total, more, page, pages, len(rows) > per_page)
 
 
 def get_request(pk: int) -> HelpdeskRequest | None:

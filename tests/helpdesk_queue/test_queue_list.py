@@ -235,3 +235,22 @@ def test_a_search_with_fts_syntax_is_taken_literally(client: FlaskClient, staff:
         response = client.get("/helpdesk/requests", query_string={"q": q})
         assert response.status_code == 200
     assert refs(client.get("/helpdesk/requests", query_string={"q": '"AND" OR'})) == [req.reference]
+
+
+def test_paging_goes_on_past_the_bounded_count(
+    client: FlaskClient, staff: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.helpdesk import queue_queries
+
+    monkeypatch.setattr(queue_queries, "COUNT_LIMIT", 3)
+    made = [make_request(created_at=T0 + timedelta(minutes=i)) for i in range(PER_PAGE + 5)]
+    first = client.get("/helpdesk/requests")
+    body = first.get_data(as_text=True)
+    assert "More than 3 requests" in body
+    assert "Page 1<" in body
+    assert 'rel="next"' in body
+    second = client.get("/helpdesk/requests?page=2")
+    assert refs(second) == [r.reference for r in reversed(made)][PER_PAGE:]
+    assert 'rel="next"' not in second.get_data(as_text=True)
+    beyond = client.get("/helpdesk/requests?page=9").get_data(as_text=True)
+    assert "No requests on this page." in beyond
