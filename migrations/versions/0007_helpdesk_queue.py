@@ -1,5 +1,5 @@
-"""helpdesk queue search: error-text index (SQLite FTS5 trigram / PostgreSQL pg_trgm) and
-prefix indexes for email and User ID keys on PostgreSQL
+"""helpdesk queue: an index per filter in reference order; search indexes: error text (SQLite
+FTS5 trigram / PostgreSQL pg_trgm) and prefixes of email and User ID keys on PostgreSQL
 
 Revision ID: 0007_helpdesk_queue
 Revises: 0004_helpdesk
@@ -65,7 +65,19 @@ def _sqlite_has_fts5_trigram(bind) -> bool:
     return True
 
 
+QUEUE_INDEXES = {
+    "ix_helpdesk_requests_status_id": ["status", "id"],
+    "ix_helpdesk_requests_kind_id": ["kind", "id"],
+    "ix_helpdesk_requests_environment_id": ["environment", "id"],
+    "ix_helpdesk_requests_stated_role_id": ["stated_role", "id"],
+    "ix_helpdesk_requests_console_id": ["console", "id"],
+}
+
+
 def upgrade():
+    with op.batch_alter_table("helpdesk_requests", schema=None) as batch_op:
+        for name, columns in QUEUE_INDEXES.items():
+            batch_op.create_index(name, columns, unique=False)
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         if not _sqlite_has_fts5_trigram(bind):
@@ -93,9 +105,10 @@ def downgrade():
     if bind.dialect.name == "sqlite":
         for statement in SQLITE_DOWN:
             op.execute(statement)
-        return
-    if bind.dialect.name != "postgresql":
-        return
-    op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_error_message_trgm")
-    op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_user_id_key_pattern")
-    op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_email_key_pattern")
+    elif bind.dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_error_message_trgm")
+        op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_user_id_key_pattern")
+        op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_email_key_pattern")
+    with op.batch_alter_table("helpdesk_requests", schema=None) as batch_op:
+        for name in reversed(list(QUEUE_INDEXES)):
+            batch_op.drop_index(name)

@@ -8,6 +8,7 @@ request's page (post/redirect/get).  There is no route here that changes an acco
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from flask import Blueprint
 from flask import abort
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Response
 from portal import clock
 from portal import htmx
 from portal.access import staff_required
+from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk import actions
@@ -77,8 +79,9 @@ def _request_or_404(pk: int) -> HelpdeskRequest:
     return req
 
 
-def _actor() -> object:
-    return current_user._get_current_object()
+def _actor() -> User:
+    """The signed-in staff user (the object itself, not Flask-Login's proxy)."""
+    return cast(User, current_user._get_current_object())
 
 
 def _back(pk: int) -> Response:
@@ -113,7 +116,7 @@ def _render_page(
     guide_form: GuideReplyForm | None = None,
 ) -> str:
     today = clock.today()
-    account = queue_queries.mentioned_account(req, today=today)
+    account = queue_queries.mentioned_account(req)
     screenshot = None
     if req.has_screenshot:
         screenshot = db.session.execute(
@@ -153,7 +156,11 @@ def timeline(pk: int) -> str:
 @bp.get("/<int:pk>/screenshot")
 @staff_required
 def screenshot(pk: int) -> Response:
-    """The stored, re-encoded image: never rendered by the browser as anything else."""
+    """The stored, re-encoded image: never rendered by the browser as anything else.
+
+    A download (``attachment``) by default; ``?view=inline`` for the ``<img>`` on the
+    request's page (an image in a sandboxed, nosniff response either way).
+    """
     shot = db.session.scalar(select(Screenshot).where(Screenshot.request_id == pk))
     if shot is None:
         abort(404)

@@ -25,12 +25,12 @@ from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy import and_
+from sqlalchemy import column
 from sqlalchemy import func
-from sqlalchemy import literal_column
-from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import table
 from sqlalchemy import text
+from sqlalchemy import union
 
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -117,70 +117,83 @@ class QueueFilters:
         return bool(self.q or any(getattr(self, name) for name in FILTERS))
 
 
-def _prefix(column: Any, key: str, dialect: str) -> Any:
-    """``column`` starts with ``key``, answered from an index on each database."""
+def _prefix(col: Any, key: str, dialect: str) -> Any:
+    """``col`` starts with ``key``, answered from an index on each database."""
     if dialect == "postgresql":  # varchar_pattern_ops indexes (migration 0007)
-        return column.like(_escape_like(key) + "%", escape="\\")
+        return col.like(_escape_like(key) + "%", escape="\\")
     # SQLite compares with BINARY (code points): this range is exactly "starts with key".
-    return and_(column >= key, column < key + "\U0010ffff")
+    return and_(col >= key, col < key + "\U0010ffff")
 
 
-def _unindexed(column: Any) -> Any:
-    """``column`` as an expression SQLite cannot answer from an index (``x || ''``)."""
-    return column + ("" if column.type.python_type is str else 0)
+def _unindexed(col: Any) -> Any:
+    """``col`` as an expression SQLite cannot answer from an index (``x || ''``)."""
+    return col + ("" if col.type.python_type is str else 0)
 
 
-def _error_text(q: str, dialect: str, *, by_index: bool = True) -> Any:
-    """The error message contains ``q`` (any case): from the trigram index when it can be."""
+def _filter_conditions(f: QueueFilters, *, under_search: bool) -> list[Any]:
+    """The filters as WHERE conditions.  Under a search, on SQLite, they are checked row by
+    row: the search's own index narrows far more than a status or a kind, and SQLite (no
+    statistics) would otherwise prefer the equality."""
+    unindexed = under_search and db.engine.dialect.name == "sqlite"
+    return [
+        (_unindexed(col) if unindexed else col) == getattr(f, name)
+        for name, (col, _allowed) in FILTERS.items()
+        if getattr(f, name)
+    ]
+
+
+def _newest(conditions: list[Any], limit: int) -> Select[Any]:
+    """The ids of the newest ``limit`` requests meeting ``conditions``."""
+    stmt = select(HelpdeskRequest.id).where(*conditions).order_by(HelpdeskRequest.id.desc())
+    return stmt.limit(limit)
+
+
+def _error_text_ids(q: str, filters: list[Any], limit: int) -> Select[Any]:
+    """The newest ``limit`` requests whose error message contains ``q`` (any case)."""
     indexed = len(q) >= search_index.MIN_INDEXED and search_index.available()
-    if indexed and dialect == "sqlite":
-        fts = (
-            select(literal_column("rowid"))
-            .select_from(table(search_index.FTS_TABLE))
-            .where(text("helpdesk_requests_fts MATCH :phrase"))  # FTS_TABLE
+    if indexed and db.engine.dialect.name == "sqlite":
+        # FTS5 hands out its matches newest first (rowid DESC) and stops at the limit.
+        fts = table(search_index.FTS_TABLE, column("rowid"))
+        return (
+            select(HelpdeskRequest.id)
+            .select_from(fts)
+            .join(HelpdeskRequest, HelpdeskRequest.id == fts.c.rowid)
+            .where(text("helpdesk_requests_fts MATCH :phrase"), *filters)  # FTS_TABLE
             .params(phrase=search_index.fts_phrase(q))
+            .order_by(fts.c.rowid.desc())
+            .limit(limit)
         )
-        return (HelpdeskRequest.id if by_index else _unindexed(HelpdeskRequest.id)).in_(fts)
     # PostgreSQL's pg_trgm index is on exactly this expression; elsewhere it is a scan.
-    return func.lower(HelpdeskRequest.error_message).like(
+    contains = func.lower(HelpdeskRequest.error_message).like(
         "%" + _escape_like(q.lower()) + "%", escape="\\"
     )
+    return _newest([contains, *filters], limit)
 
 
-def search_condition(q: str, *, by_index: bool = True) -> Any:
-    """The WHERE condition for a search box value (see the module docstring).
+def matching_ids(f: QueueFilters, limit: int) -> Select[Any]:
+    """The ids of (at least) the newest ``limit`` requests ``f`` selects, as one SELECT.
 
-    ``by_index=False`` (SQLite): the same condition, but in a form no index answers, so that
-    the planner walks the newest-first index and stops after one page.  That is the faster
-    plan when the search matches many requests; the count says when.
+    A search is the union of one branch per key (reference, email, User ID, error text), each
+    answered from its own index and cut at ``limit``: the newest ``limit`` of the union are
+    among them, and the union has ``limit`` or more rows exactly when the matches do.
     """
-    ref = parse_reference(q)
+    filters = _filter_conditions(f, under_search=bool(f.q))
+    if not f.q:
+        return _newest(filters, limit)
+    ref = parse_reference(f.q)
     if ref is not None:
-        return HelpdeskRequest.id == ref
+        return _newest([HelpdeskRequest.id == ref, *filters], limit)
     dialect = db.engine.dialect.name
-    key = normalise_key(q)
-    email, user_id = HelpdeskRequest.email_key, HelpdeskRequest.user_id_key
-    if not by_index:
-        email, user_id = _unindexed(email), _unindexed(user_id)
-    conditions = [_prefix(email, key, dialect), _prefix(user_id, key, dialect)]
+    key = normalise_key(f.q)
+    branches = [
+        _newest([_prefix(HelpdeskRequest.email_key, key, dialect), *filters], limit),
+        _newest([_prefix(HelpdeskRequest.user_id_key, key, dialect), *filters], limit),
+    ]
     if "@" not in key:  # an address is never an error message worth searching for
-        conditions.append(_error_text(q, dialect, by_index=by_index))
-    return or_(*conditions)
-
-
-def filtered(f: QueueFilters, *, by_index: bool = True) -> Select[Any]:
-    """The requests ``f`` selects.  With a search, on SQLite, the filters are checked row by
-    row: the search's indexes narrow far more than a status or a kind (SQLite has no
-    statistics to know it)."""
-    stmt = select(HelpdeskRequest)
-    by_search = bool(f.q) and db.engine.dialect.name == "sqlite"
-    for name, (column, _allowed) in FILTERS.items():
-        value = getattr(f, name)
-        if value:
-            stmt = stmt.where((_unindexed(column) if by_search else column) == value)
-    if f.q:
-        stmt = stmt.where(search_condition(f.q, by_index=by_index))
-    return stmt
+        branches.append(_error_text_ids(f.q, filters, limit))
+    # SQLite takes no LIMIT inside a compound SELECT: each branch becomes a subquery.
+    wrapped = [select(b.subquery().c.id) for b in branches]
+    return union(*wrapped)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -196,23 +209,27 @@ class QueuePage:
 
 
 def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
-    """One page of requests, newest first, and a count that stops at COUNT_LIMIT."""
-    base = filtered(f)
-    ids = base.with_only_columns(HelpdeskRequest.id).limit(COUNT_LIMIT + 1)
-    counted = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    """One page of requests, newest first (by reference: issued in order of arrival), and a
+    count that stops at COUNT_LIMIT."""
+    counted = (
+        db.session.scalar(
+            select(func.count()).select_from(matching_ids(f, COUNT_LIMIT + 1).subquery())
+        )
+        or 0
+    )
     more = counted > COUNT_LIMIT
     total = min(counted, COUNT_LIMIT)
     pages = None if more else max(1, -(-total // per_page))
     page = f.page if pages is None else min(f.page, pages)
-    if more and f.q and db.engine.dialect.name == "sqlite":
-        # Many matches: walking the newest-first index finds a page sooner than sorting them
-        # all (PostgreSQL's planner makes this choice itself, from its statistics).
-        base = filtered(f, by_index=False)
+    offset = (page - 1) * per_page
+    wanted = matching_ids(f, offset + per_page + 1).subquery()
     rows = list(
         db.session.scalars(
-            base.order_by(HelpdeskRequest.created_at.desc(), HelpdeskRequest.id.desc())
+            select(HelpdeskRequest)
+            .where(HelpdeskRequest.id.in_(select(wanted.c.id)))
+            .order_by(HelpdeskRequest.id.desc())
             .limit(per_page + 1)
-            .offset((page - 1) * per_page)
+            .offset(offset)
         )
     )
     return QueuePage(rows[:per_page], total, more, page, pages, len(rows) > per_page)
@@ -255,7 +272,7 @@ class MentionedAccount:
         return Profile(self.profile).label
 
 
-def mentioned_account(req: HelpdeskRequest, *, today: date) -> MentionedAccount | None:
+def mentioned_account(req: HelpdeskRequest) -> MentionedAccount | None:
     """The user whose User ID the request gives (case-insensitive), if there is one."""
     if not req.user_id_key:
         return None

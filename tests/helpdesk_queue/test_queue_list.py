@@ -72,10 +72,20 @@ def test_anonymous_is_sent_to_log_in(client: FlaskClient) -> None:
 
 
 def test_newest_first(client: FlaskClient, staff: User) -> None:
+    """Newest first: references are issued in order of arrival."""
     older = make_request(created_at=T0)
-    newest = make_request(created_at=T0 + timedelta(days=2))
     middle = make_request(created_at=T0 + timedelta(days=1))
+    newest = make_request(created_at=T0 + timedelta(days=2))
     assert refs(client.get("/helpdesk/requests")) == [
+        newest.reference,
+        middle.reference,
+        older.reference,
+    ]
+    # The same order under a filter and under a search (each answered by its own index).
+    assert refs(client.get("/helpdesk/requests?status=new")) == refs(
+        client.get("/helpdesk/requests?q=sender")
+    )
+    assert refs(client.get("/helpdesk/requests?q=incorrect&status=new")) == [
         newest.reference,
         middle.reference,
         older.reference,
