@@ -142,55 +142,60 @@ def _filter_conditions(f: QueueFilters, *, under_search: bool) -> list[Any]:
     ]
 
 
-def _newest(conditions: list[Any], limit: int) -> Select[Any]:
-    """The ids of the newest ``limit`` requests meeting ``conditions``."""
-    stmt = select(HelpdeskRequest.id).where(*conditions).order_by(HelpdeskRequest.id.desc())
+def _newest(conditions: list[Any], limit: int, ordered: bool) -> Select[Any]:
+    """The ids of the newest ``limit`` requests meeting ``conditions`` (any ``limit`` of them
+    when not ``ordered``: enough to count up to ``limit``, by the cheapest plan)."""
+    stmt = select(HelpdeskRequest.id).where(*conditions)
+    if ordered:
+        stmt = stmt.order_by(HelpdeskRequest.id.desc())
     return stmt.limit(limit)
 
 
-def _error_text_ids(q: str, filters: list[Any], limit: int) -> Select[Any]:
+def _error_text_ids(q: str, filters: list[Any], limit: int, ordered: bool) -> Select[Any]:
     """The newest ``limit`` requests whose error message contains ``q`` (any case)."""
     indexed = len(q) >= search_index.MIN_INDEXED and search_index.available()
     if indexed and db.engine.dialect.name == "sqlite":
         # FTS5 hands out its matches newest first (rowid DESC) and stops at the limit.
         fts = table(search_index.FTS_TABLE, column("rowid"))
-        return (
+        stmt = (
             select(HelpdeskRequest.id)
             .select_from(fts)
             .join(HelpdeskRequest, HelpdeskRequest.id == fts.c.rowid)
             .where(text("helpdesk_requests_fts MATCH :phrase"), *filters)  # FTS_TABLE
             .params(phrase=search_index.fts_phrase(q))
-            .order_by(fts.c.rowid.desc())
-            .limit(limit)
         )
+        if ordered:
+            stmt = stmt.order_by(fts.c.rowid.desc())
+        return stmt.limit(limit)
     # PostgreSQL's pg_trgm index is on exactly this expression; elsewhere it is a scan.
     contains = func.lower(HelpdeskRequest.error_message).like(
         "%" + _escape_like(q.lower()) + "%", escape="\\"
     )
-    return _newest([contains, *filters], limit)
+    return _newest([contains, *filters], limit, ordered)
 
 
-def matching_ids(f: QueueFilters, limit: int) -> Select[Any]:
+def matching_ids(f: QueueFilters, limit: int, *, ordered: bool = True) -> Select[Any]:
     """The ids of (at least) the newest ``limit`` requests ``f`` selects, as one SELECT.
 
     A search is the union of one branch per key (reference, email, User ID, error text), each
     answered from its own index and cut at ``limit``: the newest ``limit`` of the union are
-    among them, and the union has ``limit`` or more rows exactly when the matches do.
+    among them, and the union has ``limit`` or more rows exactly when the matches do (so a
+    count needs no order: ``ordered=False``).
     """
     filters = _filter_conditions(f, under_search=bool(f.q))
     if not f.q:
-        return _newest(filters, limit)
+        return _newest(filters, limit, ordered)
     ref = parse_reference(f.q)
     if ref is not None:
-        return _newest([HelpdeskRequest.id == ref, *filters], limit)
+        return _newest([HelpdeskRequest.id == ref, *filters], limit, ordered)
     dialect = db.engine.dialect.name
     key = normalise_key(f.q)
     branches = [
-        _newest([_prefix(HelpdeskRequest.email_key, key, dialect), *filters], limit),
-        _newest([_prefix(HelpdeskRequest.user_id_key, key, dialect), *filters], limit),
+        _newest([_prefix(HelpdeskRequest.email_key, key, dialect), *filters], limit, ordered),
+        _newest([_prefix(HelpdeskRequest.user_id_key, key, dialect), *filters], limit, ordered),
     ]
     if "@" not in key:  # an address is never an error message worth searching for
-        branches.append(_error_text_ids(f.q, filters, limit))
+        branches.append(_error_text_ids(f.q, filters, limit, ordered))
     # SQLite takes no LIMIT inside a compound SELECT: each branch becomes a subquery.
     wrapped = [select(b.subquery().c.id) for b in branches]
     return union(*wrapped)  # type: ignore[return-value]
@@ -213,7 +218,9 @@ def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
     count that stops at COUNT_LIMIT."""
     counted = (
         db.session.scalar(
-            select(func.count()).select_from(matching_ids(f, COUNT_LIMIT + 1).subquery())
+            select(func.count()).select_from(
+                matching_ids(f, COUNT_LIMIT + 1, ordered=False).subquery()
+            )
         )
         or 0
     )
