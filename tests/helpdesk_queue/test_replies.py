@@ -41,8 +41,9 @@ def smtp(app: Flask, smtp_server: SmtpServer) -> SmtpServer:
 
 
 @pytest.fixture(autouse=True)
-def _mail_done(app: Flask) -> Iterator[None]:
-    """No background delivery outlives its test."""
+def _mail_done(app: Flask, smtp_server: SmtpServer) -> Iterator[None]:
+    """No background delivery outlives its test, nor the SMTP server it talks to (this
+    fixture needs the server, so it ends first)."""
     yield
     background.wait_idle(app)
 
