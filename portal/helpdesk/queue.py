@@ -30,6 +30,7 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk import actions
 from portal.helpdesk import queue_queries
+from portal.helpdesk import send_user_id
 from portal.helpdesk.models import CONSOLE_LABELS
 from portal.helpdesk.models import ENVIRONMENT_LABELS
 from portal.helpdesk.models import KIND_LABELS
@@ -56,16 +57,16 @@ LABELS = {
     "environment": ENVIRONMENT_LABELS,
 }
 SEND_MESSAGES = {
-    actions.SendOutcome.SENT: ("success", "User ID {ids} emailed to the stored address."),
-    actions.SendOutcome.NOT_MATCHED: (
+    send_user_id.SendOutcome.SENT: ("success", "User ID {ids} emailed to the stored address."),
+    send_user_id.SendOutcome.NOT_MATCHED: (
         "error",
         "Nothing sent: no Administrator matches this organisation and stored email.",
     ),
-    actions.SendOutcome.CAPPED: (
+    send_user_id.SendOutcome.CAPPED: (
         "error",
         "Nothing sent: {ids} already had the daily number of User ID emails.",
     ),
-    actions.SendOutcome.WRONG_KIND: (
+    send_user_id.SendOutcome.WRONG_KIND: (
         "error",
         "Send User ID is only for Resend Admin User ID requests.",
     ),
@@ -263,7 +264,7 @@ def request_guide_reply(pk: int) -> Response | tuple[str, int]:
 def request_send_user_id(pk: int) -> Response:
     _request_or_404(pk)
     with write_transaction(db.session):
-        result = actions.send_user_id(pk, actor=_actor(), now=clock.now())
+        result = send_user_id.send_user_id(pk, actor=_actor(), now=clock.now())
     deliver_soon(result.mails)
     category, text = SEND_MESSAGES[result.outcome]
     flash(text.format(ids=", ".join(result.user_ids)), category)
