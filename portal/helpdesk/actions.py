@@ -16,6 +16,7 @@ from datetime import datetime
 from flask import current_app
 
 from portal.accounts.models import User
+from portal.audit.record import record
 from portal.extensions import db
 from portal.guides import codes
 from portal.helpdesk.models import EventKind
@@ -28,6 +29,8 @@ from portal.mail_queue import enqueue
 APP_NAME = "Claims Portal Console"
 NOTE_MAX = 5000
 GUIDES_INDEX = "index"
+#: Audit event kind of a status change (SPEC R9), referrals included; the timeline has details.
+STATUS_AUDIT = "helpdesk_status_changed"
 
 
 class NotFound(LookupError):
@@ -69,11 +72,23 @@ def add_event(
 # --- status, notes, referral -----------------------------------------------------------------
 
 
+def _audit_status(req: HelpdeskRequest, to_status: str, actor: User, now: datetime) -> None:
+    record(
+        STATUS_AUDIT,
+        actor=actor,
+        subject=None,
+        now=now,
+        reason=to_status,
+        details=f"{req.reference}: {req.status} -> {to_status}",
+    )
+
+
 def set_status(pk: int, status: Status, *, actor: User, now: datetime) -> bool:
     """Set (never flip) the status; True when it changed (a ``status_changed`` event)."""
     req = lock_request(pk)
     if req.status == status.value:
         return False
+    _audit_status(req, status.value, actor, now)
     add_event(
         req,
         EventKind.STATUS_CHANGED,
@@ -105,6 +120,7 @@ def refer(pk: int, *, actor: User, now: datetime, note: str = "") -> bool:
     req = lock_request(pk)
     if req.status == Status.REFERRED.value:
         return False
+    _audit_status(req, Status.REFERRED.value, actor, now)
     add_event(
         req,
         EventKind.REFERRED,

@@ -145,6 +145,15 @@ def test_status_inline_with_htmx_is_in_the_timeline(client: FlaskClient, staff: 
         "in_progress",
         staff.user_id,
     )
+    # Recorded in the audit log too (SPEC R9).
+    from portal.audit.models import AuditEvent
+
+    db.session.rollback()
+    [audited] = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "helpdesk_status_changed")
+    ).all()
+    assert (audited.actor_id, audited.reason) == (staff.id, "in_progress")
+    assert audited.details == f"{req.reference}: new -> in_progress"
     timeline = client.get(f"/helpdesk/requests/{req.id}/timeline").get_data(as_text=True)
     assert "Status changed" in timeline
     assert "from New to In progress" in timeline
