@@ -235,3 +235,36 @@ def test_send_user_id_is_not_offered_on_contact_requests(client: FlaskClient, st
     response = client.post(f"/helpdesk/requests/{req.id}/send-user-id", follow_redirects=True)
     assert "only for Resend Admin User ID requests" in response.get_data(as_text=True)
     assert queued() == []
+
+
+@pytest.mark.config(PORTAL_HELPDESK_USER_ID_PER_DAY=1)
+def test_the_cap_holds_under_concurrent_sends(app: Flask, smtp: SmtpServer) -> None:
+    """Two staff press Send User ID at the same moment on two requests for one account: the
+    account's lock orders them, and exactly one email goes (SQLite: BEGIN IMMEDIATE)."""
+    import threading
+
+    org = make_org("Acme Claims")
+    make_user(org, profile=Profile.ADMINISTRATOR, email="boss@acme.example")
+    reqs = [_resend("Acme Claims", "boss@acme.example") for _ in range(2)]
+    clients = [app.test_client() for _ in reqs]
+    for c in clients:
+        sign_in_as(c, Profile.HELPDESK)
+    db.session.rollback()
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def press(c: FlaskClient, pk: int) -> None:
+        barrier.wait()
+        statuses.append(c.post(f"/helpdesk/requests/{pk}/send-user-id").status_code)
+
+    threads = [
+        threading.Thread(target=press, args=(c, r.id)) for c, r in zip(clients, reqs, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert statuses == [302, 302]
+    assert len(queued()) == 1
+    outcomes = sorted(events(r)[-1].kind for r in reqs)
+    assert outcomes == ["user_id_not_matched", "user_id_sent"]
