@@ -264,3 +264,19 @@ def test_paging_goes_on_past_the_bounded_count(
     assert 'rel="next"' not in second.get_data(as_text=True)
     beyond = client.get("/helpdesk/requests?page=9").get_data(as_text=True)
     assert "No requests on this page." in beyond
+
+
+def test_the_list_shows_which_guide_entries_were_suggested(
+    client: FlaskClient, staff: User
+) -> None:
+    from portal.db import write_transaction
+    from portal.extensions import db
+    from portal.helpdesk.models import HelpdeskRequest
+
+    req = make_request()
+    with write_transaction(db.session):
+        row = db.session.get(HelpdeskRequest, req.id)
+        assert row is not None
+        row.suggestions_shown = "LOGIN-01 LOGIN-02"
+    body = client.get("/helpdesk/requests").get_data(as_text=True)
+    assert "Guide suggested first: LOGIN-01 LOGIN-02" in body
