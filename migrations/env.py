@@ -4,8 +4,6 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-from portal.db import include_object
-
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -88,7 +86,6 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    conf_args.setdefault("include_object", include_object)  # portal.db: hand-made search
     connectable = get_engine()
 
     with connectable.connect() as connection:

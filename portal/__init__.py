@@ -107,6 +107,7 @@ def register_extensions(app: Flask) -> None:
     from portal.accounts import passwords
     from portal.accounts import session
     from portal.db import configure_sqlite
+    from portal.db import include_name
     from portal.extensions import csrf
     from portal.extensions import db
     from portal.extensions import limiter
@@ -122,6 +123,7 @@ def register_extensions(app: Flask) -> None:
         directory=os.path.join(app.root_path, "..", "migrations"),
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,  # search indexes made by hand in migrations (portal.db)
     )
     csrf.init_app(app)
     limiter.init_app(app)
@@ -145,6 +147,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.cookies import bp as cookies_bp
     from portal.guides.views import bp as guides_bp
     from portal.helpdesk.public import bp as helpdesk_public_bp
+    from portal.helpdesk.queue import bp as helpdesk_queue_bp
     from portal.newsletter.views import bp as newsletter_bp
     from portal.operator import user_actions as _user_actions  # noqa: F401  (its routes)
     from portal.operator.views import bp as operator_bp
@@ -152,7 +155,7 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
         app.register_blueprint(bp)
-    for bp in (operator_bp, newsletter_bp, cookies_bp):
+    for bp in (helpdesk_queue_bp, operator_bp, newsletter_bp, cookies_bp):
         app.register_blueprint(bp)
     from portal import layout
     from portal.guides import codes

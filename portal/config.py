@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_RESET_TOKEN_MINUTES": 60,
     "PORTAL_RESET_RATE_LIMIT": "5 per hour",  # reset requests (POSTs) per client address
     "PORTAL_RESET_TOKENS_PER_HOUR": 3,  # emails per account per hour; more are silently dropped
+    # --- helpdesk queue: "Send User ID" emails per Administrator account in 24 hours (EN-04)
+    "PORTAL_HELPDESK_USER_ID_PER_DAY": 3,
     # --- email: SMTP when PORTAL_MAIL_SERVER is set, else .eml files in PORTAL_MAIL_OUTBOX
     "PORTAL_MAIL_SERVER": None,
     "PORTAL_MAIL_PORT": 25,

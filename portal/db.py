@@ -107,18 +107,21 @@ def configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
 
 
-#: Search structures made by hand in migration 0009_user_search, not by the models (an FTS5
-#: table on SQLite, pg_trgm indexes on PostgreSQL).
+#: Search structures made by hand in migrations, not declared by the models: 0009_user_search
+#: (an FTS5 table on SQLite, pg_trgm indexes on PostgreSQL) and 0007_helpdesk_queue (the same
+#: for the queue's error text, and prefix indexes).  Names, and prefixes of FTS5's shadow tables.
 HAND_MADE = (
     "users_search",
     "ix_users_user_id_key_trgm",
     "ix_users_full_name_key_trgm",
     "ix_users_email_key_trgm",
+    "helpdesk_requests_fts",
+    "ix_helpdesk_requests_error_message_trgm",
+    "ix_helpdesk_requests_email_key_pattern",
+    "ix_helpdesk_requests_user_id_key_pattern",
 )
 
 
-def include_object(
-    _obj: Any, name: str | None, _type: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Alembic autogenerate filter: never propose to drop the hand-made search structures."""
-    return not (reflected and compare_to is None and name and name.startswith(HAND_MADE))
+def include_name(name: str | None, _type: str, _parent: Any) -> bool:
+    """Alembic autogenerate filter: leave the hand-made search structures alone."""
+    return name is None or not name.startswith(HAND_MADE)

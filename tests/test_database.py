@@ -611,11 +611,11 @@ def test_the_migrations_build_exactly_the_models(app: Flask) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from portal.db import include_object
+    from portal.db import include_name
 
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"include_object": include_object, "compare_type": True}
+            conn, opts={"include_name": include_name, "compare_type": True}
         )
         differences = compare_metadata(context, db.metadata)
     assert differences == []

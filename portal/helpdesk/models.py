@@ -116,6 +116,12 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_helpdesk_requests_kind_created_at", "kind", "created_at"),
         Index("ix_helpdesk_requests_email_key", "email_key"),
         Index("ix_helpdesk_requests_user_id_key", "user_id_key"),
+        # The staff queue: each filter, newest (highest reference) first (migration 0007).
+        Index("ix_helpdesk_requests_status_id", "status", "id"),
+        Index("ix_helpdesk_requests_kind_id", "kind", "id"),
+        Index("ix_helpdesk_requests_environment_id", "environment", "id"),
+        Index("ix_helpdesk_requests_stated_role_id", "stated_role", "id"),
+        Index("ix_helpdesk_requests_console_id", "console", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,241 @@
+"""The Helpdesk staff queue on 100,000 requests: the page with a filter and with a search.
+
+Run as ``.venv/bin/python bench/helpdesk.py [--requests 100000] [--n 20] [--explain]
+[--postgres URL]``.  Prints figures only.
+
+The requests are built FAST, with set-based inserts (batches of 10,000 dicts) into a temporary
+SQLite file with the real migrations: a year of requests, ~85 % Contact Us and ~15 % Resend
+Admin User ID, statuses mostly resolved, error messages taken from the Troubleshooting Guide's
+table (with a little noise), one sender address per ~3 requests.  Then, through the Flask test
+client logged in as a Helpdesk user (no outer app context: each request gets its own, as in
+production), the median server time of N requests each of the queue page:
+
+* with a filter (``?status=referred``, ``?kind=resend_user_id&environment=training``);
+* with a search: a reference (``HD-…``), an email, a User ID prefix, error text (a word that
+  matches many requests, and one that matches none: the worst case, a full bounded scan).
+
+Target (issue 4): ≤ 20 ms each.  Each figure comes with the median time its statements took in
+the database driver ("SQL"); the rest is Python (Flask, the ORM, Jinja).  ``--explain`` prints
+each statement and its query plan.  ``--postgres URL`` runs on that PostgreSQL database
+instead: its ``public`` schema is DROPPED and re-created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import insert
+from sqlalchemy import text
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.console import WARMUP  # noqa: E402
+from bench.console import build_app  # noqa: E402
+from bench.console import explain  # noqa: E402
+from bench.console import statements  # noqa: E402
+from bench.console import timed  # noqa: E402
+from bench.console import verdict  # noqa: E402
+from bench.console import wipe_postgres  # noqa: E402
+from portal import clock  # noqa: E402
+from portal.accounts import service  # noqa: E402
+from portal.accounts.models import Profile  # noqa: E402
+from portal.accounts.models import normalise_key  # noqa: E402
+from portal.config import normalise_database_url  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.guides import codes  # noqa: E402
+from portal.helpdesk.models import HelpdeskRequest  # noqa: E402
+from portal.helpdesk.models import reference  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+STAFF_ID = "bench.helpdesk"
+BATCH = 10_000
+TARGET_MS = 20.0
+STATUSES = (("resolved", 0.6), ("new", 0.2), ("in_progress", 0.12), ("referred", 0.08))
+
+
+def _weighted(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
+    roll, total = rng.random(), 0.0
+    for value, share in table:
+        total += share
+        if roll < total:
+            return value
+    return table[-1][0]
+
+
+def build_requests(app: Flask, n: int, *, seed: int = 1) -> tuple[float, dict[str, str]]:
+    """Migrate, a Helpdesk user, then ``n`` requests by set-based inserts.  Returns the build
+    time and a few real values to search for."""
+    import flask_migrate
+
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    texts = [m.text for m in codes.MESSAGES]
+    with app.app_context():
+        flask_migrate.upgrade()
+        now = clock.now()
+        service.create_user(
+            user_id=STAFF_ID,
+            full_name="Bench Helpdesk",
+            email="bench.helpdesk@example.com",
+            profile=Profile.HELPDESK,
+            organisation=None,
+            expires_on=None,
+            actor=None,
+            now=now,
+            password=PASSWORD,
+        )
+        db.session.commit()
+        for start in range(1, n + 1, BATCH):
+            rows: list[dict[str, Any]] = []
+            for i in range(start, min(start + BATCH, n + 1)):
+                created = now - timedelta(seconds=(n - i) * 315)  # ~1 year, oldest first
+                resend = rng.random() < 0.15
+                sender = rng.randint(1, max(1, n // 3))
+                email = f"Sender{sender}@firm{sender % 500}.example"
+                user_id = f"user{rng.randint(1, 50_000)}" if rng.random() < 0.6 else None
+                row: dict[str, Any] = {
+                    "kind": "resend_user_id" if resend else "contact",
+                    "status": _weighted(rng, STATUSES),
+                    "created_at": created,
+                    "updated_at": created,
+                    "environment": "training" if rng.random() < 0.2 else "live",
+                    "stated_role": None
+                    if resend
+                    else rng.choice(("administrator", "claims_handler")),
+                    "console": None if resend else rng.choice(("admin_console", "portal")),
+                    "error_message": None
+                    if resend or rng.random() < 0.1
+                    else f"{rng.choice(texts)} (ref {rng.randint(1000, 9999)})",
+                    "name": f"Sender {sender}",
+                    "email": email,
+                    "email_key": normalise_key(email),
+                    "organisation_name": f"Firm {sender % 500}",
+                    "user_id_given": None if resend else user_id,
+                    "user_id_key": None if resend or user_id is None else normalise_key(user_id),
+                    "details": "I could not log in this morning. " * rng.randint(0, 4) or None,
+                    "submitted_by_id": None,
+                    "suggestions_shown": None,
+                    "has_screenshot": False,
+                }
+                rows.append(row)
+            db.session.execute(insert(HelpdeskRequest), rows)
+            db.session.commit()
+        middle = db.session.get(HelpdeskRequest, n // 2)
+        assert middle is not None
+        wanted = {
+            "reference": reference(middle.id),
+            "email": middle.email.upper(),
+            "user_id": "user4999",
+        }
+        db.session.remove()
+        if db.engine.dialect.name != "sqlite":
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE helpdesk_requests"))
+        db.engine.dispose()
+    return time.perf_counter() - started, wanted
+
+
+def run(database_url: str, n_requests: int, n: int, show_plans: bool) -> None:
+    app = build_app(database_url)
+    seconds, wanted = build_requests(app, n_requests)
+    client = app.test_client()
+    response = client.post("/portal/login", data={"user_id": STAFF_ID, "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    pages = {
+        "filter ?status=referred": "/helpdesk/requests?status=referred",
+        "filter ?kind=resend_user_id&environment=training": (
+            "/helpdesk/requests?kind=resend_user_id&environment=training"
+        ),
+        "filter ?role=claims_handler&page=3": "/helpdesk/requests?role=claims_handler&page=3",
+        f"search reference {wanted['reference']}": f"/helpdesk/requests?q={wanted['reference']}",
+        "search email (exact, other case)": f"/helpdesk/requests?q={wanted['email']}",
+        "search User ID prefix user4999": f"/helpdesk/requests?q={wanted['user_id']}",
+        "search error text 'locked'": "/helpdesk/requests?q=locked",
+        "search error text, no match": "/helpdesk/requests?q=zebra+crossing",
+        "search + filter 'expired' status=new": "/helpdesk/requests?q=expired&status=new",
+    }
+
+    def get(path: str) -> Callable[[], object]:
+        def action() -> None:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+
+        return action
+
+    shown: dict[str, str] = {}
+    for label, path in pages.items():
+        body = client.get(path).get_data(as_text=True)
+        found = body.split('<p class="results-count" role="status">', 1)[-1].split("<", 1)[0]
+        shown[label] = " ".join(found.split())
+
+    samples: dict[str, list[float]] = {label: [] for label in pages}
+    in_sql: dict[str, list[float]] = {label: [] for label in pages}
+    actions = [(label, get(path)) for label, path in pages.items()]
+    with statements(app) as seen:
+        for i in range(WARMUP + n):  # interleaved, so that background load affects all alike
+            for label, action in actions:
+                seen.clear()
+                elapsed = timed(action)
+                if i >= WARMUP:
+                    samples[label].append(elapsed)
+                    in_sql[label].append(sum(s for _, _, s in seen))
+
+    dialect = database_url.split(":", 1)[0]
+    print(
+        f"Helpdesk queue, {n_requests:,} requests on {dialect} (built in {seconds:.1f} s), "
+        f"N={n} each (medians of server time)"
+    )
+    for label in pages:
+        med = statistics.median(samples[label]) * 1000
+        sql = statistics.median(in_sql[label]) * 1000
+        print(
+            f"  {label:48} {med:8.1f} ms  (target ≤ {TARGET_MS:.0f} ms)  "
+            f"{verdict(med <= TARGET_MS)}   SQL {sql:6.1f} ms   [{shown[label]}]"
+        )
+    if show_plans:
+        for label, path in pages.items():
+            explain(app, label, get(path))
+    with app.app_context():
+        db.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=100_000, help="requests (default 100,000)")
+    parser.add_argument("--n", type=int, default=20, help="requests of each kind (default 20)")
+    parser.add_argument(
+        "--explain", action="store_true", help="print each statement's time and query plan"
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on this PostgreSQL database instead of SQLite (its public schema is WIPED)",
+    )
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.requests < 2:
+        parser.error("--n must be at least 1 and --requests at least 2")
+    logging.disable(logging.WARNING)
+    if args.postgres:
+        wipe_postgres(args.postgres)
+        run(normalise_database_url(args.postgres), args.requests, args.n, args.explain)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        run(f"sqlite:///{Path(tmp) / 'bench.sqlite'}", args.requests, args.n, args.explain)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""What staff do to a request: set its status, add a note, refer it to the Portal team, reply
+with a guide link (Send User ID is in :mod:`portal.helpdesk.send_user_id`).
+
+Each function runs inside the caller's ``write_transaction`` (it adds rows, never commits),
+takes the acting staff user and ``now``, and adds one timeline event per thing that happened.
+Emails are queued with :func:`portal.mail_queue.enqueue` and returned, so the caller can hand
+them to ``deliver_soon`` after the commit.  No function here changes an account: Helpdesk
+staff cannot enable anyone (SPEC §1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+
+from portal.accounts.models import User
+from portal.audit.record import record
+from portal.extensions import db
+from portal.guides import codes
+from portal.helpdesk.models import EventKind
+from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import RequestEvent
+from portal.helpdesk.models import Status
+from portal.mail_queue import QueuedMail
+from portal.mail_queue import enqueue
+
+APP_NAME = "Claims Portal Console"
+NOTE_MAX = 5000
+GUIDES_INDEX = "index"
+#: Audit event kind of a status change (SPEC R9), referrals included; the timeline has details.
+STATUS_AUDIT = "helpdesk_status_changed"
+
+
+class NotFound(LookupError):
+    """No request with that id."""
+
+
+def lock_request(pk: int) -> HelpdeskRequest:
+    """The request, locked for this transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE)."""
+    req = db.session.get(HelpdeskRequest, pk, with_for_update=True, populate_existing=True)
+    if req is None:
+        raise NotFound(pk)
+    return req
+
+
+def add_event(
+    req: HelpdeskRequest,
+    kind: EventKind,
+    actor: User | None,
+    now: datetime,
+    *,
+    details: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> RequestEvent:
+    ev = RequestEvent(
+        request_id=req.id,
+        occurred_at=now,
+        kind=kind.value,
+        actor_id=actor.id if actor is not None else None,
+        actor=actor.user_id if actor is not None else "system",
+        from_status=from_status,
+        to_status=to_status,
+        details=details,
+    )
+    db.session.add(ev)
+    return ev
+
+
+# --- status, notes, referral -----------------------------------------------------------------
+
+
+def _audit_status(req: HelpdeskRequest, to_status: str, actor: User, now: datetime) -> None:
+    record(
+        STATUS_AUDIT,
+        actor=actor,
+        subject=None,
+        now=now,
+        reason=to_status,
+        details=f"{req.reference}: {req.status} -> {to_status}",
+    )
+
+
+def set_status(pk: int, status: Status, *, actor: User, now: datetime) -> bool:
+    """Set (never flip) the status; True when it changed (a ``status_changed`` event)."""
+    req = lock_request(pk)
+    if req.status == status.value:
+        return False
+    _audit_status(req, status.value, actor, now)
+    add_event(
+        req,
+        EventKind.STATUS_CHANGED,
+        actor,
+        now,
+        from_status=req.status,
+        to_status=status.value,
+    )
+    req.status = status.value
+    req.updated_at = now
+    return True
+
+
+def add_note(pk: int, text: str, *, actor: User, now: datetime) -> RequestEvent:
+    """An internal note (never shown to the requester)."""
+    text = text.strip()
+    if not text or len(text) > NOTE_MAX:
+        raise ValueError(f"a note has 1 to {NOTE_MAX} characters")
+    req = lock_request(pk)
+    req.updated_at = now
+    return add_event(req, EventKind.NOTE, actor, now, details=text)
+
+
+def refer(pk: int, *, actor: User, now: datetime, note: str = "") -> bool:
+    """Refer to the Portal team in one step: status → referred and a ``referred`` event.
+
+    False when the request was already referred (nothing changes).
+    """
+    req = lock_request(pk)
+    if req.status == Status.REFERRED.value:
+        return False
+    _audit_status(req, Status.REFERRED.value, actor, now)
+    add_event(
+        req,
+        EventKind.REFERRED,
+        actor,
+        now,
+        from_status=req.status,
+        to_status=Status.REFERRED.value,
+        details=note.strip()[:NOTE_MAX] or None,
+    )
+    req.status = Status.REFERRED.value
+    req.updated_at = now
+    return True
+
+
+# --- reply with a guide link -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuideSection:
+    key: str  # "index" or a Troubleshooting Guide code
+    label: str
+    path: str
+
+
+def guide_sections() -> list[GuideSection]:
+    """What staff may link to: the guides index and each Troubleshooting Guide entry."""
+    sections = [GuideSection(GUIDES_INDEX, "Guides (all guides)", "/guides/")]
+    sections += [
+        GuideSection(m.code, f"{m.code}: {m.text}", f"/guides/troubleshooting#{m.anchor}")
+        for m in codes.MESSAGES
+    ]
+    return sections
+
+
+def guide_section(key: str) -> GuideSection | None:
+    return next((s for s in guide_sections() if s.key == key), None)
+
+
+def public_link(path: str) -> str:
+    """An absolute link built from PORTAL_BASE_URL, never from the request's Host header."""
+    return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/") + path
+
+
+def reply_with_guide(pk: int, key: str, *, actor: User, now: datetime) -> QueuedMail:
+    """Email the requester a link to a guide section; a ``guide_reply`` event."""
+    section = guide_section(key)
+    if section is None:
+        raise ValueError("unknown guide section")
+    req = lock_request(pk)
+    link = public_link(section.path)
+    text = (
+        f"Hello {req.name},\n\n"
+        f"Thank you for contacting the {APP_NAME} Helpdesk (reference {req.reference}).\n\n"
+        "The answer to your question is in our guide:\n\n"
+        f"{section.label}\n{link}\n\n"
+        "If it does not solve the problem, reply to the Helpdesk quoting your reference.\n"
+    )
+    row = enqueue(
+        req.email,
+        f"Your Helpdesk request {req.reference}: a guide that can help",
+        text,
+        purpose="helpdesk.guide_reply",
+        ref=req.reference,
+    )
+    req.updated_at = now
+    add_event(req, EventKind.GUIDE_REPLY, actor, now, details=f"{section.label} – {link}")
+    return row

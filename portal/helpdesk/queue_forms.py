@@ -1,0 +1,48 @@
+"""The staff queue's forms: they check the shape of input only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired
+from wtforms.validators import Length
+
+from portal.helpdesk.actions import NOTE_MAX
+from portal.helpdesk.actions import guide_sections
+from portal.helpdesk.models import STATUS_LABELS
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(
+        "Status",
+        choices={s.value: label for s, label in STATUS_LABELS.items()},
+        validate_choice=True,
+    )
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(
+        "Internal note",
+        validators=[
+            DataRequired("Write the note first"),
+            Length(max=NOTE_MAX, message=f"A note has at most {NOTE_MAX} characters"),
+        ],
+    )
+
+
+class GuideReplyForm(FlaskForm):
+    section = SelectField("Guide section", validate_choice=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section.choices = {s.key: s.label for s in guide_sections()}
+
+
+class ReferForm(FlaskForm):
+    note = TextAreaField(
+        "Why (optional, for the Portal team)",
+        validators=[Length(max=NOTE_MAX, message=f"At most {NOTE_MAX} characters")],
+    )

@@ -1,0 +1,304 @@
+"""Reads for the staff queue: the filtered, searched page of requests (newest first) with a
+bounded count, one request with its timeline, and what the request page needs to know about
+the accounts it mentions.
+
+Search (``q``) takes one box and decides by the shape of what was typed:
+
+* a reference (``HD-000123``, ``hd123``) → that request, by id;
+* anything else → a prefix (or all) of the indexed, case-folded ``email_key`` or
+  ``user_id_key``, or a case-insensitive substring of the error message (not for text with
+  an ``@``: that is an address).
+
+Every part is answered from an index: the error text from a trigram index (SQLite FTS5 /
+PostgreSQL pg_trgm, :mod:`portal.helpdesk.search_index`) when the text has 3+ characters; a
+shorter one is a scan.  ``bench/helpdesk.py`` has the figures on 100,000 requests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy import and_
+from sqlalchemy import column
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import table
+from sqlalchemy import text
+from sqlalchemy import union
+
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.accounts.models import normalise_key
+from portal.extensions import db
+from portal.helpdesk import search_index
+from portal.helpdesk.models import Console
+from portal.helpdesk.models import Environment
+from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import RequestEvent
+from portal.helpdesk.models import RequestKind
+from portal.helpdesk.models import StatedRole
+from portal.helpdesk.models import Status
+from portal.helpdesk.models import parse_reference
+
+PER_PAGE = 50
+#: Counting stops here: an exact count of 100,000 rows costs more than the page itself, and
+#: past a thousand matches staff narrow the list rather than page through it.  Paging goes on
+#: past the count ("Next" appears while there is a further row).
+COUNT_LIMIT = 1_000
+MAX_QUERY = 100
+#: The timeline shows at most this many events (newest last); a request rarely has 20.
+TIMELINE_LIMIT = 500
+
+#: Filter name in the URL → the column it narrows and its allowed values.
+FILTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "kind": (HelpdeskRequest.kind, tuple(k.value for k in RequestKind)),
+    "status": (HelpdeskRequest.status, tuple(s.value for s in Status)),
+    "role": (HelpdeskRequest.stated_role, tuple(r.value for r in StatedRole)),
+    "console": (HelpdeskRequest.console, tuple(c.value for c in Console)),
+    "environment": (HelpdeskRequest.environment, tuple(e.value for e in Environment)),
+}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's query string, checked: unknown values are reported and ignored, never a 500."""
+
+    q: str = ""
+    kind: str = ""
+    status: str = ""
+    role: str = ""
+    console: str = ""
+    environment: str = ""
+    page: int = 1
+    errors: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> QueueFilters:
+        errors: list[str] = []
+        chosen: dict[str, str] = {}
+        for name, (_column, allowed) in FILTERS.items():
+            value = (args.get(name) or "").strip()
+            if value and value not in allowed:
+                errors.append(f"Unknown {name} {value[:40]!r}: it was ignored")
+                value = ""
+            chosen[name] = value
+        raw_page = (args.get("page") or "").strip()
+        page = 1
+        if raw_page:
+            if re.fullmatch(r"[0-9]{1,7}", raw_page) and int(raw_page) >= 1:
+                page = int(raw_page)
+            else:
+                errors.append("page must be a whole number from 1: it was ignored")
+        q = "".join(ch for ch in (args.get("q") or "") if ch.isprintable()).strip()[:MAX_QUERY]
+        return cls(q=q, page=page, errors=tuple(errors), **chosen)
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """Query-string arguments for links (empty values and page 1 left out)."""
+        values: dict[str, Any] = {
+            "q": self.q,
+            **{name: getattr(self, name) for name in FILTERS},
+            "page": self.page,
+        }
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None, 1)}
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.q or any(getattr(self, name) for name in FILTERS))
+
+
+def _prefix(col: Any, key: str, dialect: str) -> Any:
+    """``col`` starts with ``key``, answered from an index on each database."""
+    if dialect == "postgresql":  # varchar_pattern_ops indexes (migration 0007)
+        return col.like(_escape_like(key) + "%", escape="\\")
+    # SQLite compares with BINARY (code points): this range is exactly "starts with key".
+    return and_(col >= key, col < key + "\U0010ffff")
+
+
+def _unindexed(col: Any) -> Any:
+    """``col`` as an expression SQLite cannot answer from an index (``x || ''``)."""
+    return col + ("" if col.type.python_type is str else 0)
+
+
+def _filter_conditions(f: QueueFilters, *, under_search: bool) -> list[Any]:
+    """The filters as WHERE conditions.  Under a search, on SQLite, they are checked row by
+    row: the search's own index narrows far more than a status or a kind, and SQLite (no
+    statistics) would otherwise prefer the equality."""
+    unindexed = under_search and db.engine.dialect.name == "sqlite"
+    return [
+        (_unindexed(col) if unindexed else col) == getattr(f, name)
+        for name, (col, _allowed) in FILTERS.items()
+        if getattr(f, name)
+    ]
+
+
+def _newest(conditions: list[Any], limit: int, ordered: bool) -> Select[Any]:
+    """The ids of the newest ``limit`` requests meeting ``conditions`` (any ``limit`` of them
+    when not ``ordered``: enough to count up to ``limit``, by the cheapest plan)."""
+    stmt = select(HelpdeskRequest.id).where(*conditions)
+    if ordered:
+        stmt = stmt.order_by(HelpdeskRequest.id.desc())
+    return stmt.limit(limit)
+
+
+def _error_text_ids(q: str, filters: list[Any], limit: int, ordered: bool) -> Select[Any]:
+    """The newest ``limit`` requests whose error message contains ``q`` (any case)."""
+    indexed = len(q) >= search_index.MIN_INDEXED and search_index.available()
+    if indexed and db.engine.dialect.name == "sqlite":
+        # FTS5 hands out its matches newest first (rowid DESC) and stops at the limit.
+        fts = table(search_index.FTS_TABLE, column("rowid"))
+        stmt = (
+            select(HelpdeskRequest.id)
+            .select_from(fts)
+            .join(HelpdeskRequest, HelpdeskRequest.id == fts.c.rowid)
+            .where(text("helpdesk_requests_fts MATCH :phrase"), *filters)  # FTS_TABLE
+            .params(phrase=search_index.fts_phrase(q))
+        )
+        if ordered:
+            stmt = stmt.order_by(fts.c.rowid.desc())
+        return stmt.limit(limit)
+    # PostgreSQL's pg_trgm index is on exactly this expression; elsewhere it is a scan.
+    contains = func.lower(HelpdeskRequest.error_message).like(
+        "%" + _escape_like(q.lower()) + "%", escape="\\"
+    )
+    return _newest([contains, *filters], limit, ordered)
+
+
+def matching_ids(f: QueueFilters, limit: int, *, ordered: bool = True) -> Select[Any]:
+    """The ids of (at least) the newest ``limit`` requests ``f`` selects, as one SELECT.
+
+    A search is the union of one branch per key (reference, email, User ID, error text), each
+    answered from its own index and cut at ``limit``: the newest ``limit`` of the union are
+    among them, and the union has ``limit`` or more rows exactly when the matches do (so a
+    count needs no order: ``ordered=False``).
+    """
+    filters = _filter_conditions(f, under_search=bool(f.q))
+    if not f.q:
+        return _newest(filters, limit, ordered)
+    ref = parse_reference(f.q)
+    if ref is not None:
+        return _newest([HelpdeskRequest.id == ref, *filters], limit, ordered)
+    dialect = db.engine.dialect.name
+    key = normalise_key(f.q)
+    branches = [
+        _newest([_prefix(HelpdeskRequest.email_key, key, dialect), *filters], limit, ordered),
+        _newest([_prefix(HelpdeskRequest.user_id_key, key, dialect), *filters], limit, ordered),
+    ]
+    if "@" not in key:  # an address is never an error message worth searching for
+        branches.append(_error_text_ids(f.q, filters, limit, ordered))
+    # SQLite takes no LIMIT inside a compound SELECT: each branch becomes a subquery.
+    wrapped = [select(b.subquery().c.id) for b in branches]
+    return union(*wrapped)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[HelpdeskRequest]
+    total: int
+    #: True when there are more than COUNT_LIMIT matches (``total`` is then COUNT_LIMIT).
+    more: bool
+    page: int
+    #: The number of pages, or None when the matches were not all counted.
+    pages: int | None
+    has_next: bool
+
+
+def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
+    """One page of requests, newest first (by reference: issued in order of arrival), and a
+    count that stops at COUNT_LIMIT."""
+    counted = (
+        db.session.scalar(
+            select(func.count()).select_from(
+                matching_ids(f, COUNT_LIMIT + 1, ordered=False).subquery()
+            )
+        )
+        or 0
+    )
+    more = counted > COUNT_LIMIT
+    total = min(counted, COUNT_LIMIT)
+    pages = None if more else max(1, -(-total // per_page))
+    page = f.page if pages is None else min(f.page, pages)
+    offset = (page - 1) * per_page
+    wanted = matching_ids(f, offset + per_page + 1).subquery()
+    rows = list(
+        db.session.scalars(
+            select(HelpdeskRequest)
+            .where(HelpdeskRequest.id.in_(select(wanted.c.id)))
+            .order_by(HelpdeskRequest.id.desc())
+            .limit(per_page + 1)
+            .offset(offset)
+        )
+    )
+    return QueuePage(rows[:per_page], total, more, page, pages, len(rows) > per_page)
+
+
+def get_request(pk: int) -> HelpdeskRequest | None:
+    return db.session.get(HelpdeskRequest, pk)
+
+
+def timeline(request_id: int) -> list[RequestEvent]:
+    """The request's events, oldest first."""
+    return list(
+        db.session.scalars(
+            select(RequestEvent)
+            .where(RequestEvent.request_id == request_id)
+            .order_by(RequestEvent.id)
+            .limit(TIMELINE_LIMIT)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class MentionedAccount:
+    """The account whose User ID the request mentions, as staff may see it (read-only)."""
+
+    user_id: str
+    profile: str
+    enabled: bool
+    active: bool
+    disabled_reason: str | None
+    expires_on: date | None
+    organisation: str | None
+
+    @property
+    def expired(self) -> bool:
+        return self.disabled_reason == "expiry"
+
+    @property
+    def profile_label(self) -> str:
+        return Profile(self.profile).label
+
+
+def mentioned_account(req: HelpdeskRequest) -> MentionedAccount | None:
+    """The user whose User ID the request gives (case-insensitive), if there is one."""
+    if not req.user_id_key:
+        return None
+    user = db.session.scalar(select(User).where(User.user_id_key == req.user_id_key))
+    if user is None:
+        return None
+    return MentionedAccount(
+        user_id=user.user_id,
+        profile=user.profile,
+        enabled=user.enabled,
+        active=user.active,
+        disabled_reason=user.disabled_reason,
+        expires_on=user.expires_on,
+        organisation=user.organisation.name if user.organisation_id else None,
+    )
+
+
+def mentions_expired_user_id(account: MentionedAccount | None, *, today: date) -> bool:
+    """The User ID was disabled for expiry, or its expiry date has been reached (R3)."""
+    if account is None:
+        return False
+    return account.expired or (account.expires_on is not None and account.expires_on <= today)
