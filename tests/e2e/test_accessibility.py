@@ -33,11 +33,14 @@ from portal.accounts.models import Profile
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.guides import pages
+from portal.helpdesk.models import RequestKind
 from portal.newsletter import service as newsletter
 from portal.newsletter.models import Subscriber
 from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
+from tests.helpdesk_factories import make_request
+from tests.helpdesk_factories import png_bytes
 from tests.live_server import SERVER_ENV
 from tests.live_server import gunicorn
 
@@ -66,6 +69,7 @@ class World:
     handler_pk: int
     admin_pk: int
     org_pk: int
+    request_pks: tuple[int, ...]  # a Contact Us request with a screenshot, a Resend request
     users: dict[str, str]  # kind → User ID
     confirm_token: str
     unsubscribe_token: str
@@ -78,6 +82,7 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
         f"/console/users/{w.admin_pk}",
     ],
     "guides.page": lambda w: [f"/guides/{p.slug}" for p in pages.all_pages()],
+    "helpdesk_queue.request_page": lambda w: [f"/helpdesk/requests/{pk}" for pk in w.request_pks],
     "operator.organisation_page": lambda w: [f"/operator/organisations/{w.org_pk}"],
     "operator.administrator_create": lambda w: [
         f"/operator/organisations/{w.org_pk}/administrators/new"
@@ -98,6 +103,8 @@ NOT_PAGES: dict[str, str] = {
     "console.audit_csv": "a CSV download",
     "newsletter.subscribers_csv": "a CSV download",
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
+    "helpdesk_queue.screenshot": "an image download (checked inside the request page)",
+    "helpdesk_queue.timeline": "an HTMX fragment of the request page (checked inside it)",
     "helpdesk_public.contact_suggestions": "an HTMX fragment of Contact Us (checked in the form)",
 }
 
@@ -185,6 +192,10 @@ def world(e2e_app: Flask) -> World:
             handler_pk=handler.id,
             admin_pk=admin.id,
             org_pk=org.id,
+            request_pks=(
+                make_request(user_id=handler.user_id, screenshot=png_bytes()).id,
+                make_request(kind=RequestKind.RESEND_USER_ID).id,
+            ),
             users={
                 "claims_handler": handler.user_id,
                 "administrator": admin.user_id,

@@ -120,7 +120,11 @@ def post_contact(
     )
 
 
-_VARIES = re.compile(r"HD-\d{6}|\"X-CSRFToken\": \"[^\"]+\"")
+_VARIES = re.compile(
+    r"HD-\d{6}"
+    r"|\"X-CSRFToken\": \"[^\"]+\""
+    r"|value=\"[\w-]+\.[\w-]+\.[\w-]+\""  # the signed CSRF token in the page's other forms
+)
 
 
 def same_shape(page: str) -> str:
