@@ -49,7 +49,16 @@ def test_unrelated_text_matches_nothing(typed: str) -> None:
 
 def test_every_message_finds_itself_and_at_most_three_are_shown() -> None:
     for message in codes.MESSAGES:
-        assert matched(message.text)[0] == message.code
+        found = matched(message.text)
+        # Two pages may show the same words ("Enter your User ID": LOGIN-11 and RESET-08): each
+        # is then suggested, the best match first.
+        same_words = [
+            m.code
+            for m in codes.MESSAGES
+            if m.text.rstrip(".").casefold() == message.text.rstrip(".").casefold()
+        ]
+        assert message.code in found
+        assert found[0] in same_words
         assert matched(message.code) == [message.code]
     assert len(matched("Your User ID")) == suggestions.LIMIT
 

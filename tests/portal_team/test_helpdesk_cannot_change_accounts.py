@@ -60,6 +60,11 @@ NOT_ACCOUNT_CHANGING = {
     "auth.change_password": "the caller's own password, with the current one",
     "reset.request_reset": "emails a reset link to an Administrator's stored address",
     "reset.new_password": "needs the emailed single-use link of that Administrator",
+    "newsletter.sign_up": "adds a pending newsletter subscriber (no account)",
+    "newsletter.confirm": "confirms a newsletter subscriber with its emailed single-use link",
+    "newsletter.unsubscribe": "removes a newsletter subscriber with its signed link",
+    "cookies.cookies": "the caller's own cookie choice (a cookie)",
+    "cookies.hide_message": "the caller's own cookie choice (a cookie)",
 }
 #: The account routes the walk must at least see (a guard against an empty walk).
 EXPECTED_ACCOUNT_ENDPOINTS = {
