@@ -129,7 +129,7 @@ class _Honeypot:
 
 
 class ContactForm(_Honeypot, FlaskForm):
-    name = _name_field()
+    full_name = _name_field()
     email = _email_field("Your email address")
     organisation = _organisation_field()
     user_id = StringField(
@@ -141,7 +141,7 @@ class ContactForm(_Honeypot, FlaskForm):
             Length(max=64, message="A User ID is 64 characters or fewer"),
         ],
     )
-    stated_role = RadioField(
+    role = RadioField(
         "Are you an Administrator or a Claims Handler?",
         choices=_choices(ROLE_LABELS),
         invalid_choice_message=ROLE_MISSING,
@@ -201,6 +201,6 @@ class ContactForm(_Honeypot, FlaskForm):
 class ResendUserIdForm(_Honeypot, FlaskForm):
     environment = _environment_field()
     organisation = _organisation_field()
-    name = _name_field()
+    full_name = _name_field()
     email = _email_field("The email address registered for your Administrator account")
     website = _honeypot()

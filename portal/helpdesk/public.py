@@ -118,7 +118,7 @@ def _prefill(form: ContactForm) -> None:
     """What we know already: the account when logged in, the message a login page showed."""
     if current_user.is_authenticated:
         user = current_user._get_current_object()
-        form.name.data = user.full_name
+        form.full_name.data = user.full_name
         form.email.data = user.email
         form.organisation.data = user.organisation.name if user.organisation_id else ""
         form.user_id.data = user.user_id
@@ -132,7 +132,7 @@ def _prefill(form: ContactForm) -> None:
 def _sender(form: ContactForm | ResendUserIdForm) -> submissions.Sender:
     user = current_user._get_current_object() if current_user.is_authenticated else None
     return submissions.Sender(
-        name=form.name.data or "",
+        name=form.full_name.data or "",
         email=form.email.data or "",
         organisation=form.organisation.data or "",
         user=user,
@@ -158,7 +158,7 @@ def contact() -> Response:
             return _sent(reference(100_000 + secrets.randbelow(900_000)))
         details = submissions.ContactDetails(
             environment=form.environment.data,
-            stated_role=form.stated_role.data,
+            stated_role=form.role.data,
             console=form.console.data,
             user_id=form.user_id.data or None,
             error_message=form.error_message.data or None,

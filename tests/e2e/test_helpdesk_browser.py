@@ -138,6 +138,6 @@ def test_a_refused_login_leads_to_the_form_with_its_message(page: Page, watch: W
     summary.get_by_role(
         "link", name="Say whether you are an Administrator or a Claims Handler"
     ).click()
-    assert page.evaluate("document.activeElement.id") == "stated_role"
+    assert page.evaluate("document.activeElement.id") == "role"
     assert page.get_by_label("Your full name").input_value() == "Nobody"
     watch.assert_clean(page)

@@ -69,11 +69,11 @@ def _background_jobs(request: pytest.FixtureRequest) -> Iterator[None]:
 def contact_data(**overrides: Any) -> dict[str, Any]:
     """A Contact Us form that is valid as it is (no screenshot)."""
     data: dict[str, Any] = {
-        "name": "Ada Lovelace",
+        "full_name": "Ada Lovelace",
         "email": "ada@example.com",
         "organisation": "Acme Claims Ltd",
         "user_id": "acme.ada",
-        "stated_role": "administrator",
+        "role": "administrator",
         "console": "admin_console",
         "environment": "live",
         "error_message": "Your User ID has reached its expiry date.",
@@ -88,7 +88,7 @@ def resend_data(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "environment": "training",
         "organisation": "Acme Claims Ltd",
-        "name": "Ada Lovelace",
+        "full_name": "Ada Lovelace",
         "email": "ada@example.com",
         "website": "",
     }

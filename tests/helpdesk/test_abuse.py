@@ -143,8 +143,8 @@ def test_the_limit_is_a_setting_and_holds_before_the_csrf_check(client: FlaskCli
 # --- line breaks in header-bound fields -----------------------------------------------------------
 
 INJECTIONS = [
-    ("name", "Ada\r\nBcc: victim@example.com", "Your name must be on one line"),
-    ("name", "Ada\nSubject: hi", "Your name must be on one line"),
+    ("full_name", "Ada\r\nBcc: victim@example.com", "Your name must be on one line"),
+    ("full_name", "Ada\nSubject: hi", "Your name must be on one line"),
     (
         "email",
         "ada@example.com\r\nBcc: victim@example.com",

@@ -122,7 +122,7 @@ def test_every_page_links_to_the_form(client: FlaskClient) -> None:
 # --- refusals: nothing stored, the message names what is missing -------------------------------
 
 MISSING = [
-    ("role", {"stated_role": None}, "stated_role", forms.ROLE_MISSING),
+    ("role", {"role": None}, "role", forms.ROLE_MISSING),
     ("console", {"console": None}, "console", forms.CONSOLE_MISSING),
     (
         "error message and screenshot",
@@ -130,7 +130,7 @@ MISSING = [
         "error_message",
         forms.ERROR_OR_SCREENSHOT_MISSING,
     ),
-    ("role (a made-up value)", {"stated_role": "superuser"}, "stated_role", forms.ROLE_MISSING),
+    ("role (a made-up value)", {"role": "superuser"}, "role", forms.ROLE_MISSING),
     ("console (a made-up value)", {"console": "x"}, "console", forms.CONSOLE_MISSING),
     (
         "error message (only spaces)",
@@ -158,11 +158,11 @@ def test_a_missing_answer_is_refused_and_named(
 
 def test_all_three_missing_are_named_together(client: FlaskClient) -> None:
     response = post_contact(
-        client, contact_data(stated_role=None, console=None, error_message=None)
+        client, contact_data(role=None, console=None, error_message=None)
     )
     assert response.status_code == 422
     assert summary_links(response) == {
-        forms.ROLE_MISSING: "stated_role",
+        forms.ROLE_MISSING: "role",
         forms.CONSOLE_MISSING: "console",
         forms.ERROR_OR_SCREENSHOT_MISSING: "error_message",
     }
@@ -172,7 +172,7 @@ def test_all_three_missing_are_named_together(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("field", "message"),
     [
-        ("name", "Enter your full name"),
+        ("full_name", "Enter your full name"),
         ("email", "Enter your email address"),
         ("organisation", "Enter the name of your organisation"),
     ],
@@ -197,8 +197,8 @@ def test_a_refused_form_keeps_what_was_typed_and_asks_for_the_file_again(
     client: FlaskClient,
 ) -> None:
     typed = contact_data(
-        name="Zoë O'Brien <b>",
-        stated_role=None,
+        full_name="Zoë O'Brien <b>",
+        role=None,
         console="portal",
         environment="training",
         error_message="Something odd & <unexpected>",
@@ -392,7 +392,7 @@ def test_logged_in_the_form_is_prefilled_and_the_request_linked(client: FlaskCli
     assert 'value="Prefill &amp; Co"' in page
     assert 'value="pf.handler"' in page
     data = contact_data(
-        name="Name pf.handler", email=user.email, organisation=org.name, user_id=user.user_id
+        full_name="Name pf.handler", email=user.email, organisation=org.name, user_id=user.user_id
     )
     assert post_contact(client, data).status_code == 302
     sent = only_request()

@@ -91,7 +91,7 @@ def test_it_is_stored_as_its_own_kind_for_the_queue(client: FlaskClient) -> None
         client,
         environment="training",
         organisation=" Acme Claims Ltd ",
-        name="Ada Lovelace",
+        full_name="Ada Lovelace",
         email="Ada@Example.com",
     )
     assert response.status_code == 302
@@ -109,7 +109,7 @@ def test_it_is_stored_as_its_own_kind_for_the_queue(client: FlaskClient) -> None
     ("field", "message"),
     [
         ("organisation", "Enter the name of your organisation"),
-        ("name", "Enter your full name"),
+        ("full_name", "Enter your full name"),
         ("email", "Enter your email address"),
     ],
 )

@@ -131,7 +131,7 @@ def test_a_refused_form_shows_suggestions_without_javascript_and_they_count(
     client: FlaskClient,
 ) -> None:
     client.get("/helpdesk/contact")
-    refused = post_contact(client, contact_data(error_message="LOGIN-07", stated_role=None))
+    refused = post_contact(client, contact_data(error_message="LOGIN-07", role=None))
     assert refused.status_code == 422
     assert suggestion_links(refused.get_data(as_text=True)) == ["LOGIN-07"]
     assert post_contact(client, contact_data(error_message="LOGIN-07")).status_code == 302
