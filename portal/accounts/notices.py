@@ -104,7 +104,7 @@ def _expiring(today: date) -> Iterator[tuple[int, str, str, str, date]]:
         .execution_options(yield_per=1000)
     )
     for row in db.session.execute(query):
-        yield row.tuple()
+        yield row._tuple()
 
 
 def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, today: date) -> str:

@@ -264,9 +264,14 @@ def nightly_trigger(tz: str) -> CronTrigger:
 
 
 def configure(
-    scheduler: BaseScheduler, app: Flask, *, trigger: BaseTrigger | None = None
+    scheduler: BaseScheduler,
+    app: Flask,
+    *,
+    trigger: BaseTrigger | None = None,
+    with_catch_up: bool = True,
 ) -> BaseScheduler:
-    """Add the nightly job (and the start-up catch-up) to ``scheduler``."""
+    """Add the nightly job (and, unless ``with_catch_up`` is False, the start-up catch-up) to
+    ``scheduler``.  ``trigger`` replaces the 02:00 CronTrigger (tests)."""
     tz = app.config["PORTAL_TIMEZONE"]
     scheduler.add_job(
         run_in_app,
@@ -279,6 +284,8 @@ def configure(
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
         replace_existing=True,
     )
+    if not with_catch_up:
+        return scheduler
     scheduler.add_job(  # no trigger: once, as soon as the scheduler starts
         catch_up,
         args=[app],
