@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -50,13 +51,15 @@ def _control_socket_args() -> tuple[str, ...]:
     return ("--no-control-socket",) if "--no-control-socket" in help_text else ()
 
 
-def _server_env(database_url: str) -> dict[str, str]:
-    """This process's environment without its PORTAL_* settings, plus the server's own."""
+def _server_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without its PORTAL_* settings, plus the server's own (and
+    ``extra``)."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "DATABASE_URL"
     }
     env.update(SERVER_ENV)
     env["DATABASE_URL"] = database_url
+    env.update(extra or {})
     return env
 
 
@@ -77,7 +80,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def gunicorn(
-    database_url: str, log_path: Path, *, workers: int, threads: int, ready_path: str
+    database_url: str,
+    log_path: Path,
+    *,
+    workers: int,
+    threads: int,
+    ready_path: str,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Run ``gunicorn app:app`` on ``database_url`` until the block ends; yields its base URL.
 
@@ -101,7 +110,7 @@ def gunicorn(
         proc = subprocess.Popen(
             cmd,
             cwd=REPO,
-            env=_server_env(database_url),
+            env=_server_env(database_url, env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown reaches the workers
