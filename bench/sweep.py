@@ -8,11 +8,13 @@ For each database: ``--users`` users (10 % due: half past their expiry date, hal
 more than 90 days) are loaded in bulk on the real migrated schema; ``nightly.run_sweep`` runs
 ``--runs`` times (the state and the audit table are put back between runs, outside the
 timing), and once more under tracemalloc for the peak of Python memory.  Then the same work is
-done the obvious way (load each enabled user through the ORM, ask ``rules.sweep``, apply the
-decision, record an audit event) on ``--loop-users`` users, and its time is extrapolated
-linearly to ``--users``.
+done the obvious way on ``--loop-users`` users (load each enabled user through the ORM, ask
+``rules.sweep``, apply the decision, record an audit event), once with a write transaction per
+user as the per-user services do, once all in one transaction (the kindest form), and the
+times are extrapolated linearly to ``--users``.
 
-Targets: the SQLite sweep of 1,000,000 users in ≤ 10 s, and ≥ 50 × faster than the loop.
+Targets: the SQLite sweep of 1,000,000 users in ≤ 10 s, and ≥ 50 × faster than the loop
+(a transaction per user); the ratio to the one-transaction loop is printed too.
 """
 
 from __future__ import annotations
@@ -240,7 +242,31 @@ def set_based(app: Flask) -> nightly.SweepReport:
 
 
 def orm_loop(app: Flask) -> int:
-    """The same work, one user at a time through the ORM and the rules (what not to do)."""
+    """The same work one user at a time through the ORM and the rules, each user in its own
+    write transaction as the services do it (row locked, rules asked, applied, audited,
+    committed): what a job built from the per-user operations would do."""
+    changed = 0
+    with app.app_context():
+        ids = list(db.session.scalars(select(User.id).where(User.enabled.is_(True))))
+        db.session.rollback()
+        for pk in ids:
+            with write_transaction(db.session):
+                user = db.session.get(User, pk, with_for_update={"key_share": True})
+                assert user is not None
+                decision = rules.sweep(user.to_state(), now=NOW, today=TODAY)
+                if decision.changed:
+                    user.apply(decision.state)
+                    for event in decision.events:
+                        record(event.kind, actor=None, subject=user, now=NOW, reason=event.reason)
+                    changed += 1
+            db.session.expunge_all()
+        db.session.remove()
+    return changed
+
+
+def orm_loop_one_transaction(app: Flask) -> int:
+    """The kindest form of the loop: every user through the ORM and the rules, but all in one
+    transaction (one huge lock on SQLite, every object in memory at once)."""
     changed = 0
     with app.app_context():
         with write_transaction(db.session):
@@ -292,20 +318,29 @@ def measure(name: str, url_for: Callable[[str], str], args: argparse.Namespace) 
     with app.app_context():
         db.engine.dispose()
 
-    print(f"  loading {args.loop_users:,} users for the per-user ORM loop …", flush=True)
+    print(f"  loading {args.loop_users:,} users for the per-user ORM loops …", flush=True)
     loop_app = fresh_schema(url_for("loop"))
     seed(loop_app, args.loop_users)
     loop_s, changed = timed(lambda: orm_loop(loop_app))
     assert changed == args.loop_users // 10, changed
+    restore(loop_app)
+    one_s, changed = timed(lambda: orm_loop_one_transaction(loop_app))
+    assert changed == args.loop_users // 10, changed
     with loop_app.app_context():
         db.engine.dispose()
-    extrapolated = loop_s * args.users / args.loop_users
-    print(
-        f"  per-user ORM loop: {loop_s:.2f} s for {args.loop_users:,} users "
-        f"→ {extrapolated:.1f} s extrapolated to {args.users:,}",
-        flush=True,
-    )
-    return {"median": statistics.median(times), "peak": peak, "loop": extrapolated}
+    scale = args.users / args.loop_users
+    for label, seconds in (("a transaction per user", loop_s), ("one transaction", one_s)):
+        print(
+            f"  per-user ORM loop, {label}: {seconds:.2f} s for {args.loop_users:,} users "
+            f"→ {seconds * scale:.1f} s extrapolated to {args.users:,}",
+            flush=True,
+        )
+    return {
+        "median": statistics.median(times),
+        "peak": peak,
+        "loop": loop_s * scale,
+        "loop_one": one_s * scale,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,17 +379,18 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nSummary ({args.users:,} users, 10 % due; medians of {args.runs} run(s)):")
     for name, r in results.items():
-        ratio = r["loop"] / r["median"]
-        line = (
-            f"  {name:<10} sweep {r['median']:6.2f} s"
-            f"   peak memory {r['peak'] / 1_048_576:5.1f} MiB"
-            f"   ORM loop (extrapolated) {r['loop']:8.1f} s   ratio {ratio:6.1f}×"
-            f" (target ≥ {RATIO_TARGET:.0f}×) {'PASS' if ratio >= RATIO_TARGET else 'MISS'}"
+        ratio, kindest = r["loop"] / r["median"], r["loop_one"] / r["median"]
+        time_ok = name != "SQLite" or r["median"] <= SQLITE_TARGET_S * args.users / 1_000_000
+        print(
+            f"  {name}: sweep {r['median']:.2f} s (target ≤ {SQLITE_TARGET_S:.0f} s per 1M on "
+            f"SQLite: {'PASS' if time_ok else 'MISS'}), peak Python memory "
+            f"{r['peak'] / 1_048_576:.1f} MiB\n"
+            f"    ORM loop, a transaction per user: {r['loop']:.1f} s extrapolated, "
+            f"ratio {ratio:.1f}× (target ≥ {RATIO_TARGET:.0f}×: "
+            f"{'PASS' if ratio >= RATIO_TARGET else 'MISS'})\n"
+            f"    ORM loop, one transaction:        {r['loop_one']:.1f} s extrapolated, "
+            f"ratio {kindest:.1f}×"
         )
-        if name == "SQLite":
-            ok = r["median"] <= SQLITE_TARGET_S * args.users / 1_000_000
-            line += f"   time target {'PASS' if ok else 'MISS'} (≤ {SQLITE_TARGET_S:.0f} s per 1M)"
-        print(line)
     return 0
 
 
