@@ -97,6 +97,8 @@ def gunicorn(
     base = f"http://127.0.0.1:{port}"
     cmd = [
         str(GUNICORN),
+        "-c",  # the production config file (docs/deploy.md); the options below override it
+        str(REPO / "deploy" / "gunicorn.conf.py"),
         "-w",
         str(workers),
         "--threads",
