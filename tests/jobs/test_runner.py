@@ -5,6 +5,9 @@ process starts a scheduler at all."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +16,7 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,6 +37,8 @@ from portal.jobs import runner
 from portal.jobs.runs import JobRun
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.live_server import REPO
+from tests.live_server import _server_env
 
 LONDON = "Europe/London"
 
@@ -309,10 +315,7 @@ def test_the_factory_starts_it_only_when_asked(settings: dict[str, Any]) -> None
             db.engine.dispose()
 
 
-def test_importing_the_app_module_starts_no_scheduler() -> None:
-    import subprocess
-    import sys
-
+def test_importing_portal_starts_no_thread() -> None:
     code = (
         "import threading, portal, portal.jobs.runner, portal.jobs.nightly;"
         "print(sorted(t.name for t in threading.enumerate()))"
@@ -322,3 +325,47 @@ def test_importing_the_app_module_starts_no_scheduler() -> None:
     ).stdout
     assert "APScheduler" not in out
     assert out.strip() == "['MainThread']"
+
+
+# --- `portal scheduler` in real processes ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_scheduler_processes_starting_together_run_the_night_once(
+    app: Flask, database_url: str, tmp_path: Path
+) -> None:
+    """Two real ``flask --app app portal scheduler`` processes on one database start at the
+    same moment: both try to catch up tonight; exactly one runs it.  SIGTERM stops them."""
+    user = make_user(created_at=clock.now() - rules.INACTIVITY - timedelta(days=1))
+    db.session.rollback()
+    flask = Path(sys.executable).parent / "flask"
+    env = _server_env(database_url)
+    logs = [tmp_path / f"scheduler{i}.log" for i in (1, 2)]
+    procs = []
+    for log_path in logs:
+        with log_path.open("wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [str(flask), "--app", "app", "portal", "scheduler"],
+                    cwd=REPO,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    try:
+        wait_until(lambda: any(r.status == "ok" for r in runs()), timeout=60)
+        time.sleep(1.0)  # let the other one finish deciding
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=30) for proc in procs]
+    text_ = "\n".join(path.read_text() for path in logs)
+    assert codes == [0, 0], text_
+    assert text_.count("Scheduler stopped.") == 2, text_
+    assert text_.count(" started (catch-up") == 1, text_
+    assert "Traceback" not in text_
+    [run] = runs()
+    assert run.status == "ok"
+    assert json.loads(run.counts or "{}")["sweep"] == {"expiry": 0, "inactivity": 1}
+    assert refresh(user).disabled_reason == "inactivity"
