@@ -1,11 +1,12 @@
 """The nightly sweep (R2, R3 for every enabled user) as set-based SQL, in batches.
 
-Each batch is one ``UPDATE users … WHERE id IN (SELECT id … LIMIT n) RETURNING`` over the
-indexes ``ix_users_enabled_expires_on`` / ``ix_users_enabled_last_use_at`` plus one bulk insert
-of the batch's audit events (actor ``system``, the reason), repeated until a batch comes back
-empty.  Only one batch of rows is ever in memory, whatever the number of users.  The
-conditions come from the rules' constants and functions (expiry first, as
-``rules.due_disable``), so a second run the same night finds nothing to do.
+Each batch disables up to BATCH_SIZE due users with one ``UPDATE users … WHERE id IN (SELECT
+id … LIMIT n)`` over the indexes ``ix_users_enabled_expires_on`` /
+``ix_users_enabled_last_use_at``, and records their audit events (actor ``system``, the
+reason) with one ``INSERT … SELECT``: no Python runs per user.  Batches repeat until one comes
+back empty, so memory stays flat whatever the number of users.  The conditions come from the
+rules' constants and functions (expiry first, as ``rules.due_disable``), so a second run the
+same night finds nothing to do.  ``bench/sweep.py`` measures it at 1,000,000 users.
 """
 
 from __future__ import annotations
