@@ -38,9 +38,10 @@ from portal.extensions import db
 
 #: Users disabled per statement (and per transaction in :func:`run_sweep`).
 BATCH_SIZE = 20_000
-#: SQLite's page cache for the sweep's connection (KiB; the default is 2 MiB): the batches
-#: touch pages all over the users table and its indexes.
-SQLITE_CACHE_KIB = 65_536
+#: SQLite's page cache for the sweep's connection during each batch (KiB; SQLite's default is
+#: 2 MiB): the batches touch pages all over the users table and its indexes.  An upper bound:
+#: a small database never fills it, and the connection's own size is restored after the batch.
+SQLITE_CACHE_KIB = 262_144
 #: How many User IDs per reason a report keeps to show (the counts are always exact).
 SAMPLE_SIZE = 20
 
