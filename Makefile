@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 
-.PHONY: run test lint format clean venv bench screenshots
+.PHONY: run test lint format clean venv bench bench-sweep screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/login.py
+
+## make bench-sweep: the nightly sweep at 1,000,000 users (heavy); BENCH_ARGS="--users 100000 --pg-url …"
+bench-sweep: $(VENV)/.installed-dev
+	$(BIN)/python bench/sweep.py $(BENCH_ARGS)
 
 ## make screenshots: docs/screenshots/*.png of the main pages (live server, demo data, Chromium).
 screenshots: $(VENV)/.installed-dev

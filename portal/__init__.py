@@ -194,9 +194,14 @@ def register_security_headers(app: Flask) -> None:
 
 
 def start_scheduler_if_enabled(app: Flask) -> None:
-    """Start the nightly jobs only when PORTAL_SCHEDULER is on (``make run``), never in tests."""
+    """Start the nightly jobs only when PORTAL_SCHEDULER is on (``make run``), never in tests,
+    and only in a process that serves requests (not the reloader's parent, not other CLI
+    commands: see ``runner.wanted``)."""
     if not app.config["PORTAL_SCHEDULER"]:
         return
+    import click
+
     from portal.jobs import runner
 
-    runner.start(app)
+    if runner.wanted(app.config, os.environ, click.get_current_context(silent=True)):
+        runner.start(app)

@@ -171,3 +171,12 @@ def enable(user_id: str) -> None:
 def disable(user_id: str) -> None:
     """Break-glass: remove the access of USER_ID (both flags unticked, as R4)."""
     _set_enabled_from_cli(user_id, False)
+
+
+def _register_job_commands() -> None:
+    from portal.jobs.commands import register
+
+    register(portal_cli)
+
+
+_register_job_commands()

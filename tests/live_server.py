@@ -52,13 +52,14 @@ def _control_socket_args() -> tuple[str, ...]:
 
 
 def _server_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without its PORTAL_* settings, plus the server's own."""
+    """This process's environment without its PORTAL_* settings, plus the server's own (and
+    ``extra``)."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k != "DATABASE_URL"
     }
     env.update(SERVER_ENV)
-    env.update(extra or {})
     env["DATABASE_URL"] = database_url
+    env.update(extra or {})
     return env
 
 
@@ -98,6 +99,8 @@ def gunicorn(
     base = f"http://127.0.0.1:{port}"
     cmd = [
         str(GUNICORN),
+        "-c",  # the production config file (docs/deploy.md); the options below override it
+        str(REPO / "deploy" / "gunicorn.conf.py"),
         "-w",
         str(workers),
         "--threads",

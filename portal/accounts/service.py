@@ -22,6 +22,8 @@ from sqlalchemy import case
 from sqlalchemy import select
 from sqlalchemy import update
 
+from portal import mail_queue
+from portal.accounts import notices
 from portal.accounts import passwords
 from portal.accounts import rules
 from portal.accounts.models import ORGANISATION_PROFILES
@@ -138,10 +140,13 @@ def attempt_login(
         else None
     )
 
+    queued: list[mail_queue.QueuedMail] = []
     with write_transaction(db.session):
-        return _decide_login(
-            found.id, found.password_changed_at, password_ok, new_hash, door, now, today
+        result = _decide_login(
+            found.id, found.password_changed_at, password_ok, new_hash, door, now, today, queued
         )
+    mail_queue.deliver_soon(queued)  # after the commit, from a background thread
+    return result
 
 
 def _plausible_user_id(user_id: str) -> bool:
@@ -158,8 +163,10 @@ def _decide_login(
     door: Door,
     now: datetime,
     today: date,
+    queued: list[mail_queue.QueuedMail],
 ) -> LoginResult:
-    """The write half of a login, inside one write transaction with the user's row locked."""
+    """The write half of a login, inside one write transaction with the user's row locked.
+    A lockout's notices to the Administrators are queued in it and appended to ``queued``."""
     user = _lock_user(pk)
     if user.password_changed_at != verified_password_changed_at:
         return GENERIC  # the password changed meanwhile: this attempt is void (a rehash is not)
@@ -175,7 +182,7 @@ def _decide_login(
         counted = _count_failure(user)
         record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now)
         if counted is not None and not counted[1]:
-            record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
+            _locked_out(user, now, queued)
         return GENERIC
 
     if decision.outcome is rules.Outcome.OK and door is Door.CONSOLE and not user.is_administrator:
@@ -194,6 +201,13 @@ def _decide_login(
     return LoginResult(
         decision.outcome, None, codes.for_refusal(decision.outcome, may_self_reset=eligible)
     )
+
+
+def _locked_out(user: User, now: datetime, queued: list[mail_queue.QueuedMail]) -> None:
+    """R1 has just disabled ``user`` (in this transaction): audit it and queue the notice to
+    the organisation's Administrators, so that the notice exists exactly when the lockout does."""
+    record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
+    queued.extend(notices.queue_lockout_notice(user, now=now))
 
 
 def _record_decision(decision: rules.Decision, user: User, now: datetime) -> None:
@@ -322,12 +336,14 @@ def change_password(user: User, *, current: str, new: str, now: datetime) -> boo
     guess the password without limit.
     """
     if not passwords.verify_password(user.password_hash, current):
+        queued: list[mail_queue.QueuedMail] = []
         with write_transaction(db.session):
             user = _lock_user(user.id)
             counted = _count_failure(user)
             record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now, reason="change")
             if counted is not None and not counted[1]:
-                record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
+                _locked_out(user, now, queued)
+        mail_queue.deliver_soon(queued)
         return False
     new_hash = passwords.hash_password(new)
     with write_transaction(db.session):

@@ -1,52 +1,346 @@
-"""Starting the nightly jobs (SPEC §7).  A minimal in-process scheduler for ``make run``.
+"""The nightly run (SPEC §7): claimed once per night across processes and hosts, scheduled by
+APScheduler 3 at 02:00 in PORTAL_TIMEZONE, caught up at start-up after downtime.
 
-Not started at import or by the factory unless PORTAL_SCHEDULER is on.  The cross-process
-run claim, catch-up after downtime and the ``portal scheduler`` command belong to the jobs
-issue; until then run a single process with the scheduler on.
+A run first *claims* its (job, night) by inserting a ``job_runs`` row with
+``INSERT … ON CONFLICT DO NOTHING`` in a transaction of its own: the unique constraint lets
+exactly one process win, whatever the number of workers, schedulers or hosts; the others log
+"already claimed" and skip.  The winner then runs the steps (sweep, token purge, expiry
+digests, mail retry), each on its own so that one failing step does not stop the others, and
+records the outcome (ok / failed), the counts and the errors in its row.  Nothing here is
+needed at login: R2 and R3 are checked there on their own.
+
+The scheduler is never started at import.  :func:`start` (a BackgroundScheduler) is called by
+the factory only when PORTAL_SCHEDULER is on and the process serves requests (see
+:func:`wanted`); ``flask --app app portal scheduler`` runs :func:`run_blocking` alone, the
+recommended way beside gunicorn.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import socket
+import traceback
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
 from portal import clock
+from portal import mail_queue
+from portal.accounts import notices
+from portal.accounts import tokens
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.jobs import nightly
+from portal.jobs.runs import FAILED
+from portal.jobs.runs import OK
+from portal.jobs.runs import RUNNING
+from portal.jobs.runs import JobRun
 
 log = logging.getLogger(__name__)
 
+JOB = "nightly"
+#: The nightly run starts at this local time (PORTAL_TIMEZONE).
+RUN_AT = time(2, 0)
+#: A run delayed by up to this long (the process was suspended, the machine busy) still runs.
+MISFIRE_GRACE = timedelta(hours=6)
+EXTENSION_KEY = "portal.scheduler"
+CRON_JOB_ID = "nightly"
+CATCH_UP_JOB_ID = "nightly-catch-up"
 
-def run_sweep(app: Flask) -> None:
+
+# --- nights and claims ---------------------------------------------------------------------
+
+
+def night_of(moment: datetime, tz: str) -> date:
+    """The night a run at ``moment`` belongs to: the date of the latest 02:00 (local wall time
+    in ``tz``) at or before ``moment``.  Before 02:00 it is still yesterday's night."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return local.date() if local.time() >= RUN_AT else local.date() - timedelta(days=1)
+
+
+def _runner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def _insert_for(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"no insert-or-nothing for the {dialect} dialect")
+
+
+def claim(job: str, night: date, *, now: datetime) -> int | None:
+    """Insert-or-nothing the (job, night) row; its id when this process won, else None.
+
+    Committed at once, so that every other process sees the claim before any work starts.
+    """
+    insert = _insert_for(db.engine.dialect.name)
+    with write_transaction(db.session):
+        won = db.session.execute(
+            insert(JobRun)
+            .values(job=job, night=night, started_at=now, status=RUNNING, runner=_runner_name())
+            .on_conflict_do_nothing(index_elements=["job", "night"])
+            .returning(JobRun.id)
+        ).scalar()
+    return int(won) if won is not None else None
+
+
+def _finish(run_id: int, status: str, counts: Mapping[str, Any], errors: list[str]) -> None:
+    with write_transaction(db.session):
+        db.session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(
+                finished_at=clock.now(),
+                status=status,
+                counts=json.dumps(counts, sort_keys=True),
+                error="\n\n".join(errors)[:20_000] or None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+# --- the steps -----------------------------------------------------------------------------
+
+
+def _step_sweep(now: datetime, today: date) -> dict[str, int]:
+    return nightly.run_sweep(now=now, today=today).counts
+
+
+def _step_purge_tokens(now: datetime, _today: date) -> dict[str, int]:
+    with write_transaction(db.session):
+        return {"purged": tokens.purge_expired(now)}
+
+
+def _step_expiry_digests(_now: datetime, today: date) -> dict[str, int]:
+    with write_transaction(db.session):
+        return notices.queue_expiry_digests(today=today)
+
+
+def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:
+    """Send the digests just queued and retry the mail that failed before (helpdesk replies,
+    lockout notices), in rounds of ``retry_pending``'s limit."""
+    totals = {"tried": 0, "sent": 0, "still_pending": 0}
+    while True:
+        counts = mail_queue.retry_pending()
+        for key in totals:
+            totals[key] += counts[key]
+        if counts["tried"] < 1000 or counts["sent"] == 0:
+            return totals
+
+
+#: (name, step) in order: the digest reads the state the sweep leaves.
+STEPS: list[tuple[str, Callable[[datetime, date], Mapping[str, int]]]] = [
+    ("sweep", _step_sweep),
+    ("purge_tokens", _step_purge_tokens),
+    ("expiry_digests", _step_expiry_digests),
+    ("mail", _step_send_mail),
+]
+
+
+@dataclass
+class RunResult:
+    """What one call of :func:`run_nightly` did: ``ran`` False when another process had the
+    claim (then nothing else is set)."""
+
+    night: date
+    ran: bool
+    status: str | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_nightly(*, night: date | None = None, trigger: str = "schedule") -> RunResult:
+    """Claim tonight's run and, if this process won, run every step; inside an app context.
+
+    Never raises: a failing step is logged and recorded in the run's row (status ``failed``),
+    and the scheduler stays up for the next night.
+    """
+    now = clock.now()
+    if night is None:
+        night = night_of(now, clock.configured_timezone())
+    today = clock.local_date(now)
+    try:
+        run_id = claim(JOB, night, now=now)
+    except Exception:
+        db.session.rollback()
+        log.exception("nightly run for %s: could not claim it", night)
+        return RunResult(night, ran=False, status=FAILED, errors=["claim failed"])
+    if run_id is None:
+        log.info("nightly run for %s: already claimed by another process; skipped", night)
+        return RunResult(night, ran=False)
+
+    log.info("nightly run for %s started (%s, run %s)", night, trigger, run_id)
+    result = RunResult(night, ran=True)
+    for name, step in STEPS:
+        try:
+            result.counts[name] = dict(step(now, today))
+        except Exception as exc:
+            db.session.rollback()
+            log.exception("nightly run for %s: step %s failed", night, name)
+            result.errors.append(f"{name}: {exc!r}\n{traceback.format_exc(limit=5)}")
+    result.status = FAILED if result.errors else OK
+    try:
+        _finish(run_id, result.status, result.counts, result.errors)
+    except Exception:
+        db.session.rollback()
+        log.exception("nightly run for %s: could not record its outcome", night)
+    log_fn = log.error if result.errors else log.info
+    log_fn(
+        "nightly run for %s finished: %s, counts %s%s",
+        night,
+        result.status,
+        json.dumps(result.counts, sort_keys=True),
+        f", {len(result.errors)} step(s) failed" if result.errors else "",
+    )
+    return result
+
+
+def run_in_app(app: Flask, trigger: str = "schedule") -> RunResult | None:
+    """The scheduler's entry point: :func:`run_nightly` in an app context; never raises."""
     with app.app_context():
         try:
-            with write_transaction(db.session):
-                counts = nightly.sweep(now=clock.now(), today=clock.today())
-            log.info("nightly sweep done: %s", counts)
+            return run_nightly(trigger=trigger)
         except Exception:
-            db.session.rollback()
-            log.exception("nightly sweep failed; the scheduler stays up for the next night")
+            log.exception("nightly run failed; the scheduler stays up for the next night")
+            return None
         finally:
             db.session.remove()
 
 
-def start(app: Flask) -> BackgroundScheduler:
+def missed_night(app: Flask) -> date | None:
+    """The latest night that should have run but has no claim (None: nothing missed).
+
+    Only the latest matters: the sweep and the digest work from the state as it is now, so
+    one run catches up however many nights were missed.
+    """
+    with app.app_context():
+        try:
+            night = night_of(clock.now(), clock.configured_timezone())
+            claimed = db.session.scalar(
+                select(JobRun.id).where(JobRun.job == JOB, JobRun.night == night)
+            )
+            return None if claimed is not None else night
+        finally:
+            db.session.remove()
+
+
+def catch_up(app: Flask) -> RunResult | None:
+    """At start-up: run the latest night once if no process ran it (after downtime)."""
+    night = missed_night(app)
+    if night is None:
+        return None
+    log.info("nightly run for %s was missed: catching up now", night)
+    return run_in_app(app, trigger="catch-up")
+
+
+# --- the scheduler -------------------------------------------------------------------------
+
+
+def nightly_trigger(tz: str) -> CronTrigger:
+    return CronTrigger(hour=RUN_AT.hour, minute=RUN_AT.minute, timezone=tz)
+
+
+def configure(
+    scheduler: BaseScheduler,
+    app: Flask,
+    *,
+    trigger: BaseTrigger | None = None,
+    with_catch_up: bool = True,
+) -> BaseScheduler:
+    """Add the nightly job (and, unless ``with_catch_up`` is False, the start-up catch-up) to
+    ``scheduler``.  ``trigger`` replaces the 02:00 CronTrigger (tests)."""
     tz = app.config["PORTAL_TIMEZONE"]
-    scheduler = BackgroundScheduler(timezone=tz)
     scheduler.add_job(
-        run_sweep,
-        CronTrigger(hour=2, minute=0, timezone=tz),
+        run_in_app,
+        trigger or nightly_trigger(tz),
         args=[app],
-        id="nightly-sweep",
+        id=CRON_JOB_ID,
+        name="nightly sweep, digests and housekeeping",
         coalesce=True,
         max_instances=1,
-        misfire_grace_time=6 * 3600,
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        replace_existing=True,
     )
-    scheduler.start()
-    app.extensions["portal.scheduler"] = scheduler
-    log.info("scheduler started: nightly sweep at 02:00 %s", tz)
+    if not with_catch_up:
+        return scheduler
+    scheduler.add_job(  # no trigger: once, as soon as the scheduler starts
+        catch_up,
+        args=[app],
+        id=CATCH_UP_JOB_ID,
+        name="catch up a missed night",
+        misfire_grace_time=None,
+        replace_existing=True,
+    )
     return scheduler
+
+
+def start(app: Flask, *, trigger: BaseTrigger | None = None) -> BackgroundScheduler:
+    """A BackgroundScheduler in this process (``make run``; PORTAL_SCHEDULER=on)."""
+    tz = app.config["PORTAL_TIMEZONE"]
+    scheduler = BackgroundScheduler(timezone=tz, daemon=True)
+    configure(scheduler, app, trigger=trigger)
+    scheduler.start()
+    app.extensions[EXTENSION_KEY] = scheduler
+    log.info("scheduler started: nightly run at %s %s", RUN_AT.strftime("%H:%M"), tz)
+    return scheduler
+
+
+def run_blocking(app: Flask) -> None:
+    """``portal scheduler``: the scheduler alone in the foreground until SIGINT/SIGTERM."""
+    tz = app.config["PORTAL_TIMEZONE"]
+    scheduler = BlockingScheduler(timezone=tz)
+    configure(scheduler, app)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        log.info("scheduler stopping (SIGTERM); a run in progress finishes first")
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("scheduler running: nightly run at %s %s", RUN_AT.strftime("%H:%M"), tz)
+    scheduler.start()
+
+
+def wanted(config: Mapping[str, Any], environ: Mapping[str, str], command: Any) -> bool:
+    """Should the factory start a scheduler in this process?
+
+    Only when PORTAL_SCHEDULER is on and the process serves requests: under gunicorn (or any
+    WSGI server), or ``flask run`` in the reloader's child (never its parent, which only
+    watches files).  Never for the other CLI commands (``db upgrade``, ``portal sweep`` …),
+    which would otherwise start a run and exit half-way.  ``command`` is the current click
+    context's command, or None outside the CLI.
+    """
+    if not config.get("PORTAL_SCHEDULER"):
+        return False
+    if environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return True  # a WSGI server imported app.py
+    if command is None or getattr(command.command, "name", None) != "run":
+        return False
+    if environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return True  # the reloader's child serves
+    reload = command.params.get("reload")
+    if reload is None:
+        reload = bool(config.get("DEBUG"))
+    return not reload

@@ -1,0 +1,155 @@
+"""Emails to an organisation's Administrators about its users: the lockout notice (queued in
+the lockout's own transaction) and the nightly expiry digest (SPEC §7).
+
+Both go through ``portal.mail_queue``: stored in the transaction that causes them, sent after
+the commit, retried by the nightly job, never lost.  Recipients are the organisation's
+Administrators *with access* (``enabled``); a User ID that is not one of them gets nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import ColumnElement
+from sqlalchemy import select
+
+from portal import clock
+from portal import mail_queue
+from portal.accounts import rules
+from portal.accounts.models import Organisation
+from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.extensions import db
+from portal.mail_queue import QueuedMail
+
+LOCKOUT_PURPOSE = "lockout.notice"
+DIGEST_PURPOSE = "expiry.digest"
+#: The digest lists the users whose expiry date falls within this many days after today.
+DIGEST_DAYS = 14
+#: A digest names at most this many users (then says how many more the Console shows).
+DIGEST_MAX_LINES = 500
+
+
+def _administrators(organisations: Any) -> dict[int, list[tuple[int, str]]]:
+    """(id, email) of the Administrators with access of each organisation in
+    ``organisations`` (a list of ids, or a subquery of them)."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    rows = db.session.execute(
+        select(User.organisation_id, User.id, User.email)
+        .where(
+            User.organisation_id.in_(organisations),
+            User.profile == Profile.ADMINISTRATOR.value,
+            User.enabled.is_(True),
+        )
+        .order_by(User.organisation_id, User.id)
+    )
+    for org_id, pk, email in rows:
+        found.setdefault(org_id, []).append((pk, email))
+    return found
+
+
+def _console_url(path: str) -> str:
+    return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/") + path
+
+
+def _local(moment: datetime) -> str:
+    local = moment.astimezone(ZoneInfo(clock.configured_timezone()))
+    return f"{local.day} {local:%b %Y %H:%M %Z}"
+
+
+def queue_lockout_notice(user: User, *, now: datetime) -> list[QueuedMail]:
+    """Inside the lockout's write transaction: one notice per Administrator with access of the
+    user's organisation (never the locked-out user itself).  Returns the rows to deliver after
+    the commit (``mail_queue.deliver_soon``)."""
+    if user.organisation_id is None:
+        return []
+    admins = _administrators([user.organisation_id]).get(user.organisation_id, [])
+    subject = f"Claims Portal: {user.user_id} is locked out"
+    body = (
+        f"The User ID {user.user_id} ({user.full_name}) was locked out at {_local(now)} after "
+        f"{rules.LOCKOUT_AFTER} consecutive wrong passwords.\n\n"
+        "If this was not expected, someone may be guessing the password. Once you have spoken "
+        "to the user, you can give the access back by ticking Enabled in the Admin Console:\n"
+        f"{_console_url(f'/console/users/{user.id}')}\n\n"
+        "You receive this email as an Administrator of the organisation.\n"
+    )
+    return [
+        mail_queue.enqueue(email, subject, body, purpose=LOCKOUT_PURPOSE, ref=user.user_id[:40])
+        for pk, email in admins
+        if pk != user.id
+    ]
+
+
+def _expiring_condition(today: date) -> ColumnElement[bool]:
+    """Users with access whose expiry date is within DIGEST_DAYS after today."""
+    last = today + timedelta(days=DIGEST_DAYS)
+    return User.enabled.is_(True) & (User.expires_on > today) & (User.expires_on <= last)
+
+
+def _expiring(today: date) -> Iterator[tuple[int, str, str, str, date]]:
+    """(organisation id, organisation name, User ID, full name, expiry date) of every user
+    expiring soon, by organisation; one query, streamed."""
+    query = (
+        select(Organisation.id, Organisation.name, User.user_id, User.full_name, User.expires_on)
+        .join(Organisation, Organisation.id == User.organisation_id)
+        .where(_expiring_condition(today))
+        .order_by(User.organisation_id, User.expires_on, User.user_id_key)
+        .execution_options(yield_per=1000)
+    )
+    for row in db.session.execute(query):
+        yield row._tuple()
+
+
+def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, today: date) -> str:
+    lines = [
+        f"These users of {name} reach their expiry date within {DIGEST_DAYS} days. On that "
+        "date they can no longer log in, unless you extend the date in the Admin Console.",
+        "",
+    ]
+    for user_id, full_name, expires_on in users:
+        days = (expires_on - today).days
+        when = "tomorrow" if days == 1 else f"in {days} days"
+        lines.append(f"- {user_id} ({full_name}): expires on {expires_on:%d %b %Y} ({when})")
+    if total > len(users):
+        lines.append(f"- … and {total - len(users)} more")
+    lines += [
+        "",
+        f"Users list, by expiry date: {_console_url('/console/users?sort=expiry')}",
+        "",
+        "You receive this email as an Administrator of the organisation.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def queue_expiry_digests(*, today: date) -> dict[str, int]:
+    """Inside the caller's write transaction: one digest per Administrator with access of each
+    organisation that has users expiring within DIGEST_DAYS (no email when there are none)."""
+    organisations = mails = 0
+    expiring_orgs = (
+        select(User.organisation_id).where(_expiring_condition(today)).distinct().scalar_subquery()
+    )
+    administrators = _administrators(expiring_orgs)
+    for (org_id, name), rows in groupby(_expiring(today), key=lambda r: (r[0], r[1])):
+        users: list[tuple[str, str, date]] = []
+        total = 0
+        for _org, _name, user_id, full_name, expires_on in rows:
+            total += 1
+            if len(users) < DIGEST_MAX_LINES:
+                users.append((user_id, full_name, expires_on))
+        admins = administrators.get(org_id, [])
+        if not admins:
+            continue
+        subject = f"Claims Portal: {total} user{'s' if total != 1 else ''} of {name} expire soon"
+        body = _digest_body(name, users, total, today)
+        for _pk, email in admins:
+            mail_queue.enqueue(email, subject[:200], body, purpose=DIGEST_PURPOSE)
+            mails += 1
+        organisations += 1
+    return {"organisations": organisations, "digests": mails}

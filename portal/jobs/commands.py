@@ -1,0 +1,183 @@
+"""``flask --app app portal sweep | jobs | scheduler | backup``: the nightly jobs by hand, their
+history, the scheduler on its own, and an online SQLite backup."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+from datetime import date
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from portal import clock
+from portal.extensions import db
+from portal.jobs import nightly
+from portal.jobs import runner
+from portal.jobs.runs import JobRun
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-22", param_hint="--as-of"
+        ) from None
+
+
+def _moment_for(day: date) -> datetime:
+    """The nightly run's instant on ``day``: 02:00 local time in PORTAL_TIMEZONE."""
+    tz = ZoneInfo(current_app.config["PORTAL_TIMEZONE"])
+    return datetime.combine(day, runner.RUN_AT, tzinfo=tz).astimezone(ZoneInfo("UTC"))
+
+
+def _print_report(report: nightly.SweepReport, today: date) -> None:
+    verb = "Would disable" if report.dry_run else "Disabled"
+    click.echo(f"{verb} {report.total} user(s) as of {today.isoformat()}:")
+    for reason, count in report.counts.items():
+        click.echo(f"  {reason}: {count}")
+        sample = report.samples.get(reason, [])
+        if sample:
+            more = f" … and {count - len(sample)} more" if count > len(sample) else ""
+            click.echo(f"    {', '.join(sample)}{more}")
+    if report.dry_run:
+        click.echo("Dry run: nothing was changed.")
+
+
+@click.command("sweep")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option("--as-of", metavar="YYYY-MM-DD", help="Evaluate the rules as of this date.")
+def sweep(dry_run: bool, as_of: str | None) -> None:
+    """Disable the users due for inactivity (R2) or expiry (R3); audited as 'system'.
+
+    --as-of evaluates the rules at 02:00 on that date (PORTAL_TIMEZONE) instead of now; a
+    future date is allowed only with --dry-run.
+    """
+    day = _as_of(as_of)
+    if day is None:
+        now, today = clock.now(), clock.today()
+    else:
+        if day > clock.today() and not dry_run:
+            raise click.UsageError(
+                "--as-of a future date would disable users early: add --dry-run to preview it"
+            )
+        now, today = _moment_for(day), day
+    if dry_run:
+        report = nightly.preview(now=now, today=today)
+    else:
+        report = nightly.run_sweep(now=now, today=today)
+    _print_report(report, today)
+
+
+@click.command("jobs")
+@click.option("--limit", default=10, show_default=True, help="How many runs to list.")
+def jobs(limit: int) -> None:
+    """List the last nightly runs: night, outcome, where and when it ran, what it counted."""
+    if limit < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--limit")
+    runs = db.session.scalars(
+        select(JobRun).order_by(JobRun.night.desc(), JobRun.id.desc()).limit(limit)
+    ).all()
+    db.session.rollback()
+    if not runs:
+        click.echo("No nightly run yet.")
+        return
+    for run in runs:
+        took = ""
+        if run.finished_at is not None:
+            took = f" in {(run.finished_at - run.started_at).total_seconds():.1f} s"
+        started = run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"{run.night.isoformat()}  {run.job:<8} {run.status:<8} {started}{took}")
+        click.echo(f"    on {run.runner}")
+        if run.counts:
+            counts = json.loads(run.counts)
+            click.echo(f"    {json.dumps(counts, sort_keys=True)}")
+        if run.error:
+            first = run.error.strip().splitlines()[0]
+            click.echo(f"    error: {first}")
+
+
+@click.command("scheduler")
+def scheduler() -> None:
+    """Run the nightly scheduler alone, in the foreground (beside gunicorn; Ctrl-C stops it).
+
+    Runs the nightly jobs at 02:00 in PORTAL_TIMEZONE, and at start-up catches up a missed
+    night.  Safe to run on several hosts: each night runs once (a claim in the database).
+    """
+    if not logging.getLogger().handlers:  # the runs' start, end, counts and failures
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    existing = app.extensions.pop(runner.EXTENSION_KEY, None)
+    if existing is not None:  # never two schedulers in one process
+        existing.shutdown(wait=False)
+    click.echo(
+        f"Scheduler running: nightly jobs at {runner.RUN_AT:%H:%M} "
+        f"{app.config['PORTAL_TIMEZONE']} (Ctrl-C to stop)."
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        runner.run_blocking(app)
+    click.echo("Scheduler stopped.")
+
+
+def _default_backup_path() -> Path:
+    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+    return Path(current_app.instance_path) / "backups" / f"portal-{stamp}.sqlite"
+
+
+@click.command("backup")
+@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+def backup(path: Path | None) -> None:
+    """Copy the SQLite database to PATH with SQLite's online backup API (safe while the app
+    runs; default: instance/backups/portal-<UTC time>.sqlite).  PostgreSQL: use pg_dump."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite":
+        raise click.ClickException(
+            "portal backup copies SQLite databases only. On PostgreSQL use pg_dump, e.g.\n"
+            '  pg_dump --format=custom --file=portal.dump "$DATABASE_URL"\n'
+            "and restore with pg_restore (see docs/deploy.md, Backups)."
+        )
+    source = url.database
+    if not source or source == ":memory:":
+        raise click.ClickException("The database is in memory: there is nothing to back up.")
+    target = path or _default_backup_path()
+    if target.exists():
+        raise click.ClickException(f"{target} already exists: choose another path.")
+    if not target.parent.is_dir():
+        if path is not None:
+            raise click.ClickException(f"The folder {target.parent} does not exist.")
+        target.parent.mkdir(parents=True, mode=0o700)
+    db.session.remove()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds password hashes
+    os.close(fd)
+    try:
+        with sqlite3.connect(source) as src:
+            dst = sqlite3.connect(target)
+            try:
+                src.backup(dst, pages=1024)
+            finally:
+                dst.close()
+            pages = src.execute("PRAGMA page_count").fetchone()[0]
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise click.ClickException(f"Backup failed: {exc}") from None
+    size = target.stat().st_size
+    click.echo(f"Backed up {source} to {target} ({pages} pages, {size / 1_048_576:.1f} MiB).")
+
+
+def register(group: AppGroup) -> None:
+    """Add these commands to the ``portal`` group."""
+    for command in (sweep, jobs, scheduler, backup):
+        group.add_command(command)
