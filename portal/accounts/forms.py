@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from flask import current_app
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms import Field
@@ -19,6 +21,7 @@ from wtforms.validators import Length
 from wtforms.validators import Regexp
 from wtforms.validators import ValidationError
 
+from portal.accounts.service import find_user
 from portal.guides import codes
 
 USER_ID_LENGTH = "A User ID is 3 to 64 characters long"
@@ -82,6 +85,8 @@ class _AccountErrors:
             self.form_errors.append(str(exc))  # type: ignore[attr-defined]
 
 
+PAST_EXPIRY = "The expiry date must be in the future"
+USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
 CONTROL_CHARACTERS = "Use letters, digits, spaces and punctuation only (no control characters)"
 
@@ -112,6 +117,8 @@ def email_field() -> StringField:
 
 
 class UserCreateForm(_AccountErrors, FlaskForm):
+    """A new organisation user (the Console's form, and the operator's first Administrator)."""
+
     user_id = StringField(
         "User ID",
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
@@ -128,6 +135,21 @@ class UserCreateForm(_AccountErrors, FlaskForm):
         "Expiry date",
         validators=[DataRequired("Enter an expiry date, for example 2027-03-31")],
     )
+
+    def validate_new(self, today: date, *, past_expiry: str = PAST_EXPIRY) -> bool:
+        """Validate a POST, then what the fields alone cannot tell: the expiry date is in the
+        future and the User ID is not taken (ignoring case).  Every problem is reported at
+        once; a value already refused is never looked up (NUL breaks PostgreSQL)."""
+        valid = self.validate_on_submit()
+        if request.method != "POST":
+            return valid
+        if self.expires_on.data and self.expires_on.data <= today:
+            self.expires_on.errors = [*self.expires_on.errors, past_expiry]
+            valid = False
+        if self.user_id.data and not self.user_id.errors and find_user(self.user_id.data):
+            self.user_id.errors = [*self.user_id.errors, USER_ID_TAKEN]
+            valid = False
+        return valid
 
 
 class UserDetailsForm(_AccountErrors, FlaskForm):

@@ -41,7 +41,6 @@ from portal.redirects import local_path
 
 CONFIRM_REMOVE = "Are you sure you want to remove this User’s access?"
 USERS_CHANGED = "users-changed"
-PAST_EXPIRY = "The expiry date must be in the future"
 
 #: What an Administrator is told when the rules refuse a change.
 REFUSALS = {
@@ -146,24 +145,7 @@ def user_create() -> Response | str:
     if request.method == "GET":
         days = current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
         form.expires_on.data = clock.today() + timedelta(days=days)
-    valid = form.validate_on_submit()
-    if request.method == "POST":
-        if form.expires_on.data and form.expires_on.data <= clock.today():
-            form.expires_on.errors = [
-                *form.expires_on.errors,
-                "The expiry date must be in the future",
-            ]
-            valid = False
-        if (
-            form.user_id.data
-            and not form.user_id.errors  # a refused value is never looked up (NUL on PostgreSQL)
-            and service.find_user(form.user_id.data) is not None
-        ):
-            form.user_id.errors = [
-                *form.user_id.errors,
-                "That User ID is already taken (User IDs ignore case)",
-            ]
-            valid = False
+    valid = form.validate_new(clock.today())
     if valid:
         try:
             with write_transaction(db.session):

@@ -142,21 +142,7 @@ def administrator_create(pk: int) -> tuple[str, int] | str:
         form.expires_on.data = today + timedelta(
             days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
         )
-    valid = form.validate_on_submit()
-    if request.method == "POST":
-        if form.expires_on.data and form.expires_on.data <= today:
-            form.expires_on.errors = [*form.expires_on.errors, FUTURE_DATE]
-            valid = False
-        if (
-            form.user_id.data
-            and not form.user_id.errors
-            and service.find_user(form.user_id.data) is not None
-        ):
-            form.user_id.errors = [
-                *form.user_id.errors,
-                "That User ID is already taken (User IDs ignore case)",
-            ]
-            valid = False
+    valid = form.validate_new(today, past_expiry=FUTURE_DATE)
     if valid:
         try:
             with write_transaction(db.session):
