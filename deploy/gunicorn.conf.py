@@ -7,6 +7,9 @@ See docs/deploy.md for the whole production path.
 """
 
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 #: Behind a reverse proxy on the same host; set PORTAL_BIND=0.0.0.0:8000 only if you must.
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
@@ -30,6 +33,25 @@ forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info")
-#: Never log query strings: a password reset link carries its token in the path, not the query,
-#: but keep the format free of request headers (cookies) all the same.
+#: No request headers (cookies) in the access log, and no secrets: see TokenRedactingLogger.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+#: Paths whose last segment is a secret: a password reset link (SECURITY LG-02, RS-07) and the
+#: newsletter's confirm / unsubscribe links.
+SECRET_PATH = re.compile(
+    r"(/(?:password-reset|newsletter/confirm|newsletter/unsubscribe)/)(?!new\b)[^/?\s\"]+"
+)
+
+
+class TokenRedactingLogger(Logger):
+    """gunicorn's logger, with the tokens in request lines and paths replaced by ``[token]``."""
+
+    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "{raw_uri}e"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = SECRET_PATH.sub(r"\1[token]", atoms[key])
+        return atoms
+
+
+logger_class = TokenRedactingLogger

@@ -137,6 +137,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal import input_guard
+
+    input_guard.init_app(app)  # before any rule is added: <int:…> is bounded
     from portal.auth.reset import bp as reset_bp
     from portal.auth.views import bp as auth_bp
     from portal.auth.views import require_password_change

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import current_app
+from flask import has_request_context
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -58,7 +59,8 @@ def cookies_in_use() -> list[CookieInfo]:
 
 
 def message_hidden() -> bool:
-    return request.cookies.get(CHOICE_COOKIE) == HIDDEN
+    """Whether this browser hid the cookie message (False outside a request: a mail template)."""
+    return has_request_context() and request.cookies.get(CHOICE_COOKIE) == HIDDEN
 
 
 class CookieChoiceForm(FlaskForm):
@@ -108,7 +110,10 @@ def hide_message() -> Response:
     same-origin), so pages never echo their own URL into a form field.
     """
     back = url_for("portal_home.index")
-    referrer = urlsplit(request.referrer or "")
+    try:
+        referrer = urlsplit(request.referrer or "")
+    except ValueError:  # e.g. "http://[oops/": not a URL, so not a page of ours
+        referrer = urlsplit("")
     if referrer.netloc == request.host:
         path = referrer.path + (f"?{referrer.query}" if referrer.query else "")
         back = local_path(path, back)

@@ -172,7 +172,7 @@ def reply_with_guide(pk: int, key: str, *, actor: User, now: datetime) -> Queued
     req = lock_request(pk)
     link = public_link(section.path)
     text = (
-        f"Hello {req.name},\n\n"
+        "Hello,\n\n"  # never what was typed: the address is unverified (as the acknowledgement)
         f"Thank you for contacting the {APP_NAME} Helpdesk (reference {req.reference}).\n\n"
         "The answer to your question is in our guide:\n\n"
         f"{section.label}\n{link}\n\n"

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import Field
 from wtforms import Form
@@ -28,11 +27,13 @@ from wtforms.validators import StopValidation
 from wtforms.validators import ValidationError
 
 from portal.accounts.forms import EMAIL_FORMAT
+from portal.accounts.models import normalise_key
 from portal.helpdesk import screenshots
 from portal.helpdesk.models import CONSOLE_LABELS
 from portal.helpdesk.models import ENVIRONMENT_LABELS
 from portal.helpdesk.models import ROLE_LABELS
 from portal.helpdesk.models import Environment
+from portal.text_forms import TextForm
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +123,19 @@ def _honeypot() -> StringField:
     return StringField("Leave this empty", filters=[_strip])
 
 
+def _user_id_key_length(_form: Form, field: Field) -> None:
+    """The look-up key (casefolded: "ß" is "ss") must fit too; no User ID is longer."""
+    if field.data and len(normalise_key(field.data)) > 64:
+        raise ValidationError("A User ID is 64 characters or fewer")
+
+
 class _Honeypot:
     def is_robot(self) -> bool:
         """The hidden field was filled in: answer as if sent, store nothing."""
         return bool(self.website.data)  # type: ignore[attr-defined]
 
 
-class ContactForm(_Honeypot, FlaskForm):
+class ContactForm(_Honeypot, TextForm):
     full_name = _name_field()
     email = _email_field("Your email address")
     organisation = _organisation_field()
@@ -139,6 +146,7 @@ class ContactForm(_Honeypot, FlaskForm):
             one_line("The User ID"),
             Optional(),
             Length(max=64, message="A User ID is 64 characters or fewer"),
+            _user_id_key_length,
         ],
     )
     role = RadioField(
@@ -198,7 +206,7 @@ class ContactForm(_Honeypot, FlaskForm):
         return valid
 
 
-class ResendUserIdForm(_Honeypot, FlaskForm):
+class ResendUserIdForm(_Honeypot, TextForm):
     environment = _environment_field()
     organisation = _organisation_field()
     full_name = _name_field()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired
@@ -13,9 +12,10 @@ from wtforms.validators import Length
 from portal.helpdesk.actions import NOTE_MAX
 from portal.helpdesk.actions import guide_sections
 from portal.helpdesk.models import STATUS_LABELS
+from portal.text_forms import TextForm
 
 
-class StatusForm(FlaskForm):
+class StatusForm(TextForm):
     status = SelectField(
         "Status",
         choices={s.value: label for s, label in STATUS_LABELS.items()},
@@ -23,7 +23,7 @@ class StatusForm(FlaskForm):
     )
 
 
-class NoteForm(FlaskForm):
+class NoteForm(TextForm):
     note = TextAreaField(
         "Internal note",
         validators=[
@@ -33,7 +33,7 @@ class NoteForm(FlaskForm):
     )
 
 
-class GuideReplyForm(FlaskForm):
+class GuideReplyForm(TextForm):
     section = SelectField("Guide section", validate_choice=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -41,7 +41,7 @@ class GuideReplyForm(FlaskForm):
         self.section.choices = {s.key: s.label for s in guide_sections()}
 
 
-class ReferForm(FlaskForm):
+class ReferForm(TextForm):
     note = TextAreaField(
         "Why (optional, for the Portal team)",
         validators=[Length(max=NOTE_MAX, message=f"At most {NOTE_MAX} characters")],

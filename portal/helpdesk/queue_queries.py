@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import column
+from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import table
@@ -45,6 +46,7 @@ from portal.helpdesk.models import RequestKind
 from portal.helpdesk.models import StatedRole
 from portal.helpdesk.models import Status
 from portal.helpdesk.models import parse_reference
+from portal.input_guard import MAX_ID
 
 PER_PAGE = 50
 #: Counting stops here: an exact count of 100,000 rows costs more than the page itself, and
@@ -187,7 +189,9 @@ def matching_ids(f: QueueFilters, limit: int, *, ordered: bool = True) -> Select
         return _newest(filters, limit, ordered)
     ref = parse_reference(f.q)
     if ref is not None:
-        return _newest([HelpdeskRequest.id == ref, *filters], limit, ordered)
+        # Beyond any id, no request has it (and PostgreSQL's integer would refuse the number).
+        found = HelpdeskRequest.id == ref if ref <= MAX_ID else false()
+        return _newest([found, *filters], limit, ordered)
     dialect = db.engine.dialect.name
     key = normalise_key(f.q)
     branches = [
@@ -247,15 +251,14 @@ def get_request(pk: int) -> HelpdeskRequest | None:
 
 
 def timeline(request_id: int) -> list[RequestEvent]:
-    """The request's events, oldest first."""
-    return list(
-        db.session.scalars(
-            select(RequestEvent)
-            .where(RequestEvent.request_id == request_id)
-            .order_by(RequestEvent.id)
-            .limit(TIMELINE_LIMIT)
-        )
+    """The request's newest TIMELINE_LIMIT events, oldest first."""
+    newest = db.session.scalars(
+        select(RequestEvent)
+        .where(RequestEvent.request_id == request_id)
+        .order_by(RequestEvent.id.desc())
+        .limit(TIMELINE_LIMIT)
     )
+    return list(reversed(list(newest)))
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def _read_capped(stream: IO[bytes], max_bytes: int) -> bytes:
 
 def _normalised(image: Image.Image, fmt: str) -> Image.Image:
     """The pixels in a mode the format stores, turned as EXIF said, with no metadata."""
-    image = ImageOps.exif_transpose(image) or image
+    ImageOps.exif_transpose(image, in_place=True)  # no second full copy of the pixels
     if fmt == "JPEG":
         wanted = "L" if image.mode in ("1", "L", "I;16") else "RGB"
     elif image.mode in ("1", "L", "LA", "I", "I;16", "RGB", "RGBA"):
@@ -102,10 +102,10 @@ def _normalised(image: Image.Image, fmt: str) -> Image.Image:
         wanted = "RGB"
     if image.mode != wanted:
         image = image.convert(wanted)
-    # A fresh image holding the pixels only: nothing of the original's info travels.
-    bare = Image.new(image.mode, image.size)
-    bare.paste(image)
-    return bare
+    # The pixels only: drop what the encoders could carry over (EXIF, ICC profile, text…)
+    # rather than copy the pixels into a fresh image (a third full copy in memory).
+    image.info.clear()
+    return image
 
 
 def clean(

@@ -62,12 +62,6 @@ def _rate_limit() -> str:
     return str(current_app.config["PORTAL_NEWSLETTER_RATE_LIMIT"])
 
 
-def _no_referrer(response: Response) -> Response:
-    """These URLs hold a token: never pass them on in a Referer (SECURITY RS-07)."""
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @bp.route("", methods=["GET", "POST"])
 @limiter.limit(_rate_limit, methods=["POST"])
 def sign_up() -> Response | str | tuple[str, int]:
@@ -96,12 +90,16 @@ def check_email() -> str:
 
 @bp.get("/confirm/<token>")
 def confirm_page(token: str) -> Response:
-    """A button, not an action: mail scanners that open links must not confirm for anyone."""
+    """A button, not an action: mail scanners that open links must not confirm for anyone.
+
+    The page keeps the app's ``Referrer-Policy: same-origin`` (not ``no-referrer``): its form's
+    POST must carry a Referer, or Flask-WTF refuses it over HTTPS (WTF_CSRF_SSL_STRICT), and
+    same-origin never sends this URL, token included, to another site."""
     valid = service.pending_for(token, now=clock.now()) is not None
     db.session.rollback()
     form = TokenForm(token=token)
     html = render_template("newsletter/confirm.html", form=form, valid=valid)
-    return _no_referrer(Response(html, status=200 if valid else 404, mimetype="text/html"))
+    return Response(html, status=200 if valid else 404, mimetype="text/html")
 
 
 @bp.post("/confirm")
@@ -109,14 +107,14 @@ def confirm() -> Response:
     form = TokenForm()
     if not form.validate_on_submit():
         html = render_template("newsletter/confirm.html", form=form, valid=False)
-        return _no_referrer(Response(html, status=400, mimetype="text/html"))
+        return Response(html, status=400, mimetype="text/html")
     with write_transaction(db.session):
         result = service.confirm(form.token.data or "", now=clock.now())
     if result.mail is not None:
         deliver_soon([result.mail])
     html = render_template("newsletter/confirmed.html", outcome=result.outcome.value, form=form)
     status = 404 if result.outcome == service.Outcome.INVALID else 200
-    return _no_referrer(Response(html, status=status, mimetype="text/html"))
+    return Response(html, status=status, mimetype="text/html")
 
 
 @bp.get("/unsubscribe/<token>")
@@ -132,7 +130,7 @@ def unsubscribe_page(token: str) -> Response:
     )
     db.session.rollback()
     status = 200 if subscriber is not None else 404
-    return _no_referrer(Response(html, status=status, mimetype="text/html"))
+    return Response(html, status=status, mimetype="text/html")
 
 
 @bp.post("/unsubscribe")
@@ -152,7 +150,7 @@ def unsubscribe() -> Response:
         done=subscriber is not None,
     )
     status = 200 if subscriber is not None else 404
-    return _no_referrer(Response(html, status=status, mimetype="text/html"))
+    return Response(html, status=status, mimetype="text/html")
 
 
 @bp.get("/subscribers.csv")

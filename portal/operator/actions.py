@@ -23,9 +23,9 @@ from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import parse_reference
 from portal.helpdesk.models import reference as format_reference
+from portal.input_guard import MAX_ID
 
 #: The largest id an INTEGER column holds (PostgreSQL refuses a larger value in a query).
-MAX_ID = 2**31 - 1
 
 
 class BadReference(ValueError):

@@ -25,6 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func
 from sqlalchemy import select
+from werkzeug.routing import IntegerConverter
 
 from portal import create_app
 from portal.accounts.models import Organisation
@@ -143,7 +144,7 @@ class World:
         )
         values: dict[str, Any] = {}
         for name, converter in getattr(found, "_converters", {}).items():
-            is_int = type(converter).__name__ == "IntegerConverter"
+            is_int = isinstance(converter, IntegerConverter)
             if "org" in name or "/organisations/<" in rule:
                 values[name] = self.org.id
             elif rule.startswith(HELPDESK_PREFIX) and is_int:
