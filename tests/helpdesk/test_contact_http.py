@@ -157,9 +157,7 @@ def test_a_missing_answer_is_refused_and_named(
 
 
 def test_all_three_missing_are_named_together(client: FlaskClient) -> None:
-    response = post_contact(
-        client, contact_data(role=None, console=None, error_message=None)
-    )
+    response = post_contact(client, contact_data(role=None, console=None, error_message=None))
     assert response.status_code == 422
     assert summary_links(response) == {
         forms.ROLE_MISSING: "role",
