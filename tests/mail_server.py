@@ -15,6 +15,7 @@ from dataclasses import field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +102,23 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         controller.stop()
+
+
+def smtp_settings(
+    request: pytest.FixtureRequest,
+    settings: dict[str, Any],
+    server: SmtpServer,
+    outbox: Path,
+    base_url: str,
+) -> dict[str, Any]:
+    """The suite's settings with mail going to ``server`` (a test's ``config`` markers win)."""
+    values = {
+        **settings,
+        "PORTAL_MAIL_SERVER": "127.0.0.1",
+        "PORTAL_MAIL_PORT": server.port,
+        "PORTAL_MAIL_OUTBOX": str(outbox),
+        "PORTAL_BASE_URL": base_url,
+    }
+    for marker in reversed(list(request.node.iter_markers("config"))):
+        values.update(marker.kwargs)
+    return values

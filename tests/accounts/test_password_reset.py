@@ -38,6 +38,7 @@ from tests.factories import message_codes
 from tests.factories import refresh
 from tests.factories import remove_access
 from tests.mail_server import SmtpServer
+from tests.mail_server import smtp_settings
 
 BASE_URL = "https://portal.example.test"
 NEW_PASSWORD = "a brand new phrase for my account"
@@ -54,16 +55,7 @@ def settings(
     tmp_path: Any,
 ) -> dict[str, Any]:
     """The suite's settings, sending mail to the real SMTP server (markers still win)."""
-    values = {
-        **settings,
-        "PORTAL_MAIL_SERVER": "127.0.0.1",
-        "PORTAL_MAIL_PORT": smtp_server.port,
-        "PORTAL_MAIL_OUTBOX": str(tmp_path / "outbox"),
-        "PORTAL_BASE_URL": BASE_URL,
-    }
-    for marker in reversed(list(request.node.iter_markers("config"))):
-        values.update(marker.kwargs)
-    return values
+    return smtp_settings(request, settings, smtp_server, tmp_path / "outbox", BASE_URL)
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -16,7 +14,6 @@ from typing import Any
 import markupsafe
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event
 from sqlalchemy import insert
 
 from portal import clock
@@ -31,6 +28,7 @@ from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.statements import counting_statements
 
 HOSTILE = '"><img src=x onerror=alert(1)>'
 ROW = re.compile(r'<tr id="event-(\d+)">')
@@ -370,20 +368,6 @@ def test_safe_cell() -> None:
 # --- query count -----------------------------------------------------------------------
 
 
-@contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-
-
 def queries_for_audit_page(client: FlaskClient, n: int) -> int:
     org = make_org()
     users = [make_user(org) for _ in range(n)]
@@ -396,7 +380,7 @@ def queries_for_audit_page(client: FlaskClient, n: int) -> int:
     )
     log_in_admin(client, org)
     client.get("/console/audit")
-    with counting_queries() as statements:
+    with counting_statements() as statements:
         response = client.get("/console/audit")
     assert response.status_code == 200
     assert len(row_ids(response.get_data(as_text=True))) == min(50, 2 * n + 3)

@@ -4,8 +4,6 @@ each linking to the filtered users list; the counts fragment; roles; a constant 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from html import escape
 from typing import Any
@@ -13,7 +11,6 @@ from typing import Any
 import markupsafe
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from portal import clock
 from portal.accounts import counts
@@ -29,6 +26,7 @@ from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
 from tests.factories import remove_access
+from tests.statements import counting_statements
 
 HOSTILE = '"><img src=x onerror=alert(1)>'
 CONSOLE_ROUTES = ["/console/", "/console/counts", "/console/audit", "/console/audit.csv"]
@@ -211,20 +209,6 @@ def test_anonymous_goes_to_the_console_login(client: FlaskClient, path: str) -> 
     assert response.headers["Location"].startswith("/console/login")
 
 
-@contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-
-
 def queries_for_dashboard(client: FlaskClient, n_users: int) -> int:
     org = make_org()
     now, today = clock.now(), clock.today()
@@ -242,9 +226,9 @@ def queries_for_dashboard(client: FlaskClient, n_users: int) -> int:
             make_user(org)
     log_in_admin(client, org)
     client.get("/console/")  # warm-up (first-use caches)
-    with counting_queries() as page_statements:
+    with counting_statements() as page_statements:
         assert client.get("/console/").status_code == 200
-    with counting_queries() as fragment_statements:
+    with counting_statements() as fragment_statements:
         assert client.get("/console/counts").status_code == 200
     return len(page_statements) * 1000 + len(fragment_statements)
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
@@ -24,7 +22,6 @@ import markupsafe
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.test import TestResponse
@@ -48,6 +45,7 @@ from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
 from tests.factories import remove_access
+from tests.statements import counting_statements
 
 CONFIRM = "Are you sure you want to remove this User’s access?"
 HOSTILE = '"><img src=x onerror=alert(1)>'
@@ -1188,20 +1186,6 @@ def test_hostile_full_name_is_escaped_everywhere(client: FlaskClient) -> None:
 
 
 # --- a constant number of queries ------------------------------------------------------------
-
-
-@contextmanager
-def counting_statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
 
 
 def test_query_count_does_not_grow_with_the_rows_shown(client: FlaskClient) -> None:

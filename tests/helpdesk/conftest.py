@@ -29,6 +29,7 @@ from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
 from portal.mail_queue import QueuedMail
 from tests.mail_server import SmtpServer
+from tests.mail_server import smtp_settings
 
 
 @pytest.fixture
@@ -39,16 +40,9 @@ def settings(
     tmp_path: Any,
 ) -> dict[str, Any]:
     """The suite's settings, mail going to the real SMTP server (markers still win)."""
-    values = {
-        **settings,
-        "PORTAL_MAIL_SERVER": "127.0.0.1",
-        "PORTAL_MAIL_PORT": smtp_server.port,
-        "PORTAL_MAIL_OUTBOX": str(tmp_path / "outbox"),
-        "PORTAL_BASE_URL": "https://portal.example.test",
-    }
-    for marker in reversed(list(request.node.iter_markers("config"))):
-        values.update(marker.kwargs)
-    return values
+    return smtp_settings(
+        request, settings, smtp_server, tmp_path / "outbox", "https://portal.example.test"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,11 @@ and finding any user across organisations."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -32,6 +29,7 @@ from tests.portal_team.helpers import events
 from tests.portal_team.helpers import expired
 from tests.portal_team.helpers import make_request
 from tests.portal_team.helpers import sign_in
+from tests.statements import counting_statements
 
 HX = {"HX-Request": "true"}
 OTP = re.compile(r'<p class="one-time-password"><code>([^<]+)</code></p>')
@@ -40,21 +38,6 @@ OTP = re.compile(r'<p class="one-time-password"><code>([^<]+)</code></p>')
 def org_count() -> int:
     db.session.rollback()
     return db.session.scalar(select(func.count()).select_from(Organisation)) or 0
-
-
-@contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        if str(args[2]).lstrip().upper().startswith("SELECT"):
-            statements.append(str(args[2]))
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 # --- organisations ------------------------------------------------------------------------
@@ -148,14 +131,14 @@ def test_the_organisations_list_is_a_fixed_number_of_queries(app: Flask) -> None
     for i in range(3):
         org = make_org(f"Firm {i}")
         make_user(org)
-    with counting_queries() as few:
+    with counting_statements(selects_only=True) as few:
         organisations.summaries()
     for i in range(3, 12):
         org = make_org(f"Firm {i}")
         make_user(org)
         lock_out(make_user(org))
     db.session.rollback()
-    with counting_queries() as many:
+    with counting_statements(selects_only=True) as many:
         page = organisations.summaries()
     assert len(page.rows) == 12
     assert len(many) == len(few) == 2  # the total, then one grouped query for the page
