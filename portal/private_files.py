@@ -2,7 +2,7 @@
 
 The database holds password hashes and personal data, and ``instance/`` holds the secret key:
 neither is ever created readable by other accounts on the machine, and an older one found
-readable is tightened (with a warning), so a deployment made before this check is mended too.
+readable is tightened (and logged), so a deployment made before this check is mended too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _tighten(path: Path, mode: int) -> None:
     if info.st_uid != os.getuid() or not stat.S_IMODE(info.st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
         return
     os.chmod(path, mode)
-    log.warning("%s was readable by other accounts: now mode %o", path, mode)
+    log.info("%s was readable by other accounts: now mode %o", path, mode)
 
 
 def private_folder(path: Path) -> Path:

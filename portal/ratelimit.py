@@ -105,6 +105,14 @@ class OncePerInterval(logging.Filter):
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def reset(self, clock: Callable[[], float] | None = None) -> None:
+        """Forget what was let through (and use ``clock`` from now on, when given)."""
+        with self._lock:
+            self._last.clear()
+            self._held.clear()
+            if clock is not None:
+                self.clock = clock
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
