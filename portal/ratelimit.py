@@ -71,6 +71,9 @@ class PortalLimiter(Limiter):
     def init_app(self, app: Flask) -> None:
         for name, value in self._pristine.items():
             setattr(self, name, copy.copy(value))
+        # RATELIMIT_DEFAULT and RATELIMIT_APPLICATION are read only while none are set.
+        self.limit_manager.set_default_limits([])
+        self.limit_manager.set_application_limits([])
         # Its back-off between tries of a dead storage starts afresh too.
         self._Limiter__check_backend_count = 0
         self._Limiter__last_check_backend = time.time()
