@@ -135,8 +135,16 @@ class OncePerInterval(logging.Filter):
 
 
 def install_log_throttle(logger_name: str = LOGGER_NAME) -> OncePerInterval:
-    """Put one :class:`OncePerInterval` on the named logger (once per process) and return it."""
+    """Put one :class:`OncePerInterval` on the named logger (once per process) and return it.
+
+    Flask-Limiter gives its logger a ``NullHandler``, which keeps its warnings out of a log
+    that nobody configured (Python's last-resort handler, stderr, which gunicorn logs): it is
+    removed, so the operator sees them wherever the app's other warnings go.
+    """
     logger = logging.getLogger(logger_name)
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.NullHandler):
+            logger.removeHandler(handler)
     for existing in logger.filters:
         if isinstance(existing, OncePerInterval):
             return existing
