@@ -214,6 +214,10 @@ def deliver(mail_id: int) -> bool:
     except (mail.MailError, ValueError) as exc:
         _failed_attempt(row, mine, str(exc), now=clock.now())
         return False
+    except Exception as exc:  # a bug of ours or of a library: counted like any failure
+        log.exception("queued mail %s (%s): unexpected error while sending", row.id, row.purpose)
+        _failed_attempt(row, mine, f"{exc.__class__.__name__}: {exc}", now=clock.now())
+        return False
     wipe = {"body": ""} if row.sealed else {}
     # Whatever happened meanwhile (a lease that ran out), the server has it: it is sent.
     _set(
