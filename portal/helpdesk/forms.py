@@ -85,6 +85,15 @@ def _name_field() -> StringField:
     )
 
 
+EMAIL_TOO_LONG = "The email address must be 254 characters or fewer"
+
+
+def _email_key_length(_form: Form, field: Field) -> None:
+    """The look-up key (casefolded: "ß" is "ss", "ﬃ" is "ffi") is stored too and must fit."""
+    if field.data and len(normalise_key(field.data)) > 254:
+        raise ValidationError(EMAIL_TOO_LONG)
+
+
 def _email_field(label: str) -> StringField:
     return StringField(
         label,
@@ -92,7 +101,8 @@ def _email_field(label: str) -> StringField:
         validators=[
             one_line("The email address"),
             DataRequired("Enter your email address"),
-            Length(max=254, message="The email address must be 254 characters or fewer"),
+            Length(max=254, message=EMAIL_TOO_LONG),
+            _email_key_length,
             Email(EMAIL_FORMAT, check_deliverability=False),
         ],
     )
