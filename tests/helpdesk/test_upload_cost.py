@@ -3,7 +3,7 @@
 Each input is built and cleaned by ``bench/uploads.py`` in a fresh Python process, whose peak
 resident set (the kernel's high-water mark) is read before and after: the same allocations
 each run, so the same figure give or take a few hundred kilobytes.  The budget is 80 MiB of
-extra memory per upload; the tests keep a margin of 5 % (4 MiB).
+extra memory per upload; the tests keep a margin of 10 % (8 MiB).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "uploads.py"
 BUDGET_MIB = 80
-MARGIN_MIB = 4
+MARGIN_MIB = 8
 
 
 def cost(name: str) -> dict[str, object]:
@@ -33,7 +33,7 @@ def cost(name: str) -> dict[str, object]:
 
 
 def test_the_worst_input_stays_under_the_budget_with_margin() -> None:
-    """The most expensive input we know (about 72 MiB): a CMYK JPEG at the pixel cap, 4.4 MB
+    """The most expensive input we know (about 65 MiB): a CMYK JPEG at the pixel cap, 4.4 MB
     read, 15 megapixels of 4 bytes decoded, 7.4 MB written."""
     figures = cost("CMYK JPEG at the cap")
     assert str(figures["outcome"]).startswith("stored 3872x3872")
