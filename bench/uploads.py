@@ -78,14 +78,15 @@ def _screen(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
     return image.convert(mode) if mode != "RGB" else image
 
 
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
 def _png_raw(width: int, height: int, bit_depth: int, colour: int, row: bytes) -> bytes:
     """A PNG whose every row is ``row`` (filter byte included), compressed hard: tiny files
     that decode to the full size."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
+    chunk = _chunk
     packer = zlib.compressobj(9)
     body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
@@ -107,6 +108,28 @@ def palette_png() -> bytes:
 def rgba_zero_png() -> bytes:
     """A few kilobytes that decode to 15 megapixels of RGBA (the smallest file at the cap)."""
     return _png_raw(SIDE, SIDE, 8, 6, b"\x00" * (1 + SIDE * 4))
+
+
+def interlaced_png() -> bytes:
+    """The same, interlaced (Adam7: seven passes over the image)."""
+    packer = zlib.compressobj(9)
+    rows = []
+    for x0, y0, dx, dy in (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    ):
+        width, height = -(-(SIDE - x0) // dx), -(-(SIDE - y0) // dy)
+        rows += [packer.compress(b"\x00" * (1 + width * 4)) for _ in range(height)]
+    body = b"".join(rows) + packer.flush()
+    plain = _png_raw(SIDE, SIDE, 8, 6, b"")
+    ihdr = struct.pack(">IIBBBBB", SIDE, SIDE, 8, 6, 0, 0, 1)
+    head = plain[:8] + _chunk(b"IHDR", ihdr)
+    return head + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
 
 
 def rgba16_png() -> bytes:
@@ -208,6 +231,7 @@ def pixel_flood_png() -> bytes:
 INPUTS: dict[str, tuple[Callable[[], bytes], str]] = {
     "palette PNG at the cap, transparent": (palette_png, "p.png"),
     "RGBA PNG, zeros at the cap (tiny file)": (rgba_zero_png, "z.png"),
+    "interlaced RGBA PNG, zeros at the cap": (interlaced_png, "i.png"),
     "16-bit RGBA PNG at the cap": (rgba16_png, "r16.png"),
     "16-bit grey PNG at the cap": (grey16_png, "g16.png"),
     "RGBA PNG screenshot 5120x2880": (screen_png, "s.png"),

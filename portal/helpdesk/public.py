@@ -49,6 +49,7 @@ from portal.helpdesk.models import parse_reference
 from portal.helpdesk.models import reference
 from portal.helpdesk.models import take_request_number
 from portal.helpdesk.screenshots import MAX_BYTES
+from portal.helpdesk.screenshots import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,12 @@ helpdesk_limit = limiter.shared_limit(_rate_limit, scope="helpdesk-forms", metho
 
 
 def _page(template: str, status: int = 200, **context: object) -> Response:
-    html = render_template(template, max_mb=MAX_BYTES // (1024 * 1024), **context)
+    html = render_template(
+        template,
+        max_mb=MAX_BYTES // (1024 * 1024),
+        max_megapixels=MAX_PIXELS // 1_000_000,
+        **context,
+    )
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -236,7 +236,8 @@ def _plan_decode(image: Image.Image, scans: int, max_decode_bytes: int) -> None:
     for scale in (2, 4, 8):
         if decode_cost(image, scans, scale) <= max_decode_bytes:
             width, height = image.size
-            image.draft(image.mode, (width // scale, height // scale))
+            if image.draft(image.mode, (width // scale, height // scale)) is None:
+                break  # a JPEG Pillow cannot scale while decoding
             return
     raise ScreenshotRefused(TOO_COSTLY, "decode_cost")
 

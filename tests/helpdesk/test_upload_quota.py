@@ -101,3 +101,18 @@ def test_the_size_is_checked_again_when_stored(app: Flask, client: FlaskClient) 
     page = send_with_screenshot(client)  # passes the first check, not the second
     assert f'<a href="#screenshot">{upload_quota.STORAGE_FULL}</a>' in page
     assert counts()["helpdesk_screenshots"] == 1
+
+
+def test_the_form_states_the_limits(client: FlaskClient) -> None:
+    page = client.get("/helpdesk/contact").get_data(as_text=True)
+    assert "at most 5 MB and 15 megapixels (a whole 5K screen fits)" in page
+
+
+@pytest.mark.config(PORTAL_SCREENSHOTS_PER_DAY=0)
+def test_a_full_quota_refuses_before_the_file_is_read(client: FlaskClient) -> None:
+    """No decode is spent on a file that could not be kept: even a damaged one gets the
+    quota's message."""
+    response = post_contact(client, file=(b"\x89PNG\r\n\x1a\n broken", "shot.png"))
+    page = response.get_data(as_text=True)
+    assert f'<a href="#screenshot">{upload_quota.DAILY_QUOTA_REACHED}</a>' in page
+    assert "could not be read" not in page
