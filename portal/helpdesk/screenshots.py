@@ -90,6 +90,10 @@ TOO_COSTLY = (
     "The screenshot is too large to open in this form of JPEG: save it as a PNG, "
     "or crop it to the part that shows the problem"
 )
+TOO_COSTLY_TO_TURN = (
+    "The screenshot is marked to be shown turned, and is too large to turn: "
+    "crop it to the part that shows the problem"
+)
 TOO_MANY_SCANS = (
     "The screenshot is a JPEG saved in too many passes (progressive scans): "
     "save it as a PNG or as a standard JPEG"
@@ -228,11 +232,11 @@ def decode_cost(image: Image.Image, scans: int, scale: int = 1) -> int:
 
 
 def _plan_decode(image: Image.Image, scans: int, max_decode_bytes: int) -> None:
-    """Decode at full size when it fits, else (JPEG) at the largest scale that fits."""
+    """Decode at full size when it fits, else (JPEG) at the largest size that fits."""
     if decode_cost(image, scans) <= max_decode_bytes:
         return
-    if image.format == "PNG":
-        raise ScreenshotRefused(TOO_COSTLY, "decode_cost")
+    if image.format == "PNG":  # within the pixel cap only turning it can cost that much
+        raise ScreenshotRefused(TOO_COSTLY_TO_TURN, "decode_cost")
     for scale in (2, 4, 8):
         if decode_cost(image, scans, scale) <= max_decode_bytes:
             width, height = image.size
@@ -338,7 +342,7 @@ def _decode_and_encode(
             source.close()  # the uploaded bytes are no longer needed
             if _orientation(image) in _TURNING:
                 if 2 * image.width * image.height * pixel_bytes(image.mode) > max_decode_bytes:
-                    raise ScreenshotRefused(TOO_COSTLY, "decode_cost")  # a late PNG eXIf
+                    raise ScreenshotRefused(TOO_COSTLY_TO_TURN, "decode_cost")  # late eXIf
                 ImageOps.exif_transpose(image, in_place=True)
             transparency = image.info.get("transparency")
             # The pixels only: drop what the encoders could carry over (EXIF, ICC profile,

@@ -279,7 +279,7 @@ def test_a_png_too_costly_to_turn_is_refused() -> None:
     assert (clean(data, max_decode_bytes=80_000).width, clean(data).height) == (100, 100)
     with pytest.raises(ScreenshotRefused) as refused:
         clean(data, max_decode_bytes=79_999)
-    assert str(refused.value) == screenshots.TOO_COSTLY
+    assert str(refused.value) == screenshots.TOO_COSTLY_TO_TURN
 
 
 def test_one_decode_at_a_time_and_a_waiting_upload_is_told_to_send_again() -> None:
