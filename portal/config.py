@@ -83,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     # --- the public Helpdesk forms (SECURITY UP-01, UP-05)
     "PORTAL_HELPDESK_RATE_LIMIT": "20 per hour;240 per day",  # form POSTs per client address
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
+    "PORTAL_SCREENSHOTS_PER_DAY": 300,  # stored screenshots a day, service-wide (0: none)
+    "PORTAL_SCREENSHOT_MB_PER_DAY": 500,  # and their re-encoded megabytes a day
+    "PORTAL_SCREENSHOT_STORAGE_MB": 5000,  # all stored screenshots together
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices

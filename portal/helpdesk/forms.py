@@ -192,6 +192,9 @@ class ContactForm(_Honeypot, TextForm):
 
     #: The re-encoded screenshot, once the form has validated one.
     clean_screenshot: screenshots.CleanImage | None = None
+    #: Set by the view when a service-wide quota refuses any screenshot (SECURITY UP-05): the
+    #: file is then refused with this message, unread.
+    screenshot_refusal: str | None = None
 
     def has_screenshot(self) -> bool:
         return self.screenshot.data is not None
@@ -201,6 +204,8 @@ class ContactForm(_Honeypot, TextForm):
         self.clean_screenshot = None
         if field.data is None:
             return
+        if self.screenshot_refusal is not None:
+            raise ValidationError(self.screenshot_refusal)
         try:
             self.clean_screenshot = screenshots.clean(field.data.stream, field.data.filename)
         except screenshots.ScreenshotRefused as exc:
