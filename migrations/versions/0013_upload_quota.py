@@ -6,7 +6,7 @@ number out once; SQLite numbers rows max(id) + 1, so it needs this one-row count
 portal.helpdesk.models.take_request_number).  The upload quota itself needs no column.
 
 Revision ID: 0013_upload_quota
-Revises: 0010_user_sort_desc
+Revises: 0012_mail_delivery
 Create Date: 2026-12-02 18:00:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0013_upload_quota'
-down_revision = '0010_user_sort_desc'
+down_revision = '0012_mail_delivery'
 branch_labels = None
 depends_on = None
 
