@@ -24,7 +24,7 @@ venv: $(VENV)/.installed
 ## make run: set up on SQLite with demo data, and serve on http://127.0.0.1:5000 with the scheduler on.
 run: $(VENV)/.installed
 	$(BIN)/python -m portal.devsetup
-	$(FLASK) db upgrade --directory migrations
+	$(FLASK) db upgrade
 	PORTAL_ENV=development $(FLASK) portal demo-data --once
 	PORTAL_ENV=development PORTAL_SCHEDULER=on $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
 

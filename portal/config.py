@@ -9,6 +9,8 @@ sets the setting ``PORTAL_<NAME>`` when that is a known setting, otherwise the s
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -77,9 +79,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def instance_path() -> Path:
-    """``instance/`` next to the ``portal`` package (Flask's default instance folder)."""
-    return Path(__file__).resolve().parent.parent / "instance"
+def instance_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The instance folder (``instance/config.py``, the SQLite file, the outbox, backups).
+
+    ``PORTAL_INSTANCE_PATH`` when set; else ``instance/`` of the checkout when the package runs
+    from one (``make run``); else ``<venv>/var/portal-instance`` (Flask's own default for an
+    installed package).
+    """
+    environ = os.environ if environ is None else environ
+    configured = environ.get("PORTAL_INSTANCE_PATH", "").strip()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "instance"
+    return Path(sys.prefix) / "var" / "portal-instance"
 
 
 #: The type of settings whose default (None) does not show it.
