@@ -47,16 +47,16 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the package installed from a copy of the checkout; yields its bin/."""
+    """A fresh venv with the package installed from a copy of the checkout; its bin/."""
     root = tmp_path_factory.mktemp("install")
     clone = root / "clone"
     shutil.copytree(REPO, clone, ignore=NOT_IN_A_CLONE)
     venv = root / "venv"
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     _run([sys.executable, "-m", "venv", str(venv)], cwd=root, env=env)
-    _run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(clone)], cwd=root, env=env
-    )
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    # As docs/deploy.md installs: the package, with the versions of the lock file.
+    _run([*pip, "-c", str(clone / "requirements.lock"), str(clone)], cwd=root, env=env)
     shutil.rmtree(clone)  # the installed package must stand on its own
     return venv / "bin"
 
