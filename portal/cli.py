@@ -180,3 +180,14 @@ def _register_job_commands() -> None:
 
 
 _register_job_commands()
+
+
+def _register_backup_commands() -> None:
+    from portal.backup.commands import backup
+    from portal.backup.commands import restore
+
+    portal_cli.add_command(backup)
+    portal_cli.add_command(restore)
+
+
+_register_backup_commands()
