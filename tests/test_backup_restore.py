@@ -4,22 +4,19 @@ backed up (0600), restored into a fresh database, and its users log in there."""
 from __future__ import annotations
 
 import stat
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import create_engine
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.accounts.models import Profile
 from portal.extensions import db
 from tests.conftest import FreshContextClient
 from tests.conftest import base_settings
+from tests.databases import fresh_database
 from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
@@ -31,22 +28,8 @@ def portal(cli: FlaskCliRunner, *args: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def fresh_database_url(app: Flask, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of the same kind as the app's: a SQLite path that does not exist
-    yet, or a PostgreSQL database portal_ops_install_<random> made for the test."""
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'restored.sqlite'}"
-        return
-    name = f"portal_ops_install_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path) as url:
+        yield url
 
 
 def test_a_backup_restores_into_a_fresh_database_where_its_users_log_in(
