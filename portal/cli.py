@@ -191,3 +191,14 @@ def _register_backup_commands() -> None:
 
 
 _register_backup_commands()
+
+
+def _register_offboarding_commands() -> None:
+    from portal.offboarding.commands import org_cli
+    from portal.offboarding.commands import users_cli
+
+    portal_cli.add_command(org_cli)
+    portal_cli.add_command(users_cli)
+
+
+_register_offboarding_commands()

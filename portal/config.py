@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+    # --- audit events older than this are deleted by the nightly job (6 years)
+    "PORTAL_AUDIT_RETENTION_DAYS": 2190,
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices
     "PORTAL_NEWSLETTER_RATE_LIMIT": "5 per minute;30 per hour",  # sign-up POSTs per address
     "PORTAL_NEWSLETTER_CONFIRM_HOURS": 48,  # how long a confirmation link works
