@@ -18,6 +18,7 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import delete
 from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
@@ -45,10 +46,16 @@ def permit(session: Session, reason: str) -> Iterator[None]:
     permit_id = session.execute(
         insert(AuditErasurePermit).values(reason=reason).returning(AuditErasurePermit.id)
     ).scalar_one()
+    remove = delete(AuditErasurePermit).where(AuditErasurePermit.id == permit_id)
     try:
         yield
-    finally:
-        session.execute(delete(AuditErasurePermit).where(AuditErasurePermit.id == permit_id))
+    except BaseException:
+        # SQLite: the transaction may still commit, so the permit goes.  PostgreSQL: the
+        # transaction is aborted (this fails too, and nothing of it can commit).
+        with contextlib.suppress(DBAPIError):
+            session.execute(remove)
+        raise
+    session.execute(remove)
 
 
 def purge_expired(session: Session, *, now: datetime, retention_days: int) -> int:
