@@ -42,6 +42,7 @@ from portal.accounts import rules
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.db import UTCDateTime
+from portal.db import write_transaction
 from portal.extensions import db
 from portal.mail_queue import QueuedMail
 
@@ -211,7 +212,7 @@ def send_due(*, now: datetime, organisation_id: int | None = None) -> list[Queue
         pk: (user_id, full_name, email)
         for pk, user_id, full_name, email in db.session.execute(
             select(User.id, User.user_id, User.full_name, User.email).where(
-                User.id.in_({pk for _, _, pk in taken} | set(by_admin))
+                User.id.in_({subject for _, subject, _ in taken} | set(by_admin))
             )
         )
     }
@@ -257,3 +258,12 @@ def _admin_body(locked: list[tuple[str, str, datetime]]) -> str:
         f"{every} minutes; lockouts in between are listed in the next one.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def send_waiting(*, now: datetime) -> int:
+    """The scheduler's frequent job: email every Administrator whose window has closed on
+    lockouts that waited in it; commits, then delivers.  Returns how many emails it queued."""
+    with write_transaction(db.session):
+        queued = send_due(now=now)
+    mail_queue.deliver_soon(queued)
+    return len(queued)
