@@ -239,3 +239,14 @@ def test_the_count_is_kept_while_a_user_expires_between_attempts(client: FlaskCl
         fresh = refresh(user)
         assert (fresh.enabled, fresh.disabled_reason) == (False, "expiry")
         assert (fresh.failed_attempts, fresh.failed_attempts_without_access) == (1, 1)
+
+
+def test_the_portal_team_sees_the_count_without_access(app: Flask, client: FlaskClient) -> None:
+    user = make_user()
+    lock_by_http(client, user)
+    for _ in range(7):
+        login(client, user.user_id, WRONG)
+    operator = app.test_client()
+    sign_in(operator)
+    body = operator.get(f"/operator/users/{user.id}").get_data(as_text=True)
+    assert re.search(r"Wrong passwords since access was lost</dt><dd>7</dd>", body), body[:2000]
