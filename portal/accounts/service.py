@@ -70,6 +70,12 @@ class LoginResult:
         return self.user is not None
 
 
+#: Audit details of a right password answered with the generic failure (R1 as amended).
+HIDDEN_REASON = (
+    f"answered as a wrong password: {rules.GUESSES_WITHOUT_ACCESS} or more wrong passwords "
+    "since access was lost"
+)
+
 GENERIC = LoginResult(rules.Outcome.BAD_PASSWORD, None, codes.get(codes.GENERIC_FAILURE))
 
 
@@ -206,7 +212,8 @@ def _decide_login(
         return LoginResult("refused_console", None, codes.get(codes.CONSOLE_NOT_ALLOWED))
 
     user.apply(decision.state)
-    _record_decision(decision, user, now)
+    hidden = decision.outcome is rules.Outcome.BAD_PASSWORD  # a right password, not told why
+    _record_decision(decision, user, now, details=HIDDEN_REASON if hidden else None)
     if decision.outcome is rules.Outcome.OK:
         if new_hash is not None:
             user.password_hash = new_hash  # rehash on parameter change (not a password change)
@@ -253,11 +260,20 @@ def _locked_out(user: User, now: datetime, queued: list[mail_queue.QueuedMail]) 
     queued.extend(lockout_notices.on_lockout(user, now=now))
 
 
-def _record_decision(decision: rules.Decision, user: User, now: datetime) -> None:
+def _record_decision(
+    decision: rules.Decision, user: User, now: datetime, details: str | None = None
+) -> None:
     """Login events are the user's own; system disables are the system's."""
     for ev in decision.events:
         by_system = ev.kind in (EventKind.SYSTEM_DISABLED, EventKind.LOCKED_OUT)
-        record(ev.kind, actor=None if by_system else user, subject=user, now=now, reason=ev.reason)
+        record(
+            ev.kind,
+            actor=None if by_system else user,
+            subject=user,
+            now=now,
+            reason=ev.reason,
+            details=None if by_system else details,
+        )
 
 
 # --- organisations and users ------------------------------------------------------------

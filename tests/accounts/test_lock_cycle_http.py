@@ -25,6 +25,7 @@ from portal import clock
 from portal.accounts import password_reset
 from portal.accounts import passwords
 from portal.accounts import rules
+from portal.accounts import service
 from portal.accounts import tokens
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
@@ -107,6 +108,12 @@ def test_after_five_wrong_passwords_since_the_lockout_the_right_one_learns_nothi
     assert events(user, "login_failed") == 5 + 4 + 1 + more + 1
     assert events(user, "login_refused") == 4 + 3 + 2
     assert events(user, "locked_out") == 1
+    hidden = db.session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.subject_id == user.id, AuditEvent.kind == "login_refused"
+        )
+    ).all()
+    assert hidden.count(service.HIDDEN_REASON) == 3 + 2  # the Administrators can see why
 
 
 def _disabled(kind: str, org: Organisation) -> tuple[User, str]:
