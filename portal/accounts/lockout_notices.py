@@ -219,7 +219,7 @@ def send_due(*, now: datetime, organisation_id: int | None = None) -> list[Queue
     queued = []
     for admin_id, alerts in sorted(by_admin.items()):
         alerts.sort()
-        locked = [(people[pk][0], people[pk][1], at) for at, pk in alerts]
+        locked = [(people[pk][0], people[pk][1], at, pk) for at, pk in alerts]
         queued.append(
             mail_queue.enqueue(
                 people[admin_id][2],
@@ -232,27 +232,35 @@ def send_due(*, now: datetime, organisation_id: int | None = None) -> list[Queue
     return queued
 
 
-def _subject(locked: list[tuple[str, str, datetime]]) -> str:
+#: (User ID, full name, locked at, primary key) of a locked-out user, for the emails.
+Locked = tuple[str, str, datetime, int]
+
+
+def _subject(locked: list[Locked]) -> str:
     if len(locked) == 1:
         return f"Claims Portal: {locked[0][0]} is locked out"[:200]
     return f"Claims Portal: {len(locked)} users of your organisation are locked out"
 
 
-def _admin_body(locked: list[tuple[str, str, datetime]]) -> str:
+def _admin_body(locked: list[Locked]) -> str:
     lines = [
         f"These User IDs of your organisation were locked out after {rules.LOCKOUT_AFTER} "
         "wrong passwords in a row:",
         "",
     ]
-    lines += [f"- {uid} ({name}), at {_local(at)}" for uid, name, at in locked[:MAX_LINES]]
+    lines += [
+        f"- {uid} ({name}) was locked out at {_local(at)}: {_console_url(f'/console/users/{pk}')}"
+        for uid, name, at, pk in locked[:MAX_LINES]
+    ]
     if len(locked) > MAX_LINES:
         lines.append(f"- … and {len(locked) - MAX_LINES} more")
     every = int(rules.ADMIN_LOCKOUT_ALERT_EVERY.total_seconds() // 60)
     lines += [
         "",
         "If this was not expected, someone may be guessing passwords. Once you have spoken to "
-        "a user, you can give the access back by ticking Enabled in the Admin Console:",
-        _console_url("/console/users?reason=lockout"),
+        "a user, you can give the access back by ticking Enabled in the Admin Console (each "
+        "link above; every locked-out user of the organisation: "
+        f"{_console_url('/console/users?reason=lockout')}).",
         "",
         f"You receive this email as an Administrator of the organisation, at most once every "
         f"{every} minutes; lockouts in between are listed in the next one.",
