@@ -174,13 +174,12 @@ def send_due(*, now: datetime, organisation_id: int | None = None) -> list[Queue
     ``rules.ADMIN_LOCKOUT_ALERT_EVERY`` (only the Administrators of ``organisation_id``, when
     given).  Alerts for users that are no longer Administrators with access are dropped."""
     if organisation_id is None:
-        db.session.execute(
-            delete(LockoutAlert).where(
-                LockoutAlert.administrator_id.not_in(
-                    select(User.id).where(_has_access_as_administrator())
-                )
-            )
+        still_admin = (
+            select(User.id)
+            .where(User.id == LockoutAlert.administrator_id, _has_access_as_administrator())
+            .exists()
         )
+        db.session.execute(delete(LockoutAlert).where(~still_admin))  # by primary key, per alert
     candidates = (
         select(User.id, literal(now, UTCDateTime))
         .where(
