@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine
 from sqlalchemy import text
 
+from portal import background
 from portal import clock
 from portal import create_app
 from portal.config import normalise_database_url
@@ -132,6 +133,10 @@ def app(settings: dict[str, Any]) -> Iterator[Flask]:
     application.test_client_class = FreshContextClient
     with application.app_context():
         yield application
+        # Work left in the background (email after a lockout) finishes first: a connection it
+        # still held when the engine is disposed would be dropped open (a ResourceWarning,
+        # reported against a later test).
+        background.shutdown(application)
         db.session.remove()
         db.engine.dispose()
 
