@@ -1,5 +1,7 @@
 """The models other tools rely on (SPEC §9)."""
 
+from portal.accounts.lockout_notices import LockoutAlert
+from portal.accounts.lockout_notices import LockoutAlertWindow
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -18,6 +20,8 @@ __all__ = [
     "AuditEvent",
     "HelpdeskRequest",
     "JobRun",
+    "LockoutAlert",
+    "LockoutAlertWindow",
     "Organisation",
     "PasswordResetToken",
     "Profile",

@@ -221,6 +221,20 @@ CHECK_CASES = [
         "failed_attempts_range",
     ),
     (
+        "count-without-access-negative",
+        Profile.CLAIMS_HANDLER,
+        "enabled = :f, disabled_reason = 'lockout', failed_attempts_without_access = -1",
+        {},
+        "failed_attempts_without_access_range",
+    ),
+    (
+        "count-without-access-while-enabled",
+        Profile.CLAIMS_HANDLER,
+        "failed_attempts_without_access = 1",
+        {},
+        "no_count_without_access_while_enabled",
+    ),
+    (
         "administrator-without-organisation",
         Profile.ADMINISTRATOR,
         "organisation_id = NULL",
@@ -477,6 +491,45 @@ def test_count_failure_changes_nothing_without_access(app: Flask, how: str) -> N
     assert (*_columns(user), refresh(user).session_token) == before
 
 
+@pytest.mark.parametrize("start", [0, 1, rules.GUESSES_WITHOUT_ACCESS, 40])
+def test_count_failure_without_access_sql_agrees_with_rules(app: Flask, start: int) -> None:
+    """R1 as amended: the atomic UPDATE is ``rules.counted_without_access``, and it changes
+    nothing else (no lock event, no session ended, the lockout's count stays 5)."""
+    user = lock_out(make_user())
+    for _ in range(start):
+        assert service._count_failure_without_access(refresh(user)) is not None
+        db.session.commit()
+    fresh = refresh(user)
+    assert fresh.failed_attempts_without_access == start
+    before = (*_columns(user), fresh.session_token)
+    expected = rules.counted_without_access(fresh.to_state())
+
+    assert service._count_failure_without_access(refresh(user)) == start + 1
+    db.session.commit()
+
+    assert refresh(user).to_state() == expected
+    assert (*_columns(user), refresh(user).session_token) == before
+
+
+def test_count_failure_without_access_is_capped(app: Flask) -> None:
+    user = lock_out(make_user())
+    pk = _release(user)
+    db.session.execute(
+        text("UPDATE users SET failed_attempts_without_access = :n WHERE id = :id"),
+        {"n": rules.WITHOUT_ACCESS_COUNT_CAP, "id": pk},
+    )
+    db.session.commit()
+    assert service._count_failure_without_access(refresh(user)) == rules.WITHOUT_ACCESS_COUNT_CAP
+    db.session.commit()
+
+
+def test_count_failure_without_access_changes_nothing_with_access(app: Flask) -> None:
+    user = make_user()
+    assert service._count_failure_without_access(refresh(user)) is None
+    db.session.commit()
+    assert refresh(user).failed_attempts_without_access == 0
+
+
 def test_two_sessions_that_both_read_3_end_at_5_and_locked(app: Flask) -> None:
     """LK-04's interleaving: two connections both read failed_attempts=3, then both run the
     increment, each in a ``write_transaction`` as the login does.  The second waits for the
@@ -562,11 +615,13 @@ def test_naive_datetimes_are_refused(app: Flask) -> None:
 
 #: ``user.failed_attempts += 1`` and ``x.failed_attempts = x.failed_attempts + 1`` (an instance,
 #: lower-case name); ``User.failed_attempts + 1`` is a SQL expression and is what R1 must use.
+#: The same for R1's count of wrong passwords without access (``failed_attempts_without_access``).
+_COUNTER = r"failed_attempts(?:_without_access)?"
 READ_MODIFY_WRITE = [
-    re.compile(r"\bfailed_attempts\s*\+="),
-    re.compile(r"\bfailed_attempts\s*=\s*(?:self|[a-z_]\w*)\.failed_attempts\s*\+"),
-    re.compile(r"\bfailed_attempts\s*=\s*(?:self|[a-z_]\w*)\.failed_attempts\s*-"),
-    re.compile(r"setattr\([^)]*['\"]failed_attempts['\"][^)]*\+\s*1"),
+    re.compile(rf"\b{_COUNTER}\s*\+="),
+    re.compile(rf"\b{_COUNTER}\s*=\s*(?:self|[a-z_]\w*)\.{_COUNTER}\s*\+"),
+    re.compile(rf"\b{_COUNTER}\s*=\s*(?:self|[a-z_]\w*)\.{_COUNTER}\s*-"),
+    re.compile(rf"setattr\([^)]*['\"]{_COUNTER}['\"][^)]*\+\s*1"),
 ]
 
 
@@ -585,6 +640,8 @@ def test_lint_patterns_catch_read_modify_write() -> None:
         "user.failed_attempts = user.failed_attempts + 1",
         "u.failed_attempts=u.failed_attempts+1",
         "setattr(user, 'failed_attempts', user.failed_attempts + 1)",
+        "user.failed_attempts_without_access += 1",
+        "u.failed_attempts_without_access = u.failed_attempts_without_access + 1",
     ]
     good = [
         "failed_attempts=User.failed_attempts + 1,",

@@ -112,6 +112,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
             "enabled_below_lockout",
         ),
         CheckConstraint(
+            "failed_attempts_without_access >= 0", "failed_attempts_without_access_range"
+        ),
+        CheckConstraint(
+            "NOT enabled OR failed_attempts_without_access = 0",
+            "no_count_without_access_while_enabled",
+        ),
+        CheckConstraint(
             f"(organisation_id IS NOT NULL) = (profile IN ({_sql_list(ORGANISATION_PROFILES)}))",
             "organisation_iff_member",
         ),
@@ -145,6 +152,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     #: ``lockout`` / ``inactivity`` / ``expiry`` while system-disabled, else NULL.
     disabled_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: R1 as amended: wrong passwords tried since the account lost access (0 while enabled,
+    #: counted atomically in SQL, back to 0 when access is restored).  From the fifth on, even a
+    #: right password gets the generic answer.
+    failed_attempts_without_access: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )
+    #: When the user was last told at its own address that it was locked out (R1: at most one
+    #: notice a day).
+    lockout_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     access_granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Stored ``rules.last_use``: the later of the two above (indexed for the nightly sweep).
@@ -181,6 +197,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
             last_login=self.last_login_at,
             access_granted=self.access_granted_at,
             expires_on=self.expires_on,
+            failures_without_access=self.failed_attempts_without_access,
         )
 
     def apply(self, state: rules.AccountState) -> None:
@@ -190,6 +207,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         self.active = state.active
         self.disabled_reason = state.reason.value if state.reason else None
         self.failed_attempts = state.failures
+        self.failed_attempts_without_access = state.failures_without_access
         self.last_login_at = state.last_login
         self.access_granted_at = state.access_granted
         self.last_use_at = rules.last_use(state)

@@ -1,7 +1,7 @@
-"""Emails to an organisation's Administrators about its users: the lockout notice (queued in
-the lockout's own transaction) and the nightly expiry digest (SPEC §7).
+"""Emails to an organisation's Administrators about its users: the nightly expiry digest
+(SPEC §7).  The lockout emails are in ``lockout_notices``.
 
-Both go through ``portal.mail_queue``: stored in the transaction that causes them, sent after
+It goes through ``portal.mail_queue``: stored in the transaction that causes them, sent after
 the commit, retried by the nightly job, never lost.  Recipients are the organisation's
 Administrators *with access* (``enabled``); a User ID that is not one of them gets nothing.
 """
@@ -10,26 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from datetime import datetime
 from datetime import timedelta
 from itertools import groupby
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import ColumnElement
 from sqlalchemy import select
 
-from portal import clock
 from portal import mail_queue
-from portal.accounts import rules
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.extensions import db
-from portal.mail_queue import QueuedMail
 
-LOCKOUT_PURPOSE = "lockout.notice"
 DIGEST_PURPOSE = "expiry.digest"
 #: The digest lists the users whose expiry date falls within this many days after today.
 DIGEST_DAYS = 14
@@ -57,34 +51,6 @@ def _administrators(organisations: Any) -> dict[int, list[tuple[int, str]]]:
 
 def _console_url(path: str) -> str:
     return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/") + path
-
-
-def _local(moment: datetime) -> str:
-    local = moment.astimezone(ZoneInfo(clock.configured_timezone()))
-    return f"{local.day} {local:%b %Y %H:%M %Z}"
-
-
-def queue_lockout_notice(user: User, *, now: datetime) -> list[QueuedMail]:
-    """Inside the lockout's write transaction: one notice per Administrator with access of the
-    user's organisation (never the locked-out user itself).  Returns the rows to deliver after
-    the commit (``mail_queue.deliver_soon``)."""
-    if user.organisation_id is None:
-        return []
-    admins = _administrators([user.organisation_id]).get(user.organisation_id, [])
-    subject = f"Claims Portal: {user.user_id} is locked out"
-    body = (
-        f"The User ID {user.user_id} ({user.full_name}) was locked out at {_local(now)} after "
-        f"{rules.LOCKOUT_AFTER} consecutive wrong passwords.\n\n"
-        "If this was not expected, someone may be guessing the password. Once you have spoken "
-        "to the user, you can give the access back by ticking Enabled in the Admin Console:\n"
-        f"{_console_url(f'/console/users/{user.id}')}\n\n"
-        "You receive this email as an Administrator of the organisation.\n"
-    )
-    return [
-        mail_queue.enqueue(email, subject, body, purpose=LOCKOUT_PURPOSE, ref=user.user_id[:40])
-        for pk, email in admins
-        if pk != user.id
-    ]
 
 
 def _expiring_condition(today: date) -> ColumnElement[bool]:

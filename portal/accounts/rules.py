@@ -21,6 +21,21 @@ from enum import StrEnum
 
 #: R1: the fifth consecutive invalid password disables the account.
 LOCKOUT_AFTER = 5
+#: R1 as amended: once an account is without access, a right password shows the specific
+#: reason only while fewer than this many wrong passwords were tried since access was lost;
+#: then every attempt gets the generic answer until access is restored.  With the
+#: ``LOCKOUT_AFTER`` wrong passwords that locked it, at most ``LOCKOUT_AFTER +
+#: GUESSES_WITHOUT_ACCESS`` wrong guesses per lock cycle get an answer that depends on the
+#: password.
+GUESSES_WITHOUT_ACCESS = 5
+#: The count of wrong passwords without access stops here (it only has to reach
+#: GUESSES_WITHOUT_ACCESS; the cap keeps an endless attack from overflowing the column).
+WITHOUT_ACCESS_COUNT_CAP = 1_000_000_000
+#: R1: a locked-out user is told at its stored address at most once in this long.
+USER_LOCKOUT_NOTICE_EVERY = timedelta(days=1)
+#: R1: each Administrator gets at most one lockout email in this long (later lockouts wait
+#: and are listed together in the next one).
+ADMIN_LOCKOUT_ALERT_EVERY = timedelta(minutes=15)
 #: R2: more than this long since the last use disables the account.
 INACTIVITY = timedelta(days=90)
 
@@ -98,6 +113,9 @@ class AccountState:
     last_login: datetime | None
     access_granted: datetime
     expires_on: date | None
+    #: R1 as amended: wrong passwords tried since the account lost access (0 while it has
+    #: access; back to 0 whenever access is restored).
+    failures_without_access: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +164,8 @@ def is_valid(s: AccountState) -> bool:
         and ((s.reason is not None) == (s.active and not s.enabled))
         and 0 <= s.failures <= LOCKOUT_AFTER
         and (not s.enabled or s.failures < LOCKOUT_AFTER)
+        and 0 <= s.failures_without_access <= WITHOUT_ACCESS_COUNT_CAP
+        and (not s.enabled or s.failures_without_access == 0)
     )
 
 
@@ -193,34 +213,63 @@ def refusal_for(s: AccountState) -> Outcome:
     return Outcome.REFUSED_REMOVED
 
 
+def reveals_reason(s: AccountState) -> bool:
+    """R1 as amended: may a right password still show why this account has no access?
+
+    Only while fewer than GUESSES_WITHOUT_ACCESS wrong passwords were tried since it lost
+    access; after that every attempt gets the generic answer, so the lockout stops guessing.
+    """
+    return s.failures_without_access < GUESSES_WITHOUT_ACCESS
+
+
+def counted_without_access(s: AccountState) -> AccountState:
+    """One more wrong password tried while ``s`` is without access (capped; the service runs
+    the same as one atomic UPDATE built from these constants)."""
+    return replace(
+        s, failures_without_access=min(s.failures_without_access + 1, WITHOUT_ACCESS_COUNT_CAP)
+    )
+
+
 def _system_disable(s: AccountState, reason: Reason) -> AccountState:
     return replace(s, enabled=False, active=True, reason=reason)
+
+
+def _restore(s: AccountState, *, now: datetime) -> AccountState:
+    """Access given back (R6 re-enable, R7 reset): Active on, reason and both failure counts
+    cleared, the inactivity clock restarted.  Every path that restores access comes here."""
+    return replace(
+        s,
+        enabled=True,
+        active=True,
+        reason=None,
+        failures=0,
+        failures_without_access=0,
+        access_granted=now,
+    )
 
 
 def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: date) -> Decision:
     """R1–R3 at login.
 
-    * An account already without access changes nothing (LK-02); the specific reason is the
-      outcome only when the password was right (SECURITY D-1).
-    * An enabled account that is due (R2/R3) is disabled first, whatever the password.
+    * An account already without access changes nothing but the count of wrong passwords
+      tried since it lost access (LK-02: ``failures`` stays, no new lock event).  A right
+      password gets the specific reason only while :func:`reveals_reason` holds; otherwise,
+      and for every wrong password, the generic answer (SECURITY D-1, R1 as amended).
+    * An enabled account that is due (R2/R3) is disabled first, whatever the password; a
+      wrong password then is the first one tried without access.
     * A right password resets the failure count and records the login.
     * A wrong one adds one to the count; the fifth consecutive one disables (``lockout``).
     """
     login_event = Event(EventKind.LOGIN_SUCCEEDED if password_ok else EventKind.LOGIN_FAILED)
     if not s.enabled:
-        refused = Event(
-            EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED, s.reason
-        )
-        outcome = refusal_for(s) if password_ok else Outcome.BAD_PASSWORD
-        return Decision(s, (refused,), outcome)
+        return _attempt_without_access(s, password_ok=password_ok, events=())
 
     reason = due_disable(s, now, today)
     if reason is not None:
-        disabled = _system_disable(s, reason)
-        kind = EventKind.LOGIN_REFUSED if password_ok else EventKind.LOGIN_FAILED
-        events = (Event(EventKind.SYSTEM_DISABLED, reason), Event(kind, reason))
-        return Decision(
-            disabled, events, refusal_for(disabled) if password_ok else Outcome.BAD_PASSWORD
+        return _attempt_without_access(
+            _system_disable(s, reason),
+            password_ok=password_ok,
+            events=(Event(EventKind.SYSTEM_DISABLED, reason),),
         )
 
     if password_ok:
@@ -233,6 +282,18 @@ def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: d
             locked, (login_event, Event(EventKind.LOCKED_OUT, Reason.LOCKOUT)), Outcome.BAD_PASSWORD
         )
     return Decision(replace(s, failures=failures), (login_event,), Outcome.BAD_PASSWORD)
+
+
+def _attempt_without_access(
+    s: AccountState, *, password_ok: bool, events: tuple[Event, ...]
+) -> Decision:
+    """A login attempt on an account that is (now) without access: recorded, never let in."""
+    if not password_ok:
+        failed = Event(EventKind.LOGIN_FAILED, s.reason)
+        return Decision(counted_without_access(s), (*events, failed), Outcome.BAD_PASSWORD)
+    refused = Event(EventKind.LOGIN_REFUSED, s.reason)
+    outcome = refusal_for(s) if reveals_reason(s) else Outcome.BAD_PASSWORD
+    return Decision(s, (*events, refused), outcome)
 
 
 def remove_access(s: AccountState, *, actor_is_self: bool, is_last_admin: bool) -> Decision:
@@ -262,8 +323,7 @@ def reenable(s: AccountState, *, now: datetime, today: date) -> Decision:
         return Decision(
             s, (Event(EventKind.ENABLE_REFUSED, Reason.EXPIRY),), Outcome.REFUSED_EXPIRED
         )
-    enabled = replace(s, enabled=True, active=True, reason=None, failures=0, access_granted=now)
-    return Decision(enabled, (Event(EventKind.ENABLED),), Outcome.OK)
+    return Decision(_restore(s, now=now), (Event(EventKind.ENABLED),), Outcome.OK)
 
 
 def expiry_allowed(new_date: date, *, today: date) -> bool:
@@ -307,8 +367,10 @@ def after_password_reset(
     """R7: complete a self-service reset.
 
     The failure count goes to 0.  After ``lockout`` or ``inactivity`` access is restored (and
-    the inactivity clock restarted); after ``expiry`` the password changes but access stays off
-    until the date is extended.  Refused (no change at all) when :func:`may_self_reset` is false.
+    the inactivity clock restarted, the count of wrong passwords without access cleared);
+    after ``expiry`` the password changes but access stays off until the date is extended
+    (and the count without access stays: access was not restored).  Refused (no change at
+    all) when :func:`may_self_reset` is false.
     """
     if not may_self_reset(s, is_admin=is_admin):
         return Decision(s, (), Outcome.REFUSED_REMOVED)
@@ -324,6 +386,6 @@ def after_password_reset(
             s = _system_disable(s, Reason.EXPIRY)
             events.append(Event(EventKind.SYSTEM_DISABLED, Reason.EXPIRY))
         else:
-            s = replace(s, enabled=True, reason=None, access_granted=now)
+            s = _restore(s, now=now)
             events.append(Event(EventKind.ENABLED))
     return Decision(s, tuple(events), Outcome.OK)

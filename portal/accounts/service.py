@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 from datetime import datetime
 from enum import StrEnum
@@ -24,7 +25,7 @@ from sqlalchemy import update
 
 from portal import clock
 from portal import mail_queue
-from portal.accounts import notices
+from portal.accounts import lockout_notices
 from portal.accounts import passwords
 from portal.accounts import rules
 from portal.accounts.models import ORGANISATION_PROFILES
@@ -90,6 +91,11 @@ EMAIL_TOO_LONG = (
 )
 
 
+#: Audit details of a right password answered with the generic failure (R1 as amended).
+HIDDEN_REASON = (
+    f"answered as a wrong password: {rules.GUESSES_WITHOUT_ACCESS} or more wrong passwords "
+    "since access was lost"
+)
 GENERIC = LoginResult(rules.Outcome.BAD_PASSWORD, None, codes.get(codes.GENERIC_FAILURE))
 
 
@@ -127,6 +133,30 @@ def _count_failure(user: User) -> tuple[int, bool] | None:
     row = db.session.execute(stmt).first()
     db.session.expire(user)
     return (row[0], row[1]) if row is not None else None
+
+
+def _count_failure_without_access(user: User) -> int | None:
+    """R1 as amended, in one atomic UPDATE … RETURNING: one more wrong password tried while the
+    account is without access (``rules.counted_without_access`` in SQL, capped).
+
+    Only an account that is not enabled counts; returns the new count, or None when the
+    account was enabled (access came back meanwhile).
+    """
+    count = User.failed_attempts_without_access
+    stmt = (
+        update(User)
+        .where(User.id == user.id, User.enabled.is_(False))
+        .values(
+            failed_attempts_without_access=case(
+                (count < rules.WITHOUT_ACCESS_COUNT_CAP, count + 1), else_=count
+            )
+        )
+        .returning(User.failed_attempts_without_access)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(stmt).first()
+    db.session.expire(user)
+    return row[0] if row is not None else None
 
 
 def attempt_login(
@@ -193,17 +223,8 @@ def _decide_login(
         return GENERIC  # the password changed meanwhile: this attempt is void (a rehash is not)
     state = user.to_state()
     decision = rules.login_attempt(state, password_ok=password_ok, now=now, today=today)
-
-    if (
-        not password_ok
-        and decision.outcome is rules.Outcome.BAD_PASSWORD
-        and state.enabled
-        and (rules.due_disable(state, now, today) is None)
-    ):
-        counted = _count_failure(user)
-        record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now)
-        if counted is not None and not counted[1]:
-            _locked_out(user, now, queued)
+    if not password_ok:
+        _wrong_password(user, state, decision, now, today, queued)
         return GENERIC
 
     if decision.outcome is rules.Outcome.OK and door is Door.CONSOLE and not user.is_administrator:
@@ -211,31 +232,68 @@ def _decide_login(
         return LoginResult("refused_console", None, codes.get(codes.CONSOLE_NOT_ALLOWED))
 
     user.apply(decision.state)
-    _record_decision(decision, user, now)
+    hidden = decision.outcome is rules.Outcome.BAD_PASSWORD  # a right password, not told why
+    _record_decision(decision, user, now, details=HIDDEN_REASON if hidden else None)
     if decision.outcome is rules.Outcome.OK:
         if new_hash is not None:
             user.password_hash = new_hash  # rehash on parameter change (not a password change)
         return LoginResult(decision.outcome, user)
-    if not password_ok:
-        return GENERIC
+    if decision.outcome is rules.Outcome.BAD_PASSWORD:
+        return GENERIC  # R1 as amended: too many guesses since access was lost
     eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
     return LoginResult(
         decision.outcome, None, codes.for_refusal(decision.outcome, may_self_reset=eligible)
     )
 
 
+def _wrong_password(
+    user: User,
+    before: rules.AccountState,
+    decision: rules.Decision,
+    now: datetime,
+    today: date,
+    queued: list[mail_queue.QueuedMail],
+) -> None:
+    """A wrong password: the decision's events are recorded, and its counts are made by the
+    atomic UPDATEs (never written back from Python), so they stay exact under concurrency.
+
+    With access, it counts towards the lockout (R1).  Without access (or due to lose it now:
+    the decision's disable is applied first), it counts as a guess without access.
+    """
+    if before.enabled and rules.due_disable(before, now, today) is None:
+        counted = _count_failure(user)
+        record(EventKind.LOGIN_FAILED, actor=user, subject=user, now=now)
+        if counted is not None and not counted[1]:
+            _locked_out(user, now, queued)
+        return
+    user.apply(replace(decision.state, failures_without_access=before.failures_without_access))
+    _record_decision(decision, user, now)
+    db.session.flush()
+    _count_failure_without_access(user)
+
+
 def _locked_out(user: User, now: datetime, queued: list[mail_queue.QueuedMail]) -> None:
-    """R1 has just disabled ``user`` (in this transaction): audit it and queue the notice to
-    the organisation's Administrators, so that the notice exists exactly when the lockout does."""
+    """R1 has just disabled ``user`` (in this transaction): audit it and queue the emails (to
+    the user, to the organisation's Administrators), so that they exist exactly when the
+    lockout does."""
     record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
-    queued.extend(notices.queue_lockout_notice(user, now=now))
+    queued.extend(lockout_notices.on_lockout(user, now=now))
 
 
-def _record_decision(decision: rules.Decision, user: User, now: datetime) -> None:
+def _record_decision(
+    decision: rules.Decision, user: User, now: datetime, details: str | None = None
+) -> None:
     """Login events are the user's own; system disables are the system's."""
     for ev in decision.events:
         by_system = ev.kind in (EventKind.SYSTEM_DISABLED, EventKind.LOCKED_OUT)
-        record(ev.kind, actor=None if by_system else user, subject=user, now=now, reason=ev.reason)
+        record(
+            ev.kind,
+            actor=None if by_system else user,
+            subject=user,
+            now=now,
+            reason=ev.reason,
+            details=None if by_system else details,
+        )
 
 
 # --- organisations and users ------------------------------------------------------------

@@ -68,11 +68,19 @@ MESSAGES: tuple[Message, ...] = (
         "LOGIN-01",
         "The User ID or password is incorrect.",
         "The User ID does not exist, or the password does not match it. For your security we "
-        "do not say which. Five incorrect passwords in a row lock the User ID.",
+        "do not say which. Five incorrect passwords in a row lock the User ID. Possibly "
+        "locked: once a User ID is locked or disabled and five more incorrect passwords have "
+        "been tried, this message is the answer to every attempt, even with the right "
+        "password, until the User ID is re-enabled (so that nobody can keep guessing).",
         "Check the User ID (it is not your email address) and type the password again, "
         "watching for Caps Lock. If you have forgotten the password, ask one of your "
-        "organisation's Administrators to reset it.",
-        (YOURSELF, ADMINISTRATOR),
+        "organisation's Administrators to reset it. If you are sure the password is right, "
+        "your User ID is probably locked (you may have had an email saying so): stop trying, "
+        "and ask one of your organisation's Administrators to tick Enabled for it in the "
+        "Admin Console. An Administrator may instead reset their own password by email "
+        '("Forgotten your password?" on the Admin Console login page), which also restores '
+        "access after a lockout. If no Administrator can help, contact the Helpdesk.",
+        (YOURSELF, ADMINISTRATOR, HELPDESK),
     ),
     Message(
         "LOGIN-02",
@@ -81,7 +89,8 @@ MESSAGES: tuple[Message, ...] = (
         "As an Administrator disabled by the system you may reset your own password by "
         'email: follow "Forgotten your password?" on the Admin Console login page. A reset '
         "also restores your access. Or ask another Administrator of your organisation to "
-        "re-enable you. If none can, contact the Helpdesk.",
+        "re-enable you. If none can, contact the Helpdesk. Do not keep trying: after five "
+        "more incorrect passwords the login page only says LOGIN-01.",
         (YOURSELF, ADMINISTRATOR),
     ),
     Message(
@@ -90,7 +99,8 @@ MESSAGES: tuple[Message, ...] = (
         "Ask your Administrator to re-enable it.",
         "Five incorrect passwords in a row were entered for this User ID.",
         "Ask one of your organisation's Administrators to tick Enabled for your User ID "
-        "(and, if you have forgotten it, to reset your password).",
+        "(and, if you have forgotten it, to reset your password). Do not keep trying: after "
+        "five more incorrect passwords the login page only says LOGIN-01.",
         (ADMINISTRATOR,),
     ),
     Message(
@@ -388,7 +398,8 @@ RESET_DONE_EXPIRED = "RESET-07"
 
 
 def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:
-    """The specific message shown after a correct password (SECURITY D-1)."""
+    """The specific message shown after a correct password (SECURITY D-1), while the rules
+    still reveal the reason (R1 as amended: afterwards the login shows GENERIC_FAILURE)."""
     return BY_CODE[_REFUSAL_CODES[(outcome, may_self_reset)]]
 
 

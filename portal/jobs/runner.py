@@ -49,6 +49,7 @@ from sqlalchemy.dialects import sqlite
 
 from portal import clock
 from portal import mail_queue
+from portal.accounts import lockout_notices
 from portal.accounts import notices
 from portal.accounts import tokens
 from portal.audit import erasure
@@ -71,6 +72,9 @@ EXTENSION_KEY = "portal.scheduler"
 CRON_JOB_ID = "nightly"
 CATCH_UP_JOB_ID = "nightly-catch-up"
 MAIL_JOB_ID = "mail-retry"
+LOCKOUT_ALERTS_JOB_ID = "lockout-alerts"
+#: How often the Administrators' lockout emails that waited for their window are sent.
+LOCKOUT_ALERTS_EVERY = timedelta(minutes=1)
 
 
 # --- nights and claims ---------------------------------------------------------------------
@@ -236,6 +240,20 @@ def run_in_app(app: Flask, trigger: str = "schedule") -> RunResult | None:
             db.session.remove()
 
 
+def send_lockout_alerts(app: Flask) -> int | None:
+    """The frequent job: lockout emails that waited for an Administrator's window (R1); in an
+    app context, never raises.  Safe with several schedulers (each window is claimed once)."""
+    with app.app_context():
+        try:
+            return lockout_notices.send_waiting(now=clock.now())
+        except Exception:
+            db.session.rollback()
+            log.exception("lockout alerts: not sent this time; the next run tries again")
+            return None
+        finally:
+            db.session.remove()
+
+
 def missed_night(app: Flask) -> date | None:
     """The latest night that should have run but has no claim (None: nothing missed).
 
@@ -303,6 +321,16 @@ def configure(
         args=[app],
         id=MAIL_JOB_ID,
         name="send the mail that is due (retries with backoff)",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        send_lockout_alerts,
+        IntervalTrigger(seconds=int(LOCKOUT_ALERTS_EVERY.total_seconds()), timezone=tz),
+        args=[app],
+        id=LOCKOUT_ALERTS_JOB_ID,
+        name="lockout emails that waited for an Administrator's window",
         coalesce=True,
         max_instances=1,
         replace_existing=True,

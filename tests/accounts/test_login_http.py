@@ -88,6 +88,7 @@ def test_attempts_on_a_locked_account_change_nothing(client: FlaskClient) -> Non
         login(client, user.user_id, WRONG)
     user = refresh(user)
     assert (user.failed_attempts, user.enabled, user.disabled_reason) == (5, False, "lockout")
+    assert user.failed_attempts_without_access == 10  # R1 as amended: counted apart
     assert events(user, "locked_out") == 0  # lock_out() went through the rules, not the login
     assert events(user, "login_failed") == 10
 

@@ -154,6 +154,8 @@ class Snapshot:
     reason: str | None
     failed: int
     events: dict[str, int]
+    #: R1 as amended: wrong passwords tried since the account lost access.
+    failed_without_access: int = 0
 
 
 def snapshot(pk: int) -> Snapshot:
@@ -168,7 +170,11 @@ def snapshot(pk: int) -> Snapshot:
         .group_by(AuditEvent.kind)
     ).all()
     shot = Snapshot(
-        row.enabled, row.disabled_reason, row.failed_attempts, {kind: n for kind, n in counts}
+        row.enabled,
+        row.disabled_reason,
+        row.failed_attempts,
+        {kind: n for kind, n in counts},
+        row.failed_attempts_without_access,
     )
     db.session.rollback()
     return shot
@@ -244,7 +250,9 @@ def assert_no_5xx(replies: list[Reply]) -> None:
 
 
 def test_parallel_wrong_passwords_lock_exactly_once(app: Flask, server: str) -> None:
-    """LK-03: 50 parallel wrong passwords, several runs: counter 5, one lock, generic pages."""
+    """LK-03: 50 parallel wrong passwords, several runs: counter 5, one lock, generic pages;
+    the 45 after the lockout counted exactly (atomically) without access, so the right
+    password then gets the generic answer too (R1 as amended)."""
     user, pk, uid = new_user()
     for run in range(LOCKOUT_RUNS):
         before = snapshot(pk)
@@ -269,6 +277,9 @@ def test_parallel_wrong_passwords_lock_exactly_once(app: Flask, server: str) -> 
         assert (after.enabled, after.reason, after.failed) == (False, "lockout", 5), (
             f"run {run}: {after}"
         )
+        assert after.failed_without_access == PARALLEL_WRONG - rules.LOCKOUT_AFTER, (
+            f"run {run}: {after}"
+        )
         assert events_since(after, before, rules.EventKind.LOCKED_OUT) == 1, f"run {run}"
         assert events_since(after, before, rules.EventKind.LOGIN_FAILED) == PARALLEL_WRONG, (
             f"run {run}: every attempt is audited"
@@ -277,14 +288,46 @@ def test_parallel_wrong_passwords_lock_exactly_once(app: Flask, server: str) -> 
         with requests.Session() as http:
             right = post_login(http, server, uid, PASSWORD, open_login(http, server))
             assert right.status == 200, f"run {run}: the right password got in: {right}"
-            assert right.codes == ("LOGIN-03",), f"run {run}: {right}"
+            assert right.codes == ("LOGIN-01",), f"run {run}: the lockout stops guessing: {right}"
             home = http.get(server + HOME, allow_redirects=False, timeout=REQUEST_TIMEOUT)
             assert home.status_code == 302, f"run {run}: {home.status_code}"
             assert is_login(home.headers["Location"]), f"run {run}: {home.headers['Location']}"
         still = snapshot(pk)
         assert (still.enabled, still.failed) == (False, 5), f"run {run}: {still}"
+        assert still.failed_without_access == after.failed_without_access, f"run {run}"
 
         reenable(user)
+        assert snapshot(pk).failed_without_access == 0, f"run {run}: a new lock cycle"
+
+
+def test_parallel_wrong_passwords_on_a_locked_account_are_all_counted(
+    app: Flask, server: str
+) -> None:
+    """R1 as amended: the count without access is one atomic UPDATE, exact under 50 parallel
+    attempts on an account that is already locked (no lost update, no second lock event)."""
+    user, pk, uid = new_user()
+    add_failures(user, rules.LOCKOUT_AFTER)
+    before = snapshot(pk)
+    assert (before.enabled, before.failed, before.failed_without_access) == (False, 5, 0)
+    with requests.Session() as http:
+        token = open_login(http, server)
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.get_dict().items())
+    for run in range(2):
+        replies = run_together(
+            [
+                functools.partial(post_login_with_cookie, server, cookie, uid, WRONG, token)
+                for _ in range(PARALLEL_WRONG)
+            ]
+        )
+        assert_no_5xx(replies)
+        assert {r.codes for r in replies} == {("LOGIN-01",)}
+        after = snapshot(pk)
+        assert after.failed_without_access == PARALLEL_WRONG * (run + 1), after
+        assert (after.enabled, after.failed) == (False, 5)
+        assert events_since(after, before, rules.EventKind.LOGIN_FAILED) == PARALLEL_WRONG * (
+            run + 1
+        )
+        assert events_since(after, before, rules.EventKind.LOCKED_OUT) == 0
 
 
 def test_parallel_right_passwords_all_succeed(app: Flask, server: str) -> None:

@@ -1,5 +1,6 @@
 """Emails to an organisation's Administrators, received by a real SMTP server (aiosmtpd): the
-nightly expiry digest and the lockout notice (queued with the lockout, sent after the commit)."""
+nightly expiry digest and the lockout emails (queued with the lockout, sent after the commit):
+to the organisation's Administrators and to the locked-out user itself."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from portal import background
 from portal import clock
 from portal import mail_queue
+from portal.accounts import lockout_notices
 from portal.accounts import notices
 from portal.accounts import rules
 from portal.accounts.models import Profile
@@ -106,23 +108,24 @@ def test_a_lockout_notifies_the_administrators_after_the_commit(
     for _ in range(rules.LOCKOUT_AFTER - 1):
         login(client, "acme.handler", WRONG)
     background.wait_idle(app)
-    assert queued(notices.LOCKOUT_PURPOSE) == []  # no lockout yet
+    assert queued(lockout_notices.ADMIN_PURPOSE) == []  # no lockout yet
 
     login(client, "acme.handler", WRONG)
     background.wait_idle(app)
-    [message] = smtp.wait_for(1)
-    assert smtp.recipients == ["acme.admin@example.com"]
+    smtp.wait_for(2)
+    assert sorted(smtp.recipients) == ["acme.admin@example.com", "acme.handler@example.com"]
+    [message] = [m for m in smtp.messages if m["To"] == "acme.admin@example.com"]
     assert message["Subject"] == "Claims Portal: acme.handler is locked out"
     body = message.get_content()
     assert "acme.handler (Name acme.handler) was locked out" in body
     assert f"/console/users/{handler.id}" in body
-    [row] = queued(notices.LOCKOUT_PURPOSE)
+    [row] = queued(lockout_notices.ADMIN_PURPOSE)
     assert (row.status, row.ref) == (mail_queue.SENT, "acme.handler")
 
     login(client, "acme.handler", WRONG)  # already locked: no second notice
     login(client, "acme.handler", PASSWORD)
     background.wait_idle(app)
-    assert len(queued(notices.LOCKOUT_PURPOSE)) == 1
+    assert len(queued(lockout_notices.ADMIN_PURPOSE)) == 1
 
 
 def test_a_locked_out_administrator_is_not_told_about_itself(
@@ -134,8 +137,10 @@ def test_a_locked_out_administrator_is_not_told_about_itself(
     for _ in range(rules.LOCKOUT_AFTER):
         login(client, "first.admin", WRONG, door="console")
     background.wait_idle(app)
-    smtp.wait_for(1)
-    assert smtp.recipients == ["second.admin@example.com"]
+    smtp.wait_for(2)  # its own notice, and the other Administrator's email
+    assert sorted(smtp.recipients) == ["first.admin@example.com", "second.admin@example.com"]
+    [own] = [m for m in smtp.messages if m["To"] == "first.admin@example.com"]
+    assert own["Subject"] == "Claims Portal: your User ID is locked"
 
 
 def test_with_smtp_down_the_lockout_notice_waits_for_the_nightly_retry(
@@ -149,14 +154,15 @@ def test_with_smtp_down_the_lockout_notice_waits_for_the_nightly_retry(
         response = login(client, "acme.handler", WRONG)
         assert response.status_code == 200  # the login never waits for, nor fails with, SMTP
     background.wait_idle(app)
-    [row] = queued(notices.LOCKOUT_PURPOSE)
+    [row] = queued(lockout_notices.ADMIN_PURPOSE)
     assert (row.status, row.attempts) == (mail_queue.PENDING, 1)
 
     app.config.update(PORTAL_MAIL_SERVER=smtp_server.host, PORTAL_MAIL_PORT=smtp_server.port)
     clock.advance(timedelta(hours=1))
     result = runner.run_nightly()
-    assert result.counts["mail"] == {"expired": 0, "tried": 1, "sent": 1, "still_pending": 0}
-    assert smtp_server.wait_for(1)[0]["To"] == "acme.admin@example.com"
+    assert result.counts["mail"] == {"expired": 0, "tried": 2, "sent": 2, "still_pending": 0}
+    recipients = sorted(m["To"] for m in smtp_server.wait_for(2))
+    assert recipients == ["acme.admin@example.com", "acme.handler@example.com"]
 
 
 def test_a_wrong_current_password_that_locks_out_also_notifies(
@@ -173,6 +179,6 @@ def test_a_wrong_current_password_that_locks_out_also_notifies(
             data={"current_password": WRONG, "password": new, "confirm": new},
         )
     background.wait_idle(app)
-    rows = queued(notices.LOCKOUT_PURPOSE)
+    rows = queued(lockout_notices.ADMIN_PURPOSE)
     assert len(rows) == 1
     smtp.wait_for(1)

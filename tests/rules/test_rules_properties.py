@@ -7,6 +7,7 @@ aware UTC ``now`` near its last use and ``today`` computed from ``now`` in Europ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -87,12 +88,15 @@ def situations(
     if kind is Access.HAS_ACCESS:
         enabled, active, reason = True, True, None
         failures = draw(st.integers(0, rules.LOCKOUT_AFTER - 1))
+        without_access = 0
     elif kind is Access.SYSTEM_DISABLED:
         enabled, active, reason = False, True, draw(st.sampled_from(list(Reason)))
         failures = draw(st.integers(0, rules.LOCKOUT_AFTER))
+        without_access = draw(st.integers(0, 3 * rules.GUESSES_WITHOUT_ACCESS))
     else:
         enabled, active, reason = False, False, None
         failures = draw(st.integers(0, rules.LOCKOUT_AFTER))
+        without_access = draw(st.integers(0, 3 * rules.GUESSES_WITHOUT_ACCESS))
     used = granted if last_login is None else max(granted, last_login)
     if nothing_due:
         now = used + draw(_micros(timedelta(0), rules.INACTIVITY))
@@ -109,6 +113,7 @@ def situations(
         last_login=last_login,
         access_granted=granted,
         expires_on=expires_on,
+        failures_without_access=without_access,
     )
     assert rules.is_valid(s)
     assert rules.access(s) is kind
@@ -175,7 +180,10 @@ def test_the_fifth_consecutive_failure_and_only_the_fifth_disables(
         d = rules.login_attempt(s, password_ok=password_ok, now=now, today=today)
         lock_events = [e for e in d.events if e.kind is EventKind.LOCKED_OUT]
         if locked:
-            assert d.state == s  # LK-02: nothing changes, no second lock event
+            # LK-02: nothing changes but the count of wrong passwords without access; no
+            # second lock event
+            extra = 0 if password_ok else 1
+            assert d.state == replace(s, failures_without_access=s.failures_without_access + extra)
             assert lock_events == []
         elif password_ok:
             consecutive = 0

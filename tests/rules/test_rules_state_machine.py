@@ -3,8 +3,17 @@
 Actions: wrong and right logins, moving the clock (seconds to 200 days, or exactly to the R2 and R3
 boundaries), removal by another Administrator, re-enable, a new expiry date (possibly in the
 past, which is refused), a completed self-service reset by an Administrator, and the nightly
-sweep.  The machine keeps its own model of two facts the rules must respect: whether access was
-*manually* removed, and the consecutive-failure count.
+sweep.  The machine keeps its own model of the facts the rules must respect: whether access was
+*manually* removed, the consecutive-failure count, and the count of wrong passwords tried since
+access was lost (R1 as amended).
+
+R1 as amended is checked as "per lock cycle at most 10 attempts get an answer that depends on the
+password": an attempt's answer depends on the password when the right and a wrong password would
+have got different outcomes from the same state.  A lock cycle starts when the consecutive count
+starts from 0 with a password the guesser does not know: at creation, at a successful login, when
+access is restored, and when a reset changes the password.  Wrong passwords with such an answer
+are the guesses that learn something; at most LOCKOUT_AFTER + GUESSES_WITHOUT_ACCESS of them fit
+in a cycle, and once they are used up no attempt, right or wrong, learns anything more.
 """
 
 from __future__ import annotations
@@ -70,6 +79,10 @@ class AccountMachine(RuleBasedStateMachine):
         self.removed = False
         #: Model: the consecutive wrong passwords since the last reset of the count.
         self.failures = 0
+        #: Model: wrong passwords tried since access was lost (R1 as amended).
+        self.without_access = 0
+        #: Wrong passwords in this lock cycle whose answer depended on the password.
+        self.guesses_answered = 0
         #: Was the state last evaluated (login, sweep, reset, re-enable) at ``self.now``?
         self.evaluated = True
 
@@ -105,17 +118,29 @@ class AccountMachine(RuleBasedStateMachine):
             self.one_wrong_login()
             self.state_is_valid()
 
+    def answer_depends_on_password(self, s: AccountState) -> bool:
+        right = rules.login_attempt(s, password_ok=True, now=self.now, today=self.today)
+        wrong = rules.login_attempt(s, password_ok=False, now=self.now, today=self.today)
+        return right.outcome is not wrong.outcome
+
+    def new_lock_cycle(self) -> None:
+        self.guesses_answered = 0
+
     def one_wrong_login(self) -> None:
         before = self.state
         counts = before.enabled and rules.due_disable(before, self.now, self.today) is None
+        if self.answer_depends_on_password(before):
+            self.guesses_answered += 1
         d = rules.login_attempt(before, password_ok=False, now=self.now, today=self.today)
         assert d.outcome is Outcome.BAD_PASSWORD  # always the generic failure (D-1)
         if counts:
             self.failures += 1
+        else:
+            self.without_access += 1
         locks = [e for e in d.events if e.kind is EventKind.LOCKED_OUT]
         assert len(locks) == (1 if counts and self.failures == rules.LOCKOUT_AFTER else 0)
-        if not before.enabled:
-            assert d.state == before  # LK-02
+        if not before.enabled:  # LK-02: only the count without access moves
+            assert d.state == replace(before, failures_without_access=self.without_access)
         self.apply(d)
         self.evaluated = True
 
@@ -128,9 +153,13 @@ class AccountMachine(RuleBasedStateMachine):
             assert d.outcome is Outcome.OK
             assert d.state.last_login == self.now
             self.failures = 0
-        else:
+            self.new_lock_cycle()
+        elif self.without_access < rules.GUESSES_WITHOUT_ACCESS:
             assert d.outcome is rules.refusal_for(d.state)
             assert d.outcome not in (Outcome.OK, Outcome.BAD_PASSWORD)
+            assert not d.state.enabled
+        else:  # R1 as amended: the lockout stopped guessing; the right password learns nothing
+            assert d.outcome is Outcome.BAD_PASSWORD
             assert not d.state.enabled
         if not before.enabled:
             assert d.state == before
@@ -186,8 +215,11 @@ class AccountMachine(RuleBasedStateMachine):
         else:
             assert d.outcome is Outcome.OK
             assert rules.has_access(d.state, self.now, self.today)
+            assert d.state.failures_without_access == 0
             self.removed = False
             self.failures = 0
+            self.without_access = 0
+            self.new_lock_cycle()
             self.evaluated = True
         self.apply(d)
 
@@ -217,6 +249,9 @@ class AccountMachine(RuleBasedStateMachine):
             assert d.outcome is Outcome.OK
             assert d.state.failures == 0
             self.failures = 0
+            self.new_lock_cycle()  # a new password: earlier guesses were at the old one
+            if d.state.enabled:
+                self.without_access = 0
             if rules.is_expired(before, self.today):
                 assert rules.access(d.state) is Access.SYSTEM_DISABLED
                 assert d.state.reason is Reason.EXPIRY
@@ -267,6 +302,22 @@ class AccountMachine(RuleBasedStateMachine):
         assert self.state.failures == self.failures
         if self.state.reason is Reason.LOCKOUT:
             assert self.state.failures == rules.LOCKOUT_AFTER
+
+    @invariant()
+    def failures_without_access_are_modelled(self) -> None:
+        assert self.state.failures_without_access == self.without_access
+        if self.state.enabled:
+            assert self.without_access == 0
+
+    @invariant()
+    def a_lockout_stops_guessing(self) -> None:
+        """R1 as amended: per lock cycle at most 10 attempts get an answer that depends on the
+        password; once they are used up, no attempt does until the cycle ends."""
+        limit = rules.LOCKOUT_AFTER + rules.GUESSES_WITHOUT_ACCESS
+        assert limit == 10
+        assert self.guesses_answered <= limit
+        if self.guesses_answered == limit:
+            assert not self.answer_depends_on_password(self.state)
 
     @invariant()
     def nothing_due_after_evaluation(self) -> None:

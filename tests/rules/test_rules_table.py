@@ -239,27 +239,97 @@ def test_r1_success_resets_failures(failures_before: int) -> None:
 def test_r1_attempt_on_disabled_account_changes_nothing(
     kind: str, password_ok: bool, outcome: Outcome, event_kind: EventKind
 ) -> None:
-    """LK-02 and D-1: no count, no second lock event; the reason only after a right password."""
+    """LK-02 and D-1: no count but the one without access, no second lock event; the reason
+    only after a right password."""
     s, reached = reach(kind)
     d = login(s, ok=password_ok, now=reached + MINUTE)
-    assert d.state == s
+    assert d.state == replace(s, failures_without_access=0 if password_ok else 1)
     assert d.outcome is outcome
     assert kinds(d) == [event_kind]
     assert not d.changed
 
 
 def test_r1_lk02_ten_more_attempts_after_lockout() -> None:
+    """After the lockout only the count without access moves; a right password shows the
+    reason until the fifth wrong one since (R1 as amended), then gets the generic answer."""
     s, decisions = wrong_logins(fresh(), rules.LOCKOUT_AFTER, start=T0)
     locked = s
+    wrong = 0
     for i in range(10):
         ok = i % 2 == 1
         d = login(s, ok=ok, now=T0 + (10 + i) * MINUTE)
         decisions.append(d)
-        assert d.outcome is (Outcome.REFUSED_LOCKOUT if ok else Outcome.BAD_PASSWORD)
+        reveals = ok and wrong < rules.GUESSES_WITHOUT_ACCESS
+        assert d.outcome is (Outcome.REFUSED_LOCKOUT if reveals else Outcome.BAD_PASSWORD), i
+        wrong += not ok
         s = d.state
-    assert s == locked
+        assert s == replace(locked, failures_without_access=wrong)
     assert s.failures == rules.LOCKOUT_AFTER
     assert sum(kinds(d).count(EventKind.LOCKED_OUT) for d in decisions) == 1
+
+
+@pytest.mark.parametrize("kind", DISABLED_KINDS)
+@pytest.mark.parametrize("wrong", [0, 4, 5, 6, 50])
+def test_r1_a_lockout_stops_guessing(kind: str, wrong: int) -> None:
+    """R1 as amended, for every way of being without access: after ``wrong`` wrong passwords
+    the right one shows the reason only while fewer than 5; every attempt is still an event."""
+    s, reached = reach(kind)
+    specific = login(s, ok=True, now=reached + MINUTE).outcome
+    assert specific not in (Outcome.OK, Outcome.BAD_PASSWORD)
+    for i in range(wrong):
+        d = login(s, ok=False, now=reached + (i + 2) * MINUTE)
+        assert d.outcome is Outcome.BAD_PASSWORD
+        assert kinds(d) == [EventKind.LOGIN_FAILED]
+        s = d.state
+    assert s.failures_without_access == wrong
+    d = login(s, ok=True, now=reached + (wrong + 2) * MINUTE)
+    assert d.outcome is (specific if wrong < rules.GUESSES_WITHOUT_ACCESS else Outcome.BAD_PASSWORD)
+    assert kinds(d) == [EventKind.LOGIN_REFUSED]  # recorded as refused, whatever the answer
+    assert d.state == s
+
+
+def test_r1_the_count_without_access_is_capped() -> None:
+    s, _ = reach("lockout")
+    s = replace(s, failures_without_access=rules.WITHOUT_ACCESS_COUNT_CAP)
+    assert rules.counted_without_access(s) == s
+    assert rules.is_valid(s)
+
+
+def test_r1_a_due_account_counts_the_wrong_password_that_disables_it() -> None:
+    """Enabled but past its expiry date: the wrong password that disables it is the first one
+    tried without access (the lockout's failure count is not touched)."""
+    s = fresh(expires_on=EXPIRES)
+    s = login(s, ok=False, now=T0).state
+    d = login(s, ok=False, now=datetime(2026, 2, 2, 9, 0, tzinfo=UTC))
+    assert (d.state.reason, d.state.failures, d.state.failures_without_access) == (
+        Reason.EXPIRY,
+        1,
+        1,
+    )
+    assert kinds(d) == [EventKind.SYSTEM_DISABLED, EventKind.LOGIN_FAILED]
+
+
+@pytest.mark.parametrize("kind", DISABLED_KINDS)
+def test_r1_restoring_access_clears_the_count_without_access(kind: str) -> None:
+    """Every path that gives access back starts a new lock cycle: R6 re-enable and, after a
+    lockout or inactivity, R7's reset; a reset after expiry restores nothing and keeps it."""
+    s, reached = reach(kind)
+    for i in range(7):
+        s = login(s, ok=False, now=reached + (i + 1) * MINUTE).state
+    assert s.failures_without_access == 7
+    later = reached + DAY
+    if kind == "expiry":
+        later_today = today_at(later)
+        s = rules.set_expiry(s, later_today + DAY, today=later_today).state
+    enabled = reenable(s, now=later)
+    assert enabled.outcome is Outcome.OK
+    assert (enabled.state.enabled, enabled.state.failures_without_access) == (True, 0)
+    if kind != "removed":
+        done = reset(s, now=later)
+        assert done.outcome is Outcome.OK
+        restored = kind in ("lockout", "inactivity")
+        assert done.state.enabled is restored
+        assert done.state.failures_without_access == (0 if restored else 7)
 
 
 # --------------------------------------------------------------------------------------------

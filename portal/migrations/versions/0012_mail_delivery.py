@@ -5,7 +5,7 @@ encrypted) and ``wipe_at`` (when a sealed body's secret stops working).  Rows al
 become due at once and stay unsealed.
 
 Revision ID: 0012_mail_delivery
-Revises: 0010_user_sort_desc
+Revises: 0011_lock_cycle
 Create Date: 2026-12-02 17:20:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0012_mail_delivery'
-down_revision = '0010_user_sort_desc'
+down_revision = '0011_lock_cycle'
 branch_labels = None
 depends_on = None
 
