@@ -36,6 +36,7 @@ from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.guides import codes
+from portal.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ def _locked_out(user: User, now: datetime, queued: list[mail_queue.QueuedMail]) 
     """R1 has just disabled ``user`` (in this transaction): audit it and queue the notice to
     the organisation's Administrators, so that the notice exists exactly when the lockout does."""
     record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
+    metrics.LOCKOUTS.inc()
     queued.extend(notices.queue_lockout_notice(user, now=now))
 
 
