@@ -170,12 +170,17 @@ def test_postgresql_closed_port_is_not_ready() -> None:
 
 
 @pytest.mark.config(
-    RATELIMIT_ENABLED=True, RATELIMIT_DEFAULT="2 per minute", RATELIMIT_STORAGE_URI="memory://"
+    RATELIMIT_ENABLED=True,
+    RATELIMIT_DEFAULT="2 per minute",
+    RATELIMIT_STORAGE_URI="memory://",
+    PORTAL_METRICS_TOKEN="token-for-the-scraper",
 )
-def test_probes_are_never_rate_limited(client: FlaskClient) -> None:
+def test_probes_and_metrics_are_never_rate_limited(client: FlaskClient) -> None:
+    scraper = {"Authorization": "Bearer token-for-the-scraper"}
     for _ in range(6):
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 200
+        assert client.get("/metrics", headers=scraper).status_code == 200
     assert client.get("/guides/").status_code == 200
     assert client.get("/guides/").status_code == 200
     assert client.get("/guides/").status_code == 429  # the default limit holds elsewhere
