@@ -1,10 +1,11 @@
 """One log format for the app, gunicorn and the scheduler (docs/deploy.md, "Logs").
 
-Production writes JSON lines: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message`` and,
-inside a request, ``request_id``, ``user`` (the user's internal id, never the User ID typed at
-login), ``route`` (the Flask endpoint); gunicorn's access lines add ``method``, ``path``,
-``status``, ``duration_ms``, ``bytes``, ``remote`` and ``user_agent``.  Development writes the
-same fields as readable text.  ``PORTAL_LOG_FORMAT`` (``json`` or ``text``) overrides the choice.
+Production writes JSON lines: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``,
+``pid`` and, inside a request, ``request_id``, ``user`` (the user's internal id, never the User
+ID typed at login), ``route`` (the Flask endpoint); gunicorn's access lines add ``method``,
+``path``, ``status``, ``duration_ms``, ``bytes``, ``remote`` and ``user_agent``.  Development
+writes the same fields as readable text.  ``PORTAL_LOG_FORMAT`` (``json`` or ``text``) overrides
+the choice.
 
 The request id is taken from ``X-Request-ID`` only when a trusted proxy is in front
 (``PORTAL_PROXY_FIX_HOPS`` > 0) and the value looks like an id; otherwise it is made here.  It is
@@ -100,6 +101,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         for name in EXTRA_FIELDS:
             value = getattr(record, name, None)

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from portal import create_app
 from portal import logs
+from portal.extensions import db
 from tests.conftest import base_settings
 from tests.factories import login
 from tests.factories import make_user
@@ -109,6 +110,8 @@ def test_json_lines_carry_time_level_logger_request_id_user_and_route(
         login(client, user.user_id)
         capsys.readouterr()
         answer = client.get("/log-something")
+        db.session.remove()
+        db.engine.dispose()
     lines = [line for line in capsys.readouterr().err.splitlines() if line]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     [entry] = [e for e in entries if e["logger"] == "portal.example"]
@@ -129,6 +132,7 @@ def test_text_lines_in_development(
     with app.app_context():
         capsys.readouterr()
         answer = app.test_client().get("/readyz")  # logs a warning: the database is unreachable
+        db.engine.dispose()
     err = capsys.readouterr().err
     line = next(line for line in err.splitlines() if "portal.ops.readiness" in line)
     assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z WARNING portal\.ops\.readiness: ", line)
