@@ -5,10 +5,12 @@ are per process here, so each test compares before and after."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -194,3 +196,19 @@ def test_each_jobs_last_success_duration_and_counts(client: FlaskClient) -> None
     count = "portal_job_last_count"
     assert value(samples, count, job="nightly", step="sweep", item="inactivity") == 3
     assert value(samples, count, job="nightly", step="mail", item="sent") == 2
+
+
+@with_token
+def test_the_example_alert_rules_name_metrics_that_exist(client: FlaskClient) -> None:
+    """deploy/prometheus/portal-alerts.yml only uses series /metrics exports."""
+    rules = (Path(__file__).parents[2] / "deploy" / "prometheus" / "portal-alerts.yml").read_text()
+    names = set(re.findall(r"\b(portal_[a-z_]+)", rules))
+    page = client.application.test_client().get("/metrics", headers=AUTH).text
+    exported = set(re.findall(r"^# TYPE (\S+) ", page, re.MULTILINE))
+    exported |= {f"{name}_total" for name in exported}  # a counter's series end in _total
+    assert names
+    assert names <= exported, names - exported
+    for alert in ("PortalNotReady", "PortalMailQueueStuck", "PortalNightlyJobLate"):
+        assert f"alert: {alert}" in rules
+    assert "> 30 * 60" in rules
+    assert "> 26 * 3600" in rules
