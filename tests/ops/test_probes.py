@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from portal import create_app
 from portal.extensions import db
+from portal.extensions import limiter
 from portal.ops.figures import version
 from tests.conftest import PG_URL
 from tests.conftest import base_settings
@@ -169,6 +170,14 @@ def test_postgresql_closed_port_is_not_ready() -> None:
         _no_leaks(answer)
 
 
+@pytest.fixture
+def default_limit_forgotten() -> Iterator[None]:
+    """Flask-Limiter's singleton keeps a default limit from one app to the next: drop it."""
+    yield
+    limiter.limit_manager.set_default_limits([])
+
+
+@pytest.mark.usefixtures("default_limit_forgotten")
 @pytest.mark.config(
     RATELIMIT_ENABLED=True,
     RATELIMIT_DEFAULT="2 per minute",
@@ -204,3 +213,12 @@ def test_redis_up_is_ok(app: Flask, client: FlaskClient) -> None:
     answer = client.get("/readyz")
     assert answer.status_code == 200
     assert json.loads(answer.text)["checks"]["redis"] == "ok"
+
+
+@pytest.mark.parametrize("host", ["10.0.0.5:8000", "127.0.0.1", "[::1]:8000"])
+def test_probes_addressed_by_ip_answer(client: FlaskClient, host: str) -> None:
+    """A load balancer probes each node by its address, not the site's name."""
+    for path in ("/healthz", "/readyz"):
+        answer = client.get(path, headers={"Host": host})
+        assert answer.status_code == 200, (path, host)
+        assert "Set-Cookie" not in answer.headers
