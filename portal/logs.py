@@ -167,6 +167,7 @@ def configure(app: Flask) -> None:
     handler.addFilter(RequestFields())
     root.addHandler(handler)
     root.setLevel(str(config.get("PORTAL_LOG_LEVEL") or "INFO").upper())
+    logging.captureWarnings(True)  # Python's warnings as log lines too, not bare stderr text
     # gunicorn's own loggers have their handlers (deploy/gunicorn.conf.py formats them).
     for name in ("gunicorn.error", "gunicorn.access"):
         logging.getLogger(name).propagate = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,7 @@ def root_logger() -> Iterator[logging.Logger]:
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 def test_every_response_has_a_new_request_id(client: FlaskClient) -> None:
@@ -122,6 +124,21 @@ def test_json_lines_carry_time_level_logger_request_id_user_and_route(
     assert entry["user"] == user.id
     assert entry["route"] == "_log_something"
     assert root_logger.level == logging.INFO  # INFO lines are kept (they were dropped)
+
+
+def test_python_warnings_become_log_lines(
+    database_url: str, root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _app(database_url, PORTAL_LOG_FORMAT="json")
+    with app.app_context():
+        db.engine.dispose()
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("something deprecated", UserWarning, stacklevel=1)
+    [entry] = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    assert (entry["logger"], entry["level"]) == ("py.warnings", "WARNING")
+    assert "something deprecated" in entry["message"]
 
 
 def test_text_lines_in_development(
