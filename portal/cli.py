@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from portal import clock
+from portal.accounts import rules
 from portal.accounts import service
 from portal.accounts.models import Profile
 from portal.db import write_transaction
@@ -72,8 +73,8 @@ def create_user(
     expiry: date | None
     if expires_on is not None:
         expiry = expires_on.date()  # type: ignore[attr-defined]
-        if expiry <= today:
-            _fail("--expires-on must be a date after today")
+        if not rules.expiry_allowed(expiry, today=today):
+            _fail(f"--expires-on must be a date after today ({today})")
     elif Profile(profile) in (Profile.HELPDESK, Profile.PORTAL_TEAM):
         expiry = None
     else:
@@ -140,6 +141,13 @@ def demo_data(once: bool, force: bool) -> None:
     click.echo(text)
 
 
+#: Why a user that still has Enabled ticked cannot log in (R2/R3), for ``portal enable``.
+_DUE = {
+    rules.Reason.EXPIRY: "its expiry date {expires_on} has been reached",
+    rules.Reason.INACTIVITY: "it was not used for more than 90 days",
+}
+
+
 def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:
     from portal.accounts import management
     from portal.console.users import REFUSALS
@@ -147,22 +155,37 @@ def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:
     user = service.find_user(user_id)
     if user is None:
         _fail(f"No user with the User ID {user_id!r}")
+    now, today = clock.now(), clock.today()
+    due = rules.due_disable(user.to_state(), now, today)
     with write_transaction(db.session):
-        decision = management.set_enabled(
-            None, user, enabled=enabled, now=clock.now(), today=clock.today()
+        decision = management.set_enabled(None, user, enabled=enabled, now=now, today=today)
+    user = service.find_user(user_id)
+    if enabled and decision.outcome is rules.Outcome.REFUSED_EXPIRED:
+        was = "due: " if due is not None else ""
+        _fail(
+            f"{user.user_id}: {was}its expiry date {user.expires_on} has been reached, so it "
+            "cannot log in: extend the expiry date first (portal extend "
+            f"{user.user_id} --to YYYY-MM-DD), then enable it."
         )
     if decision.outcome in REFUSALS:
         _fail(REFUSALS[decision.outcome])
-    user = service.find_user(user_id)
     state = "has access" if user.enabled else "access removed"
-    verb = "unchanged" if decision.outcome.value == "no_change" else "now"
+    verb = "unchanged" if decision.outcome is rules.Outcome.NO_CHANGE else "now"
+    if due is not None and enabled:
+        why = _DUE[due].format(expires_on=user.expires_on)
+        click.echo(f"{user.user_id} was due ({why}): it could not log in.")
     click.echo(f"{user.user_id}: {verb} {state} (audited as done by 'system' from the CLI).")
 
 
 @portal_cli.command("enable")
 @click.argument("user_id")
 def enable(user_id: str) -> None:
-    """Break-glass: tick Enabled for USER_ID (R6; refused while its expiry date is reached)."""
+    """Break-glass: tick Enabled for USER_ID (R6; refused while its expiry date is reached).
+
+    A user whose Enabled is still ticked but who is due (expiry date reached, or inactive for
+    more than 90 days) is reported as due: disabled by the system first, then re-enabled (or
+    refused, for expiry: extend the date with ``portal extend`` first).
+    """
     _set_enabled_from_cli(user_id, True)
 
 
@@ -173,10 +196,66 @@ def disable(user_id: str) -> None:
     _set_enabled_from_cli(user_id, False)
 
 
+@portal_cli.command("check")
+def check() -> None:
+    """List configuration problems (exit status 1) and recommendations (exit status 0)."""
+    from portal import checks
+
+    findings = checks.run(current_app.config)
+    for finding in findings:
+        click.echo(str(finding))
+    problems = sum(1 for f in findings if f.level is checks.Level.PROBLEM)
+    if not findings:
+        click.echo("No problems found.")
+    elif problems:
+        raise click.exceptions.Exit(1)
+
+
+@portal_cli.command("extend")
+@click.argument("user_id")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The new expiry date (YYYY-MM-DD), after today in PORTAL_TIMEZONE.",
+)
+def extend(user_id: str, to: object) -> None:
+    """Set the expiry date of USER_ID (R3: after today), audited as the operator's extend is.
+
+    Access itself is not restored: run ``portal enable USER_ID`` afterwards for a user whose
+    expiry date had been reached.
+    """
+    from portal.accounts import management
+
+    user = service.find_user(user_id)
+    if user is None:
+        _fail(f"No user with the User ID {user_id!r}")
+    new_date = to.date()  # type: ignore[attr-defined]
+    now, today = clock.now(), clock.today()
+    old = user.expires_on
+    with write_transaction(db.session):
+        decision = management.set_expiry(None, user, new_date, now=now, today=today)
+    if decision.outcome is rules.Outcome.REFUSED_PAST_DATE:
+        _fail(f"{service.EXPIRY_NOT_AFTER_TODAY} ({today}): {new_date} was refused")
+    user = service.find_user(user_id)
+    if decision.outcome is rules.Outcome.NO_CHANGE:
+        click.echo(f"{user.user_id}: expiry date unchanged ({new_date}).")
+        return
+    click.echo(
+        f"{user.user_id}: expiry date now {new_date} (was {old or 'none'}; audited as done by "
+        "'system' from the CLI)."
+    )
+    if not user.enabled:
+        click.echo(f"Access is still off: run `portal enable {user.user_id}` to restore it.")
+
+
 def _register_job_commands() -> None:
+    from portal import mail_commands
     from portal.jobs.commands import register
 
     register(portal_cli)
+    mail_commands.register(portal_cli)
 
 
 _register_job_commands()

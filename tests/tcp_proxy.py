@@ -1,66 +1,55 @@
-"""A TCP forwarder the tests can cut and restore: a dependency "gone" at the network level
-(every connection closed, the port refusing) without stopping the shared server behind it."""
+"""A TCP forwarder on 127.0.0.1 that can be switched off and on: a dependency (Redis) that goes
+away and comes back on the same address, while the real server behind it keeps running."""
 
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import threading
-from types import TracebackType
+from collections.abc import Iterator
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to ``target``; :meth:`stop` closes the port and every
-    connection, :meth:`start` opens the same port again."""
+    """Forwards ``127.0.0.1:<port>`` to ``target`` while started; refuses connections when
+    stopped (the port is closed), as a dead server would."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
         self._listener: socket.socket | None = None
-        self._sockets: set[socket.socket] = set()
+        self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
-
-    def __enter__(self) -> TcpProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self.port = listener.getsockname()[1]
+        listener.listen(64)
         self._listener = listener
-        self._stopped = threading.Event()
-        threading.Thread(target=self._accept, args=(listener, self._stopped), daemon=True).start()
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def stop(self) -> None:
-        self._stopped.set()
+        """Close the port and every connection through it."""
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
-            for sock in self._sockets:
+            for conn in self._open:
                 with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self._sockets.clear()
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._open.clear()
 
-    def _accept(self, listener: socket.socket, stopped: threading.Event) -> None:
-        while not stopped.is_set():
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
             try:
                 client, _ = listener.accept()
             except OSError:
-                return
+                return  # stopped
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -68,26 +57,28 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
-                if stopped.is_set():
-                    client.close()
-                    upstream.close()
-                    return
-                self._sockets.update((client, upstream))
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+                self._open.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
-        pair = {a: b, b: a}
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
-            while True:
-                ready, _, _ = select.select(list(pair), [], [], 1.0)
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    pair[sock].sendall(data)
-        except (OSError, ValueError):
-            return
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
         finally:
-            for sock in pair:
+            for conn in (src, dst):
                 with contextlib.suppress(OSError):
-                    sock.close()
+                    conn.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def tcp_proxy(target: tuple[str, int], *, started: bool = True) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(target)
+    if started:
+        proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

@@ -21,6 +21,9 @@ from wtforms.validators import Length
 from wtforms.validators import Regexp
 from wtforms.validators import ValidationError
 
+from portal.accounts import rules
+from portal.accounts import service
+from portal.accounts.models import key_fits
 from portal.accounts.service import find_user
 from portal.guides import codes
 
@@ -85,7 +88,7 @@ class _AccountErrors:
             self.form_errors.append(str(exc))  # type: ignore[attr-defined]
 
 
-PAST_EXPIRY = "The expiry date must be in the future"
+PAST_EXPIRY = service.EXPIRY_NOT_AFTER_TODAY
 USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
 CONTROL_CHARACTERS = "Use letters, digits, spaces and punctuation only (no control characters)"
@@ -97,19 +100,37 @@ def printable(_form: Form, field: Field) -> None:
         raise ValidationError(CONTROL_CHARACTERS)
 
 
+def key_length(length: int, message: str) -> Callable[[Form, Field], None]:
+    """Refuse text whose stored, case-folded key would not fit ``length`` (ß is ss)."""
+
+    def check(_form: Form, field: Field) -> None:
+        if isinstance(field.data, str) and not key_fits(field.data, length):
+            raise ValidationError(message)
+
+    return check
+
+
 def full_name_field() -> StringField:
+    too_long = service.FULL_NAME_TOO_LONG
     return StringField(
         "Full name",
-        validators=[DataRequired("Enter the user's full name"), Length(max=200), printable],
+        validators=[
+            DataRequired("Enter the user's full name"),
+            Length(max=service.NAME_MAX, message=too_long),
+            key_length(service.NAME_MAX, too_long),
+            printable,
+        ],
     )
 
 
 def email_field() -> StringField:
+    too_long = service.EMAIL_TOO_LONG
     return StringField(
         "Email address",
         validators=[
             DataRequired("Enter an email address"),
-            Length(max=254),
+            Length(max=service.EMAIL_MAX, message=too_long),
+            key_length(service.EMAIL_MAX, too_long),
             printable,
             Email(EMAIL_FORMAT, check_deliverability=False),
         ],
@@ -143,7 +164,8 @@ class UserCreateForm(_AccountErrors, FlaskForm):
         valid = self.validate_on_submit()
         if request.method != "POST":
             return valid
-        if self.expires_on.data and self.expires_on.data <= today:
+        new_date = self.expires_on.data
+        if new_date and not rules.expiry_allowed(new_date, today=today):
             self.expires_on.errors = [*self.expires_on.errors, past_expiry]
             valid = False
         if self.user_id.data and not self.user_id.errors and find_user(self.user_id.data):

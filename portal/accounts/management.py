@@ -19,6 +19,7 @@ from portal.accounts.models import User
 from portal.accounts.service import AccountError
 from portal.accounts.service import one_time_password
 from portal.accounts.service import valid_email
+from portal.accounts.service import valid_full_name
 from portal.audit.record import record
 from portal.extensions import db
 
@@ -120,6 +121,7 @@ def set_enabled(
         user = lock_row(user)
     state = user.to_state()
     if enabled:
+        state = _apply_due(user, state, now=now, today=today)
         decision = rules.reenable(state, now=now, today=today)
     else:
         decision = rules.remove_access(
@@ -132,6 +134,21 @@ def set_enabled(
     _record(decision, actor, user, now, _on_behalf_of(reference))
     db.session.flush()
     return decision
+
+
+def _apply_due(
+    user: User, state: rules.AccountState, *, now: datetime, today: date
+) -> rules.AccountState:
+    """An account still Enabled but due (R2/R3: expiry date reached, or inactive too long) is
+    disabled first, by the system, as a login or the nightly sweep would: so that re-enabling
+    it restarts the inactivity clock (R6) or is refused for expiry, instead of "no change"
+    for a user who cannot log in."""
+    due = rules.sweep(state, now=now, today=today)
+    if not due.changed:
+        return state
+    user.apply(due.state)
+    _record(due, None, user, now)
+    return due.state
 
 
 def set_expiry(
@@ -169,9 +186,7 @@ def update_details(
 ) -> list[str]:
     """Change name, email and profile; returns what changed.  Raises AccountError on refusal."""
     user = lock_row(user)
-    full_name = full_name.strip()
-    if not full_name:
-        raise AccountError("Enter the user's full name")
+    full_name = valid_full_name(full_name)
     email = valid_email(email)
     if profile not in (Profile.CLAIMS_HANDLER.value, Profile.ADMINISTRATOR.value):
         raise AccountError("Choose Claims Handler or Administrator")

@@ -58,6 +58,16 @@ def normalise_key(text: str) -> str:
     return text.strip().casefold()
 
 
+def key_fits(text: str, length: int) -> bool:
+    """Does the stored key of ``text`` fit a ``*_key`` column of ``length`` characters?
+
+    Case-folding can lengthen text ("ß" is "ss", "ﬃ" is "ffi", "ΐ" is three characters), so a
+    value that fits its own column may not fit its key's: PostgreSQL then refused the row (a
+    500).  Every length check on a keyed value runs on this stored form too.
+    """
+    return len(normalise_key(text)) <= length
+
+
 def new_session_token() -> str:
     return secrets.token_hex(16)
 

@@ -76,7 +76,7 @@ class Outcome(StrEnum):
     REFUSED_SELF = "refused_self"  # R4: not your own access
     REFUSED_LAST_ADMIN = "refused_last_admin"  # R4: never the last Administrator with access
     REFUSED_EXPIRED = "refused_expired"  # R6: extend the expiry date first
-    REFUSED_PAST_DATE = "refused_past_date"
+    REFUSED_PAST_DATE = "refused_past_date"  # R3: a new expiry date not after today
 
 
 _REFUSED_FOR_REASON = {
@@ -265,9 +265,20 @@ def reenable(s: AccountState, *, now: datetime, today: date) -> Decision:
     return Decision(enabled, (Event(EventKind.ENABLED),), Outcome.OK)
 
 
+def expiry_allowed(new_date: date, *, today: date) -> bool:
+    """R3: a new expiry date must be *after* today (a date in the portal's time zone).
+
+    The one rule for every path that sets a date: create, edit, the Console's inline expiry, the
+    operator area, the CLI.  Today itself is refused: it would expire the user at once, without
+    the R4 question, and would let an organisation's last Administrator expire itself.  (An
+    Administrator may still set its own date to tomorrow.)
+    """
+    return new_date > today
+
+
 def set_expiry(s: AccountState, new_date: date, *, today: date) -> Decision:
-    """Change the expiry date; a date in the past is refused (today means "from today")."""
-    if new_date < today:
+    """Change the expiry date; one not after today is refused (:func:`expiry_allowed`)."""
+    if not expiry_allowed(new_date, today=today):
         return Decision(s, (Event(EventKind.EXPIRY_REFUSED),), Outcome.REFUSED_PAST_DATE)
     if new_date == s.expires_on:
         return Decision(s, (), Outcome.NO_CHANGE)

@@ -22,6 +22,7 @@ from sqlalchemy import case
 from sqlalchemy import select
 from sqlalchemy import update
 
+from portal import clock
 from portal import mail_queue
 from portal.accounts import notices
 from portal.accounts import passwords
@@ -30,6 +31,7 @@ from portal.accounts.models import ORGANISATION_PROFILES
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
+from portal.accounts.models import key_fits
 from portal.accounts.models import new_session_token
 from portal.accounts.models import normalise_key
 from portal.audit.record import record
@@ -68,6 +70,25 @@ class LoginResult:
     @property
     def ok(self) -> bool:
         return self.user is not None
+
+
+#: The lengths of the stored columns (and of their case-folded ``*_key`` copies).
+USER_ID_MAX = 64
+NAME_MAX = 200
+EMAIL_MAX = 254
+EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
+ORGANISATION_NAME_TOO_LONG = (
+    f"The organisation's name must be {NAME_MAX} characters or fewer "
+    "(some letters count as more than one, such as ß as ss)"
+)
+FULL_NAME_TOO_LONG = (
+    f"The full name must be {NAME_MAX} characters or fewer "
+    "(some letters count as more than one, such as ß as ss)"
+)
+EMAIL_TOO_LONG = (
+    f"The email address must be {EMAIL_MAX} characters or fewer "
+    "(some letters count as more than one, such as ß as ss)"
+)
 
 
 GENERIC = LoginResult(rules.Outcome.BAD_PASSWORD, None, codes.get(codes.GENERIC_FAILURE))
@@ -226,8 +247,8 @@ def create_organisation(name: str, *, actor: User | None, now: datetime) -> Orga
     name = name.strip()
     if not name:
         raise AccountError("Enter the organisation's name")
-    if len(name) > 200:
-        raise AccountError("The organisation's name must be 200 characters or fewer")
+    if len(name) > NAME_MAX or not key_fits(name, NAME_MAX):
+        raise AccountError(ORGANISATION_NAME_TOO_LONG)
     if find_organisation(name) is not None:
         raise AccountError(f"An organisation called {name!r} already exists")
     org = Organisation(name=name, created_at=now)
@@ -271,7 +292,8 @@ def create_user(
     """Create a user with a one-time password (returned, shown once) unless one is given.
 
     A given password is taken as the user's own (no forced change); a generated one must be
-    changed at first login.
+    changed at first login.  An expiry date must be after the day of ``now`` (R3: the rules'
+    ``expiry_allowed``), whoever creates the user.
     """
     try:
         profile = Profile(profile)
@@ -291,14 +313,15 @@ def create_user(
         raise AccountError(
             f"The User ID {user_id!r} is already taken (User IDs ignore case)", "user_id"
         )
-    if not full_name.strip():
-        raise AccountError("Enter the user's full name", "full_name")
+    full_name = valid_full_name(full_name)
     email = valid_email(email)
+    if expires_on is not None and not rules.expiry_allowed(expires_on, today=clock.local_date(now)):
+        raise AccountError(EXPIRY_NOT_AFTER_TODAY, "expires_on")
     state = rules.new_account(now=now, expires_on=expires_on)
     plain = password or one_time_password()
     user = User(
         user_id=user_id,
-        full_name=full_name.strip(),
+        full_name=full_name,
         email=email,
         profile=profile.value,
         organisation_id=organisation.id if organisation else None,
@@ -313,18 +336,34 @@ def create_user(
     return user, plain
 
 
+def valid_full_name(full_name: str) -> str:
+    """The name trimmed, or AccountError: empty, or too long for its column or its key."""
+    full_name = full_name.strip()
+    if not full_name:
+        raise AccountError("Enter the user's full name", "full_name")
+    if len(full_name) > NAME_MAX or not key_fits(full_name, NAME_MAX):
+        raise AccountError(FULL_NAME_TOO_LONG, "full_name")
+    return full_name
+
+
 def valid_email(email: str) -> str:
-    """The address in its normal form, or AccountError (syntax only: no DNS look-up)."""
+    """The address in its normal form, or AccountError (syntax only: no DNS look-up).
+
+    The length is checked on what is stored: the normal form and its case-folded key.
+    """
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized
+        normal = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
         raise AccountError(
             "Enter an email address in the correct format, like name@example.com", "email"
         ) from None
+    if len(normal) > EMAIL_MAX or not key_fits(normal, EMAIL_MAX):
+        raise AccountError(EMAIL_TOO_LONG, "email")
+    return normal
 
 
 def _check_user_id(user_id: str) -> None:
-    if not 3 <= len(user_id) <= 64:
+    if not 3 <= len(user_id) <= USER_ID_MAX or not key_fits(user_id, USER_ID_MAX):
         raise AccountError("A User ID is 3 to 64 characters long", "user_id")
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
     if not set(user_id) <= allowed:

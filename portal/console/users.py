@@ -51,7 +51,7 @@ REFUSALS = {
     rules.Outcome.REFUSED_EXPIRED: (
         "The expiry date has been reached: extend the expiry date first, then tick Enabled."
     ),
-    rules.Outcome.REFUSED_PAST_DATE: "The expiry date cannot be in the past.",
+    rules.Outcome.REFUSED_PAST_DATE: f"{service.EXPIRY_NOT_AFTER_TODAY}.",
 }
 DONE = {
     True: "Access restored for {user}: Enabled and Active are ticked.",

@@ -85,6 +85,15 @@ def _name_field() -> StringField:
     )
 
 
+EMAIL_TOO_LONG = "The email address must be 254 characters or fewer"
+
+
+def _email_key_length(_form: Form, field: Field) -> None:
+    """The look-up key (casefolded: "ß" is "ss", "ﬃ" is "ffi") is stored too and must fit."""
+    if field.data and len(normalise_key(field.data)) > 254:
+        raise ValidationError(EMAIL_TOO_LONG)
+
+
 def _email_field(label: str) -> StringField:
     return StringField(
         label,
@@ -92,7 +101,8 @@ def _email_field(label: str) -> StringField:
         validators=[
             one_line("The email address"),
             DataRequired("Enter your email address"),
-            Length(max=254, message="The email address must be 254 characters or fewer"),
+            Length(max=254, message=EMAIL_TOO_LONG),
+            _email_key_length,
             Email(EMAIL_FORMAT, check_deliverability=False),
         ],
     )
@@ -182,6 +192,9 @@ class ContactForm(_Honeypot, TextForm):
 
     #: The re-encoded screenshot, once the form has validated one.
     clean_screenshot: screenshots.CleanImage | None = None
+    #: Set by the view when a service-wide quota refuses any screenshot (SECURITY UP-05): the
+    #: file is then refused with this message, unread.
+    screenshot_refusal: str | None = None
 
     def has_screenshot(self) -> bool:
         return self.screenshot.data is not None
@@ -191,6 +204,8 @@ class ContactForm(_Honeypot, TextForm):
         self.clean_screenshot = None
         if field.data is None:
             return
+        if self.screenshot_refusal is not None:
+            raise ValidationError(self.screenshot_refusal)
         try:
             self.clean_screenshot = screenshots.clean(field.data.stream, field.data.filename)
         except screenshots.ScreenshotRefused as exc:

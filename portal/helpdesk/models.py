@@ -15,13 +15,17 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint
+from sqlalchemy import Connection
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import event
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Mapper
 from sqlalchemy.orm import mapped_column
 
 from portal.db import UTCDateTime
@@ -151,6 +155,55 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined,misc]
     @property
     def reference(self) -> str:
         return reference(self.id)
+
+
+class ReferenceCounter(db.Model):  # type: ignore[name-defined,misc]
+    """SQLite only: the highest request number ever given out (one row, ``id`` 1).
+
+    SQLite numbers a new row ``max(id) + 1``, so a number given to a honeypot catch (no row)
+    would be given again to the next real request.  PostgreSQL's sequence needs no help: there
+    this table stays empty.
+    """
+
+    __tablename__ = "helpdesk_reference_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+
+
+_NEXTVAL = text("SELECT nextval(pg_get_serial_sequence('helpdesk_requests', 'id'))")
+_SQLITE_NEXT = text(
+    "SELECT max(coalesce((SELECT max(id) FROM helpdesk_requests), 0),"
+    " coalesce((SELECT last_id FROM helpdesk_reference_counter WHERE id = 1), 0)) + 1"
+)
+_SQLITE_KEEP = text(
+    "INSERT INTO helpdesk_reference_counter (id, last_id) VALUES (1, :taken)"
+    " ON CONFLICT (id) DO UPDATE SET last_id = excluded.last_id"
+)
+
+
+def take_request_number(connection: Connection) -> int:
+    """The next request number, taken for good: the next request gets a higher one.
+
+    Real requests take theirs as they are inserted; a honeypot catch takes one too, without a
+    row, so its answer (``HD-000124``) follows the same sequence as everyone else's.  On SQLite
+    call it inside a write transaction (``BEGIN IMMEDIATE``: one writer at a time).
+    """
+    if connection.dialect.name == "postgresql":
+        return int(connection.scalar(_NEXTVAL))
+    taken = int(connection.scalar(_SQLITE_NEXT))
+    connection.execute(_SQLITE_KEEP, {"taken": taken})
+    return taken
+
+
+@event.listens_for(HelpdeskRequest, "before_insert")
+def _number_on_sqlite(
+    _mapper: Mapper[HelpdeskRequest], connection: Connection, target: HelpdeskRequest
+) -> None:
+    """On SQLite every new request takes its number from the counter (PostgreSQL: the id's own
+    sequence, as before)."""
+    if target.id is None and connection.dialect.name == "sqlite":
+        target.id = take_request_number(connection)
 
 
 class Screenshot(db.Model):  # type: ignore[name-defined,misc]

@@ -21,7 +21,6 @@ same answer as a real send, nothing stored), ``MAX_CONTENT_LENGTH`` (a friendly 
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import Blueprint
 from flask import current_app
@@ -42,12 +41,15 @@ from portal.extensions import limiter
 from portal.guides import codes
 from portal.helpdesk import submissions
 from portal.helpdesk import suggestions
+from portal.helpdesk import upload_quota
 from portal.helpdesk.forms import ContactForm
 from portal.helpdesk.forms import ResendUserIdForm
 from portal.helpdesk.models import Console
 from portal.helpdesk.models import parse_reference
 from portal.helpdesk.models import reference
+from portal.helpdesk.models import take_request_number
 from portal.helpdesk.screenshots import MAX_BYTES
+from portal.helpdesk.screenshots import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,12 @@ helpdesk_limit = limiter.shared_limit(_rate_limit, scope="helpdesk-forms", metho
 
 
 def _page(template: str, status: int = 200, **context: object) -> Response:
-    html = render_template(template, max_mb=MAX_BYTES // (1024 * 1024), **context)
+    html = render_template(
+        template,
+        max_mb=MAX_BYTES // (1024 * 1024),
+        max_megapixels=MAX_PIXELS // 1_000_000,
+        **context,
+    )
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -149,13 +156,19 @@ def _sent(ref: str) -> Response:
 @helpdesk_limit
 def contact() -> Response:
     form = ContactForm()
+    if request.method == "POST" and form.has_screenshot():
+        form.screenshot_refusal = upload_quota.refusal(clock.now())
     if request.method == "GET":
         session.pop(SUGGESTED_KEY, None)  # a fresh form: nothing suggested yet
         _prefill(form)
     elif form.validate_on_submit():
         if form.is_robot():
+            # The answer a real sender gets: the next number of the same sequence (the next
+            # real request follows it), with no row and nothing of what the robot sent.
             log.info("helpdesk contact form: honeypot filled, nothing stored")
-            return _sent(reference(100_000 + secrets.randbelow(900_000)))
+            with write_transaction(db.session):
+                number = take_request_number(db.session.connection())
+            return _sent(reference(number))
         details = submissions.ContactDetails(
             environment=form.environment.data,
             stated_role=form.role.data,
@@ -164,16 +177,20 @@ def contact() -> Response:
             error_message=form.error_message.data or None,
             details=form.details.data or None,
         )
-        with write_transaction(db.session):
-            sent, ack = submissions.submit_contact(
-                _sender(form),
-                details,
-                form.clean_screenshot,
-                suggestions_shown=_suggested_so_far(),
-                now=clock.now(),
-            )
-        mail_queue.deliver_soon([ack])
-        return _sent(sent.reference)
+        try:
+            with write_transaction(db.session):
+                sent, ack = submissions.submit_contact(
+                    _sender(form),
+                    details,
+                    form.clean_screenshot,
+                    suggestions_shown=_suggested_so_far(),
+                    now=clock.now(),
+                )
+        except upload_quota.UploadQuotaReached as reached:
+            form.screenshot.errors = [*form.screenshot.errors, str(reached)]
+        else:
+            mail_queue.deliver_soon([ack])
+            return _sent(sent.reference)
     refused = request.method == "POST"
     return _page(
         "helpdesk/contact.html",

@@ -32,6 +32,7 @@ from portal.helpdesk.models import Screenshot
 from portal.helpdesk.models import Status
 from portal.helpdesk.models import reference
 from portal.helpdesk.screenshots import CleanImage
+from portal.helpdesk.upload_quota import check_before_storing
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -118,10 +119,13 @@ def submit_contact(
     """Store a Contact Us request, its screenshot, its timeline and its acknowledgement.
 
     Returns the request and the queued acknowledgement (to pass to ``deliver_soon`` after the
-    caller's commit).
+    caller's commit).  Raises :class:`portal.helpdesk.upload_quota.UploadQuotaReached` when the
+    screenshot would pass a service-wide quota (nothing is then stored).
     """
     if not details.error_message and screenshot is None:
         raise ValueError("a Contact Us request states the error message or has a screenshot")
+    if screenshot is not None:
+        check_before_storing(now, len(screenshot.data))
     request = _new_request(RequestKind.CONTACT, sender, details.environment, now)
     request.stated_role = details.stated_role
     request.console = details.console

@@ -117,6 +117,22 @@ def _welcome_email(subscriber: Subscriber) -> tuple[str, str]:
     return _subject("Your newsletter subscription is confirmed"), body + _footer(subscriber)
 
 
+def _awaiting_confirmation(subscriber: Subscriber, now: datetime) -> bool:
+    """A pending sign-up whose confirmation link still works.
+
+    Its stored address is kept, whatever case-folded variant is typed next ("ADA@…" for
+    "ada@…", "straße@…" for "strasse@…": one key, possibly two mailboxes): the new link goes
+    to the address that asked first, so a variant can neither take over nor cancel that
+    sign-up.  Once the link has expired (or after an unsubscribe) the address typed now is
+    stored, and only its own mailbox can confirm it.
+    """
+    return (
+        subscriber.status == PENDING
+        and subscriber.confirm_expires_at is not None
+        and now < subscriber.confirm_expires_at
+    )
+
+
 def sign_up(email: str, *, now: datetime) -> QueuedMail | None:
     """Record the request and queue the right email (call inside ``write_transaction``).
 
@@ -139,12 +155,20 @@ def sign_up(email: str, *, now: datetime) -> QueuedMail | None:
     else:
         hours = int(current_app.config["PORTAL_NEWSLETTER_CONFIRM_HOURS"])
         token = secrets.token_urlsafe(32)
+        if not _awaiting_confirmation(subscriber, now):
+            subscriber.email = email.strip()
         subscriber.status = PENDING
-        subscriber.email = email.strip()
         subscriber.confirm_token_hash = hash_token(token)
         subscriber.confirm_expires_at = now + timedelta(hours=hours)
         subject, body = _confirmation_email(subscriber, token, hours)
-        purpose = "newsletter.confirm"
+        # The link is a secret until it expires: sealed at rest, wiped once sent or expired.
+        return mail_queue.enqueue(
+            subscriber.email,
+            subject,
+            body,
+            purpose="newsletter.confirm",
+            secret_until=subscriber.confirm_expires_at,
+        )
     return mail_queue.enqueue(subscriber.email, subject, body, purpose=purpose)
 
 

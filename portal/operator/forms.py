@@ -11,7 +11,9 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import ValidationError
 
+from portal.accounts import service
 from portal.accounts.forms import UserCreateForm
+from portal.accounts.forms import key_length
 from portal.accounts.forms import printable
 from portal.helpdesk.models import parse_reference
 
@@ -42,7 +44,8 @@ class OrganisationForm(FlaskForm):
         filters=[_strip],
         validators=[
             DataRequired("Enter the organisation's name"),
-            Length(max=200, message="The organisation's name must be 200 characters or fewer"),
+            Length(max=service.NAME_MAX, message=service.ORGANISATION_NAME_TOO_LONG),
+            key_length(service.NAME_MAX, service.ORGANISATION_NAME_TOO_LONG),
             printable,
         ],
     )

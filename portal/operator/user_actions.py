@@ -34,7 +34,7 @@ REFUSALS = {
         "The expiry date of {user} has been reached: extend the expiry date first, "
         "or use “Extend and re-enable”."
     ),
-    rules.Outcome.REFUSED_PAST_DATE: "The expiry date cannot be in the past.",
+    rules.Outcome.REFUSED_PAST_DATE: f"{FUTURE_DATE}.",
 }
 
 
@@ -54,7 +54,8 @@ def _parse(
     linked = None
     error = None
     if form.validate_on_submit():
-        if future_date and form.expires_on.data <= clock.today():  # type: ignore[union-attr]
+        checked = future_date and isinstance(form, ExpiryForm)
+        if checked and not rules.expiry_allowed(form.expires_on.data, today=clock.today()):
             error = FUTURE_DATE
         else:
             try:

@@ -885,7 +885,7 @@ def test_create_user_lists_every_problem_at_once_and_stores_nothing(client: Flas
     assert "There is a problem" in body
     assert "already taken" in body
     assert "Enter an email address in the correct format" in body
-    assert "The expiry date must be in the future" in body
+    assert "The expiry date must be after today" in body
     assert 'id="user_id-error"' in body
     assert 'id="email-error"' in body
     assert 'id="expires_on-error"' in body
@@ -1068,7 +1068,7 @@ def test_expiry_in_the_past_is_refused_with_422(client: FlaskClient) -> None:
     assert "HX-Trigger" not in response.headers
     body = response.get_data(as_text=True)
     assert body.strip().startswith('<form id="expiry"')
-    assert "The expiry date cannot be in the past." in body
+    assert "The expiry date must be after today." in body
     assert 'aria-invalid="true"' in body
     assert refresh(handler).expires_on == old
     assert events("expiry_changed", handler) == []

@@ -9,8 +9,11 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from portal.config import DEFAULTS
+from portal.extensions import db
+from portal.helpdesk.models import HelpdeskRequest
 from tests.mail_server import SmtpServer
 
 from .conftest import NOTHING
@@ -24,6 +27,11 @@ from .conftest import same_shape
 from .conftest import settle
 
 RESEND = "/helpdesk/resend-admin-user-id"
+
+
+def all_requests() -> list[HelpdeskRequest]:
+    db.session.rollback()
+    return list(db.session.scalars(select(HelpdeskRequest).order_by(HelpdeskRequest.id)))
 
 
 def csrf_token(client: FlaskClient, path: str) -> str:
@@ -102,6 +110,32 @@ def test_a_filled_honeypot_gets_the_same_answer_and_stores_nothing(
     settle(app)
     assert counts()["helpdesk_requests"] == 1  # the human's only
     assert len(smtp_server.wait_for(1)) == 1
+
+
+def _reference_shown(client: FlaskClient) -> str:
+    found = re.search(r"HD-\d{6}", client.get("/helpdesk/contact/sent").get_data(as_text=True))
+    assert found is not None
+    return found.group(0)
+
+
+def test_a_honeypot_answer_takes_its_reference_from_the_real_sequence(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Issue 10: a random ``HD-145096`` gave the trap away (real ones are sequential) and told
+    a robot nothing true; now the robot gets the next number, and the next real request the
+    one after it, on both databases."""
+    human, robot = app.test_client(), app.test_client()
+    bot_data = contact_data(website="http://cheap-pills.example", details="bot-text-7731")
+    shown = []
+    for who, data in ((human, None), (robot, bot_data), (robot, bot_data), (human, None)):
+        assert post_contact(who, data).status_code == 302
+        shown.append(_reference_shown(who))
+    first = int(shown[0].removeprefix("HD-"))
+    assert shown == [f"HD-{first + i:06d}" for i in range(4)]
+    settle(app)
+    assert counts()["helpdesk_requests"] == 2  # the humans' only
+    assert [r.reference for r in all_requests()] == [shown[0], shown[3]]
+    assert all(r.details != "bot-text-7731" for r in all_requests())
 
 
 def test_the_honeypot_is_hidden_from_people(client: FlaskClient) -> None:

@@ -200,3 +200,95 @@ def test_other_modes_are_stored_too(fmt: str, mode: str) -> None:
     assert (result.width, result.height) == (16, 8)
     with Image.open(io.BytesIO(result.data)) as after:
         after.load()
+
+
+# --- bounded cost (issue 10, finding 4) -----------------------------------------------------
+
+
+def test_the_pixel_cap_admits_a_5k_screen_and_says_so() -> None:
+    assert clean(png_declaring(5120, 2880)).width == 5120
+    with pytest.raises(ScreenshotRefused) as refused:
+        clean(png_declaring(5120, 2930))
+    assert "at most 15 megapixels, for example 5120 × 2880" in str(refused.value)
+
+
+def test_a_palette_image_stays_a_palette_image_with_its_transparency() -> None:
+    image = Image.new("P", (30, 20), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
+    image.paste(2, (0, 0, 10, 10))
+    result = clean(image_bytes_of(image, "PNG", transparency=1))
+    with Image.open(io.BytesIO(result.data)) as after:
+        assert after.mode == "P"
+        assert after.info["transparency"] == 1
+        assert after.convert("RGBA").getpixel((0, 0)) == (0, 255, 0, 255)
+        assert after.convert("RGBA").getpixel((20, 15))[3] == 0
+
+
+def test_a_cmyk_jpeg_is_stored_as_cmyk_without_a_converted_copy() -> None:
+    original = Image.new("CMYK", (16, 16), (10, 200, 30, 40))
+    result = clean(image_bytes_of(original, "JPEG", quality=95), "c.jpg")
+    with Image.open(io.BytesIO(result.data)) as after:
+        assert after.mode == "CMYK"
+        assert all(
+            abs(a - b) <= 2 for a, b in zip(after.getpixel((8, 8)), (10, 200, 30, 40), strict=True)
+        )
+
+
+def image_bytes_of(image: Image.Image, fmt: str, **save: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+def progressive(size: tuple[int, int], subsampling: int = 2) -> bytes:
+    return image_bytes("JPEG", size=size, progressive=True, subsampling=subsampling)
+
+
+def test_jpeg_scans_are_counted_from_the_markers() -> None:
+    assert screenshots.jpeg_scans(image_bytes("JPEG", size=(64, 64))) == 1
+    assert screenshots.jpeg_scans(progressive((64, 64))) == 10
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    with_thumbnail_marker = image_bytes("JPEG", size=(64, 64), exif=exif, comment=b"\xff\xda")
+    assert screenshots.jpeg_scans(with_thumbnail_marker) == 1
+
+
+def test_a_jpeg_with_too_many_scans_is_refused_unread() -> None:
+    data = progressive((64, 64))
+    last = data.rfind(b"\xff\xda")
+    end = data.rfind(b"\xff\xd9")
+    many = data[:end] + data[last:end] * screenshots.MAX_JPEG_SCANS + data[end:]
+    with pytest.raises(ScreenshotRefused) as refused:
+        clean(many, "m.jpg")
+    assert str(refused.value) == screenshots.TOO_MANY_SCANS
+
+
+def test_a_progressive_jpeg_too_costly_at_full_size_is_decoded_smaller() -> None:
+    data = progressive((160, 160))  # 100 kB of pixels + 75 kB of coefficients at full size
+    assert clean(data, "p.jpg", max_decode_bytes=200_000).width == 160
+    assert clean(data, "p.jpg", max_decode_bytes=120_000).width == 80
+    with pytest.raises(ScreenshotRefused) as refused:  # the coefficients alone pass it
+        clean(data, "p.jpg", max_decode_bytes=60_000)
+    assert str(refused.value) == screenshots.TOO_COSTLY
+
+
+def test_a_png_too_costly_to_turn_is_refused() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = image_bytes("PNG", size=(100, 100), exif=exif)
+    assert (clean(data, max_decode_bytes=80_000).width, clean(data).height) == (100, 100)
+    with pytest.raises(ScreenshotRefused) as refused:
+        clean(data, max_decode_bytes=79_999)
+    assert str(refused.value) == screenshots.TOO_COSTLY_TO_TURN
+
+
+def test_one_decode_at_a_time_and_a_waiting_upload_is_told_to_send_again() -> None:
+    with screenshots._decoding:  # another upload is being decoded in this process
+        with pytest.raises(ScreenshotRefused) as refused:
+            clean(image_bytes(), wait_seconds=0.01)
+        assert str(refused.value) == screenshots.BUSY
+        assert refused.value.reason == "busy"
+    assert clean(image_bytes()).width == 40  # and released after each upload
+    with pytest.raises(ScreenshotRefused):
+        clean(b"not an image")
+    assert clean(image_bytes(), wait_seconds=0).width == 40  # released after a refusal too

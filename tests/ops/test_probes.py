@@ -24,7 +24,7 @@ from portal.ops.figures import version
 from tests.conftest import PG_URL
 from tests.conftest import base_settings
 from tests.live_server import free_port
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import tcp_proxy
 
 PREVIOUS = "0009_user_search"  # an older revision than the code's head
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -148,7 +148,7 @@ def test_postgresql_gone_and_back_is_seen_within_one_request(postgres_migrated: 
     after each change says so, with connections in the pool from before."""
     database_url = postgres_migrated
     target_port = create_engine(database_url).url.port or 5432
-    with TcpProxy("127.0.0.1", target_port) as proxy:
+    with tcp_proxy(("127.0.0.1", target_port)) as proxy:
         url = create_engine(database_url).url.set(host="127.0.0.1", port=proxy.port)
         with app_on(url.render_as_string(hide_password=False)) as app:
             client = app.test_client()

@@ -196,14 +196,12 @@ class AccountMachine(RuleBasedStateMachine):
         before = self.state
         new_date = self.today + timedelta(days=offset_days)
         d = rules.set_expiry(before, new_date, today=self.today)
-        if offset_days < 0:
+        if offset_days <= 0:  # R3: a new date must be after today
             assert d.outcome is Outcome.REFUSED_PAST_DATE
             assert d.state == before
         else:
             assert d.state.expires_on == new_date
             assert d.state.enabled is before.enabled  # a new date never re-enables by itself
-            if offset_days == 0:
-                self.evaluated = False  # expiring today: due from now on
         self.apply(d)
 
     @rule()

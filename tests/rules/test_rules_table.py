@@ -827,7 +827,7 @@ def test_r8_has_access_with_failures_below_the_limit() -> None:
     ("offset_days", "outcome", "event_kinds"),
     [
         (-1, Outcome.REFUSED_PAST_DATE, [EventKind.EXPIRY_REFUSED]),
-        (0, Outcome.OK, [EventKind.EXPIRY_CHANGED]),
+        (0, Outcome.REFUSED_PAST_DATE, [EventKind.EXPIRY_REFUSED]),  # R3: after today
         (1, Outcome.OK, [EventKind.EXPIRY_CHANGED]),
         (365, Outcome.OK, [EventKind.EXPIRY_CHANGED]),
     ],
@@ -847,3 +847,10 @@ def test_set_expiry_to_the_same_date_is_no_change() -> None:
     d = rules.set_expiry(s, FAR_FUTURE, today=today_at(T0))
     assert d.outcome is Outcome.NO_CHANGE
     assert d.events == ()
+
+
+@pytest.mark.parametrize(("offset_days", "allowed"), [(-1, False), (0, False), (1, True)])
+def test_a_new_expiry_date_must_be_after_today(offset_days: int, allowed: bool) -> None:
+    """R3 as amended: one rule for every path (today would expire the user at once)."""
+    today = today_at(T0)
+    assert rules.expiry_allowed(today + timedelta(days=offset_days), today=today) is allowed

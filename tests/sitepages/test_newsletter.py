@@ -16,12 +16,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy import text
 
 from portal import background
 from portal import clock
+from portal import mail_queue
 from portal.accounts.models import Profile
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.mail_queue import QueuedMail
 from portal.newsletter import service
 from portal.newsletter.models import CONFIRMED
 from portal.newsletter.models import PENDING
@@ -295,3 +298,67 @@ def test_confirm_and_unsubscribe_work_over_https(app: Flask) -> None:
     )
     assert done.status_code == 200
     assert "Subscription confirmed" in done.text
+
+
+def test_the_confirmation_link_is_stored_encrypted_and_wiped_once_sent(
+    app: Flask, client: FlaskClient, smtp: SmtpServer
+) -> None:
+    smtp.stop()
+    sign_up(app, client, "ada@example.com")
+    dump = repr(db.session.execute(text("SELECT * FROM mail_queue")).all())
+    db.session.rollback()
+    smtp.start()
+    with clock.frozen(clock.now() + mail_queue.BACKOFF[0]):
+        assert mail_queue.run_due()["sent"] == 1
+    [message] = smtp.wait_for(1)
+    token = CONFIRM_LINK.search(_body(message))
+    assert token is not None
+    assert token.group(1) not in dump  # only ciphertext while it waited
+    row = db.session.scalars(select(QueuedMail)).one()
+    db.session.rollback()
+    assert (row.purpose, row.sealed, row.status, row.body) == (
+        "newsletter.confirm",
+        True,
+        mail_queue.SENT,
+        "",
+    )
+
+
+def test_a_case_folded_variant_does_not_replace_a_pending_address(
+    app: Flask, client: FlaskClient, smtp: SmtpServer
+) -> None:
+    """Found in review: a sign-up for "ADA@…" replaced the pending "ada@…" (one case-folded
+    key, but local parts may differ by case, and "straße" folds to "strasse": two mailboxes),
+    so the confirmation went to the variant and the first link stopped working.  While the
+    first link works, the stored address is kept and the new link goes there."""
+    sign_up(app, client, "ada@example.com")
+    smtp.wait_for(1)
+    clock.advance(service.RESEND_AFTER + timedelta(seconds=1))
+    sign_up(app, client, "ADA@example.com")
+    smtp.wait_for(2)
+    assert smtp.recipients == ["ada@example.com", "ada@example.com"]
+    stored = subscriber("ada@example.com")
+    assert stored.email == "ada@example.com"
+    assert stored.status == PENDING
+
+    # Once the link has expired the address typed now is stored (and gets the link).
+    clock.advance(timedelta(hours=app.config["PORTAL_NEWSLETTER_CONFIRM_HOURS"], seconds=1))
+    sign_up(app, client, "ADA@example.com")
+    smtp.wait_for(3)
+    assert smtp.recipients[-1] == "ADA@example.com"
+    assert subscriber("ada@example.com").email == "ADA@example.com"
+
+
+def test_a_case_folded_variant_of_a_confirmed_address_changes_nothing(
+    app: Flask, client: FlaskClient, smtp: SmtpServer
+) -> None:
+    sign_up(app, client, "bob@example.com")
+    link = CONFIRM_LINK.search(_body(smtp.wait_for(1)[0]))
+    assert link is not None
+    assert client.post("/newsletter/confirm", data={"token": link.group(1)}).status_code == 200
+    clock.advance(service.RESEND_AFTER + timedelta(seconds=1))
+    sign_up(app, client, "BOB@example.com")
+    smtp.wait_for(3)  # the welcome, then "already subscribed" to the stored address
+    assert smtp.recipients[-1] == "bob@example.com"
+    stored = subscriber("bob@example.com")
+    assert (stored.email, stored.status) == ("bob@example.com", CONFIRMED)
