@@ -4,27 +4,48 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 
-.PHONY: run test lint format clean venv bench bench-sweep screenshots
+.PHONY: run test lint format clean venv bench bench-sweep screenshots lock lock-upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Installs are stamped so that `make run` / `make test` are quick the second time.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Installs come from the lock files (pinned versions; `make lock` updates them) and are stamped
+# so that `make run` / `make test` are quick the second time.
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(VENV)/.installed $@
+
+# pip-tools (pip-compile): it resolves through pip itself, so it honours pip's configuration
+# (indexes, certificates, constraints) as installs do. No hashes: a wheel built for this
+# machine's own index would not match PyPI's.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links
+
+$(BIN)/pip-compile: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4,<8'
+
+## make lock: after editing pyproject.toml's dependencies; keeps every other pin as it is.
+lock: $(BIN)/pip-compile
+	$(PIP_COMPILE) --output-file=requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra=dev --output-file=requirements-dev.lock pyproject.toml
+
+## make lock-upgrade: every dependency to its newest release that pyproject.toml allows.
+lock-upgrade: $(BIN)/pip-compile
+	$(PIP_COMPILE) --upgrade --output-file=requirements.lock pyproject.toml
+	$(PIP_COMPILE) --upgrade --extra=dev --output-file=requirements-dev.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
 ## make run: set up on SQLite with demo data, and serve on http://127.0.0.1:5000 with the scheduler on.
 run: $(VENV)/.installed
 	$(BIN)/python -m portal.devsetup
-	$(FLASK) db upgrade --directory migrations
+	$(FLASK) db upgrade
 	PORTAL_ENV=development $(FLASK) portal demo-data --once
 	PORTAL_ENV=development PORTAL_SCHEDULER=on $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
 

@@ -39,8 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         __name__,
         instance_path=str(instance_path()),
         instance_relative_config=True,
-        template_folder="../templates",
-        static_folder="../static",
+        template_folder="templates",  # inside the package: a wheel carries them (pyproject)
+        static_folder="static",
     )
     load_config(app, config)
     register_operations(app)
@@ -144,7 +144,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(
         app,
         db,
-        directory=os.path.join(app.root_path, "..", "migrations"),
+        directory=os.path.join(app.root_path, "migrations"),
         render_as_batch=True,
         compare_type=True,
         include_name=include_name,  # search indexes made by hand in migrations (portal.db)

@@ -259,3 +259,25 @@ def _register_job_commands() -> None:
 
 
 _register_job_commands()
+
+
+def _register_backup_commands() -> None:
+    from portal.backup.commands import backup
+    from portal.backup.commands import restore
+
+    portal_cli.add_command(backup)
+    portal_cli.add_command(restore)
+
+
+_register_backup_commands()
+
+
+def _register_offboarding_commands() -> None:
+    from portal.offboarding.commands import org_cli
+    from portal.offboarding.commands import users_cli
+
+    portal_cli.add_command(org_cli)
+    portal_cli.add_command(users_cli)
+
+
+_register_offboarding_commands()

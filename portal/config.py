@@ -15,6 +15,8 @@ Flask-Limiter's settings that take a Python callable (``RATELIMIT_KEY_FUNC``,
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -92,6 +94,8 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_SCREENSHOT_STORAGE_MB": 5000,  # all stored screenshots together
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+    # --- audit events older than this are deleted by the nightly job (6 years)
+    "PORTAL_AUDIT_RETENTION_DAYS": 2190,
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices
     "PORTAL_NEWSLETTER_RATE_LIMIT": "5 per minute;30 per hour",  # sign-up POSTs per address
     "PORTAL_NEWSLETTER_CONFIRM_HOURS": 48,  # how long a confirmation link works
@@ -116,9 +120,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def instance_path() -> Path:
-    """``instance/`` next to the ``portal`` package (Flask's default instance folder)."""
-    return Path(__file__).resolve().parent.parent / "instance"
+def instance_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The instance folder (``instance/config.py``, the SQLite file, the outbox, backups).
+
+    ``PORTAL_INSTANCE_PATH`` when set; else ``instance/`` of the checkout when the package runs
+    from one (``make run``); else ``<venv>/var/portal-instance`` (Flask's own default for an
+    installed package).
+    """
+    environ = os.environ if environ is None else environ
+    configured = environ.get("PORTAL_INSTANCE_PATH", "").strip()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "instance"
+    return Path(sys.prefix) / "var" / "portal-instance"
 
 
 #: The type of settings whose default (None) does not show it.

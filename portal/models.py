@@ -4,6 +4,7 @@ from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.tokens import PasswordResetToken
+from portal.audit.erasure import AuditErasurePermit
 from portal.audit.models import AuditEvent
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
@@ -13,6 +14,7 @@ from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
 
 __all__ = [
+    "AuditErasurePermit",
     "AuditEvent",
     "HelpdeskRequest",
     "JobRun",

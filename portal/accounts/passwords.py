@@ -2,12 +2,18 @@
 
 Every call to :func:`verify_password` runs exactly one argon2 verification, whether or not the
 account exists and whether or not its stored hash is usable (SECURITY EN-02).
+
+The dummy hash is made at its first use, not when the app is built: at the default cost a hash
+takes a few hundred milliseconds of CPU (more on a busy machine), which every CLI command
+(``portal create-user`` hashed twice) and every worker start used to pay for nothing.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
+from dataclasses import field
 
 from argon2 import PasswordHasher
 from argon2 import Type
@@ -19,17 +25,27 @@ from flask import current_app
 EXTENSION_KEY = "portal.passwords"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Hashing:
     hasher: PasswordHasher
-    dummy_hash: str
+    _dummy: str | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def dummy_hash(self) -> str:
+        """A hash of a random secret with the configured parameters, made once, when needed."""
+        if self._dummy is None:
+            with self._lock:
+                if self._dummy is None:
+                    self._dummy = self.hasher.hash(secrets.token_urlsafe(24))
+        return self._dummy
 
 
 def make_hashing(time_cost: int, memory_cost: int, parallelism: int) -> Hashing:
     hasher = PasswordHasher(
         time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
     )
-    return Hashing(hasher, hasher.hash(secrets.token_urlsafe(24)))
+    return Hashing(hasher)
 
 
 def init_app(app: Flask) -> None:

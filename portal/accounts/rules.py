@@ -59,6 +59,7 @@ class EventKind(StrEnum):
     # Not decided by a rule here, but recorded through the same audit trail:
     USER_CREATED = "user_created"
     ORGANISATION_CREATED = "organisation_created"
+    ORGANISATION_ERASED = "organisation_erased"  # `portal org delete` (operator-level)
     PASSWORD_CHANGED = "password_changed"
     LOGGED_OUT = "logged_out"
 

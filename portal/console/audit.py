@@ -76,6 +76,7 @@ KIND_LABELS = {
     "details_changed": "Details changed",
     "sessions_ended": "Signed out everywhere",
     "organisation_created": "Organisation created",
+    "organisation_erased": "Organisation erased",
     "logged_out": "Logged out",
     "authz_denied": "Access to a page refused",
 }

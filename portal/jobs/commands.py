@@ -1,16 +1,13 @@
-"""``flask --app app portal sweep | jobs | scheduler | backup``: the nightly jobs by hand, their
-history, the scheduler on its own, and an online SQLite backup."""
+"""``flask --app app portal sweep | jobs | scheduler``: the nightly jobs by hand, their
+history, and the scheduler on its own (backups: ``portal.backup.commands``)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import os
-import sqlite3
 from datetime import date
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
@@ -136,52 +133,7 @@ def scheduler() -> None:
     log.info("Scheduler stopped.")
 
 
-def _default_backup_path() -> Path:
-    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
-    return Path(current_app.instance_path) / "backups" / f"portal-{stamp}.sqlite"
-
-
-@click.command("backup")
-@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
-def backup(path: Path | None) -> None:
-    """Copy the SQLite database to PATH with SQLite's online backup API (safe while the app
-    runs; default: instance/backups/portal-<UTC time>.sqlite).  PostgreSQL: use pg_dump."""
-    url = db.engine.url
-    if url.get_backend_name() != "sqlite":
-        raise click.ClickException(
-            "portal backup copies SQLite databases only. On PostgreSQL use pg_dump, e.g.\n"
-            '  pg_dump --format=custom --file=portal.dump "$DATABASE_URL"\n'
-            "and restore with pg_restore (see docs/deploy.md, Backups)."
-        )
-    source = url.database
-    if not source or source == ":memory:":
-        raise click.ClickException("The database is in memory: there is nothing to back up.")
-    target = path or _default_backup_path()
-    if target.exists():
-        raise click.ClickException(f"{target} already exists: choose another path.")
-    if not target.parent.is_dir():
-        if path is not None:
-            raise click.ClickException(f"The folder {target.parent} does not exist.")
-        target.parent.mkdir(parents=True, mode=0o700)
-    db.session.remove()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds password hashes
-    os.close(fd)
-    try:
-        with sqlite3.connect(source) as src:
-            dst = sqlite3.connect(target)
-            try:
-                src.backup(dst, pages=1024)
-            finally:
-                dst.close()
-            pages = src.execute("PRAGMA page_count").fetchone()[0]
-    except sqlite3.Error as exc:
-        target.unlink(missing_ok=True)
-        raise click.ClickException(f"Backup failed: {exc}") from None
-    size = target.stat().st_size
-    click.echo(f"Backed up {source} to {target} ({pages} pages, {size / 1_048_576:.1f} MiB).")
-
-
 def register(group: AppGroup) -> None:
     """Add these commands to the ``portal`` group."""
-    for command in (sweep, jobs, scheduler, backup):
+    for command in (sweep, jobs, scheduler):
         group.add_command(command)

@@ -41,6 +41,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
@@ -50,6 +51,7 @@ from portal import clock
 from portal import mail_queue
 from portal.accounts import notices
 from portal.accounts import tokens
+from portal.audit import erasure
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.jobs import nightly
@@ -147,12 +149,20 @@ def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:
     return mail_queue.run_due()
 
 
+def _step_purge_audit(now: datetime, _today: date) -> dict[str, int]:
+    """Audit events older than PORTAL_AUDIT_RETENTION_DAYS (``portal.audit.erasure``)."""
+    days = current_app.config["PORTAL_AUDIT_RETENTION_DAYS"]
+    with write_transaction(db.session):
+        return {"purged": erasure.purge_expired(db.session, now=now, retention_days=days)}
+
+
 #: (name, step) in order: the digest reads the state the sweep leaves.
 STEPS: list[tuple[str, Callable[[datetime, date], Mapping[str, int]]]] = [
     ("sweep", _step_sweep),
     ("purge_tokens", _step_purge_tokens),
     ("expiry_digests", _step_expiry_digests),
     ("mail", _step_send_mail),
+    ("purge_audit", _step_purge_audit),
 ]
 
 

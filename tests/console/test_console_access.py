@@ -38,7 +38,7 @@ from tests.factories import make_user
 from tests.factories import refresh
 
 HX = {"HX-Request": "true"}
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "portal" / "templates"
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 BODY_HEADERS = re.compile(r"<body hx-headers='([^']*)'>")
 HTMX_CONFIG = re.compile(r"<meta name=\"htmx-config\" content='([^']*)'>")

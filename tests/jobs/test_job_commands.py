@@ -10,6 +10,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -101,11 +102,7 @@ def test_backup_copies_the_sqlite_database_online(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     if db.engine.dialect.name != "sqlite":
-        result = portal(runner, "backup", str(tmp_path / "x.sqlite"))
-        assert result.exit_code != 0
-        assert "pg_dump" in result.output
-        assert not (tmp_path / "x.sqlite").exists()
-        return
+        pytest.skip("PostgreSQL backups: tests/test_backup_restore.py")
     make_user(user_id="kept.user")
     db.session.rollback()
     target = tmp_path / "backup.sqlite"
