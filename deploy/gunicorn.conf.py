@@ -7,6 +7,8 @@ See docs/deploy.md for the whole production path.
 """
 
 import os
+import shutil
+import tempfile
 
 from gunicorn.glogging import Logger
 from gunicorn.http import wsgi
@@ -34,9 +36,37 @@ max_requests_jitter = 500
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info")
-#: No request headers (cookies) in the access log, and no secrets: see TokenRedactingLogger.
+loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info").lower()
+#: Only for plain gunicorn loggers: PortalLogger below writes the app's own format (JSON lines
+#: in production).  No request headers (cookies) and no secrets: see TokenRedactingLogger.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+#: Metrics (docs/deploy.md): each worker writes its counters to files in this folder and
+#: /metrics adds them up.  Set before any worker imports prometheus_client; emptied at start.
+_METRICS_DIR_MADE = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _METRICS_DIR_MADE:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-metrics-")
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """A restart starts counting from zero (Prometheus handles counter resets)."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(folder, name))
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """A worker that exits leaves its counters (summed) but not its live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    if _METRICS_DIR_MADE:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 class TokenRedactingLogger(Logger):
@@ -51,7 +81,46 @@ class TokenRedactingLogger(Logger):
         return atoms
 
 
-logger_class = TokenRedactingLogger
+class PortalLogger(TokenRedactingLogger):
+    """gunicorn's error and access lines in the app's format (``portal.logs``): JSON lines in
+    production, text in development, with the request id, user and route the app set."""
+
+    def setup(self, cfg):  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        from portal import logs
+
+        chosen = logs.formatter(logs.log_format(os.environ))
+        for handler in (*self.error_log.handlers, *self.access_log.handlers):
+            handler.setFormatter(chosen)
+
+    def access(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        if not self.access_log_enabled:
+            return
+        from portal import logs
+
+        atoms = self.atoms(resp, req, environ, request_time)  # tokens already redacted
+        headers = dict(getattr(resp, "headers", None) or [])
+        fields = {
+            "request_id": environ.get(logs.ENVIRON_REQUEST_ID) or headers.get("X-Request-ID"),
+            "user": environ.get(logs.ENVIRON_USER),
+            "route": environ.get(logs.ENVIRON_ROUTE),
+            "method": atoms.get("m"),
+            "path": atoms.get("U"),
+            "status": int(atoms["s"]) if str(atoms.get("s", "")).isdigit() else atoms.get("s"),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "bytes": atoms.get("B"),
+            "remote": atoms.get("h"),
+            "user_agent": atoms.get("a"),
+        }
+        try:
+            self.access_log.info(
+                "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+            )
+        except Exception:
+            self.error("Failed to write the access log line")
+
+
+logger_class = PortalLogger
 
 
 class _NoServerHeaderResponse(wsgi.Response):

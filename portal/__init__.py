@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder="static",
     )
     load_config(app, config)
+    register_operations(app)
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
@@ -106,6 +107,16 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     c["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
     if c["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         c["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
+
+
+def register_operations(app: Flask) -> None:
+    """Logs and request ids, then /healthz, /readyz and /metrics: first, so that every other
+    hook's lines and responses carry the request id."""
+    from portal import logs
+    from portal.ops import views
+
+    logs.init_app(app)
+    views.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

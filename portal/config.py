@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "SQLALCHEMY_DATABASE_URI": None,  # default: sqlite:///<instance>/portal.sqlite
     "SQLALCHEMY_ENGINE_OPTIONS": {},
+    # --- operations: logs and metrics (docs/deploy.md)
+    "PORTAL_LOG_FORMAT": None,  # "json" or "text"; None: JSON lines, text in development
+    "PORTAL_LOG_LEVEL": "INFO",
+    "PORTAL_METRICS_TOKEN": None,  # /metrics answers 404 until this is set
     # --- passwords (SECURITY D-3, PW-06)
     "PORTAL_PASSWORD_MIN_LENGTH": 12,
     "PORTAL_PASSWORD_MAX_LENGTH": 128,

@@ -8,14 +8,17 @@ from html.parser import HTMLParser
 #: An itsdangerous-signed value (payload.timestamp.signature), as Flask-WTF makes CSRF tokens.
 #: Each carries the second it was signed, so two pages made a second apart differ there.
 SIGNED_VALUE = re.compile(r"[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{16,}")
+#: The request id an error page quotes ("quote this reference"): new for every request.
+REQUEST_ID = re.compile(r"<code>[0-9a-f]{32}</code>")
 
 
 def without_signed_tokens(page: str) -> str:
-    """``page`` with every signed token blanked: the form fields' and the one in ``hx-headers``.
+    """``page`` with every signed token blanked (the form fields' and the one in ``hx-headers``),
+    and the request id an error page quotes.
 
     Compare two pages through this, never raw: a token signed in another second differs.
     """
-    return SIGNED_VALUE.sub("", page)
+    return REQUEST_ID.sub("<code></code>", SIGNED_VALUE.sub("", page))
 
 
 class _CsrfFinder(HTMLParser):

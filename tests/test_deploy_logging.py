@@ -28,5 +28,5 @@ def test_the_access_log_redacts_tokens(database_url: str, tmp_path: Path) -> Non
     log = log_path.read_text()
     for prefix, secret in SECRETS.items():
         assert secret not in log
-        assert f'GET {prefix}[token] HTTP/1.1"' in log
-    assert "GET /password-reset/new HTTP/1.1" in log  # not a token: kept
+        assert f"GET {prefix}[token] " in log
+    assert "GET /password-reset/new " in log  # not a token: kept

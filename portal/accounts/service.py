@@ -39,6 +39,7 @@ from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.guides import codes
+from portal.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,7 @@ def _locked_out(user: User, now: datetime, queued: list[mail_queue.QueuedMail]) 
     the user, to the organisation's Administrators), so that they exist exactly when the
     lockout does."""
     record(EventKind.LOCKED_OUT, actor=None, subject=user, now=now, reason="lockout")
+    metrics.LOCKOUTS.inc()
     queued.extend(lockout_notices.on_lockout(user, now=now))
 
 

@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.extensions import limiter
 from portal.guides import codes
 from portal.helpdesk.public import PUBLIC_ENDPOINTS
+from portal.ops import metrics
 from portal.redirects import local_path
 
 bp = Blueprint("auth", __name__)
@@ -72,6 +73,7 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
             now=clock.now(),
             today=clock.today(),
         )
+        metrics.count_login(result.outcome)
         if result.user is not None:
             start_session(result.user, door)
             if result.user.must_change_password:

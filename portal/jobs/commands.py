@@ -21,6 +21,8 @@ from portal.jobs import nightly
 from portal.jobs import runner
 from portal.jobs.runs import JobRun
 
+log = logging.getLogger(__name__)
+
 
 def _as_of(value: str | None) -> date | None:
     if value is None:
@@ -120,13 +122,15 @@ def scheduler() -> None:
     existing = app.extensions.pop(runner.EXTENSION_KEY, None)
     if existing is not None:  # never two schedulers in one process
         existing.shutdown(wait=False)
-    click.echo(
-        f"Scheduler running: nightly jobs at {runner.RUN_AT:%H:%M} "
-        f"{app.config['PORTAL_TIMEZONE']} (Ctrl-C to stop)."
+    # Log lines, not plain output: the process's whole output is one format (JSON lines).
+    log.info(
+        "Scheduler running: nightly jobs at %s %s (Ctrl-C to stop).",
+        f"{runner.RUN_AT:%H:%M}",
+        app.config["PORTAL_TIMEZONE"],
     )
     with contextlib.suppress(KeyboardInterrupt):
         runner.run_blocking(app)
-    click.echo("Scheduler stopped.")
+    log.info("Scheduler stopped.")
 
 
 def register(group: AppGroup) -> None:

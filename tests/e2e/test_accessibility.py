@@ -107,6 +107,9 @@ NOT_PAGES: dict[str, str] = {
     "helpdesk_queue.screenshot": "an image download (checked inside the request page)",
     "helpdesk_queue.timeline": "an HTMX fragment of the request page (checked inside it)",
     "helpdesk_public.contact_suggestions": "an HTMX fragment of Contact Us (checked in the form)",
+    "ops.healthz": "a JSON probe for load balancers",
+    "ops.readyz": "a JSON probe for load balancers",
+    "ops.metrics_page": "Prometheus text behind a token (404 without one)",
 }
 
 NOT_A_PAGE_HINT = "if it is a download or a fragment, list its endpoint in NOT_PAGES"
