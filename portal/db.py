@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -120,9 +121,12 @@ def is_outage(error: BaseException) -> bool:
     PostgreSQL: the driver's OperationalError / InterfaceError (server gone, connection killed
     by ``pg_terminate_backend``, refused, timed out) or any error SQLAlchemy recognised as a
     disconnect.  SQLite: an OperationalError naming a lock, a read-only or unopenable file.
-    SQLAlchemy has already invalidated a dead connection when this is raised, and the pool's
-    pre-ping replaces the others at their next checkout: nothing needs a restart.
+    Either: no connection free in the pool within its timeout.  SQLAlchemy has already
+    invalidated a dead connection when this is raised, and the pool's pre-ping replaces the
+    others at their next checkout: nothing needs a restart.
     """
+    if isinstance(error, PoolTimeout):
+        return True
     if not isinstance(error, DBAPIError):
         return False
     if error.connection_invalidated:

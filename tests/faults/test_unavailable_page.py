@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
+from portal import PG_CONNECT_TIMEOUT
+from portal import background
 from portal import create_app
 from portal import errors
 from portal.extensions import db
@@ -121,3 +124,33 @@ def test_sqlite_recovers_without_a_restart(tmp_path: Path, sqlite_template: Path
     answer = _post_login(client)
     assert answer.status_code == 200  # the login page again: an unknown User ID, LOGIN-01
     assert "LOGIN-01" in answer.get_data(as_text=True)
+
+
+def test_postgresql_connections_are_checked_and_time_out() -> None:
+    """A dead pooled connection is replaced at checkout (pre-ping), and a server that does not
+    answer is given up after PG_CONNECT_TIMEOUT seconds; a setting of the operator's wins."""
+    url = "postgresql://postgres@127.0.0.1:5432/portal"
+    options = create_app(base_settings(url)).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True
+    assert options["connect_args"] == {"connect_timeout": PG_CONNECT_TIMEOUT}
+    own = {"SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 30}}}
+    options = create_app({**base_settings(url), **own}).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"connect_timeout": 30}
+
+
+def test_a_background_job_meeting_the_outage_logs_one_line(
+    unreachable_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(base_settings(unreachable_url))
+
+    def look_up() -> None:
+        db.session.execute(text("SELECT 1"))
+
+    with caplog.at_level(logging.WARNING), app.test_request_context():
+        background.submit(look_up)
+        background.wait_idle(app)
+    background.shutdown(app)
+    [line] = [r for r in caplog.records if r.name == "portal.background"]
+    assert line.levelno == logging.WARNING
+    assert line.exc_info is None
+    assert "database unavailable" in line.getMessage()
