@@ -126,7 +126,22 @@ def handle_unexpected(error: Exception) -> tuple[str, int] | Response:
     return _page(InternalServerError(), "Something went wrong on our side. Please try again.")
 
 
+def end_session(_error: BaseException | None) -> None:
+    """Teardown (before Flask-SQLAlchemy's own): end the request's database session.  When
+    the database dropped the connection after the last statement, the rollback fails: that
+    is logged in one line, the dead connection is discarded and the answer stands."""
+    try:
+        db.session.remove()
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        log.warning("database connection lost at the end of a request: %s", outage_summary(error))
+        with contextlib.suppress(Exception):  # the connection is invalidated now: this ends it
+            db.session.remove()
+
+
 def init_app(app: Flask) -> None:
+    app.teardown_appcontext(end_session)  # registered after db.init_app, so it runs first
     app.register_error_handler(CSRFError, handle_csrf)
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)

@@ -157,11 +157,12 @@ def test_mail_sent_while_smtp_refuses_arrives_once_when_it_is_back(
 
         smtp.start()
         retry_app = create_app({**settings, **mail, "SECRET_KEY": SERVER_ENV["PORTAL_SECRET_KEY"]})
-        with clock.frozen(clock.now() + LATER):
+        # The test's own app context is current: the command must run in the retry app's.
+        with clock.frozen(clock.now() + LATER), retry_app.app_context():
             for _ in range(2):  # the second retry must send nothing again
                 result = retry_app.test_cli_runner().invoke(args=["portal", "mail", "retry"])
                 assert result.exit_code == 0, result.output
-        with retry_app.app_context():
+            db.session.remove()
             db.engine.dispose()
         smtp.server.wait_for(CONTACTS + RESETS, timeout=TIMEOUT)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine
 from sqlalchemy import text
 
 from portal import PG_CONNECT_TIMEOUT
@@ -18,7 +19,9 @@ from portal import create_app
 from portal import errors
 from portal.extensions import db
 from tests.conftest import BACKENDS
+from tests.conftest import PG_URL
 from tests.conftest import FreshContextClient
+from tests.conftest import _truncate_postgres
 from tests.conftest import base_settings
 from tests.factories import PASSWORD
 from tests.factories import make_user
@@ -154,3 +157,35 @@ def test_a_background_job_meeting_the_outage_logs_one_line(
     assert line.levelno == logging.WARNING
     assert line.exc_info is None
     assert "database unavailable" in line.getMessage()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (PORTAL_TEST_DATABASE_URL; set in CI)")
+def test_a_connection_killed_after_the_last_statement_leaves_the_answer_alone(
+    postgres_migrated: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request read, then its connection was killed before the teardown's rollback: the
+    answer is still the page, the log has one line, and the next request works."""
+    _truncate_postgres(postgres_migrated)
+    app = create_app(base_settings(postgres_migrated))
+
+    def read_then_lose_the_connection() -> str:
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+        killer = create_engine(postgres_migrated)
+        with killer.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        return "read"
+
+    app.add_url_rule("/test/read-then-killed", view_func=read_then_lose_the_connection)
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING):
+        answer = client.get("/test/read-then-killed")
+    assert (answer.status_code, answer.get_data(as_text=True)) == (200, "read")
+    [line] = [r for r in caplog.records if r.name == "portal.errors"]
+    assert "database connection lost at the end of a request" in line.getMessage()
+    assert line.exc_info is None
+    assert client.get("/portal/login").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(text("SELECT 1")) == 1
+        db.session.remove()
+        db.engine.dispose()
