@@ -31,16 +31,21 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
+from tests.concurrency.test_login_concurrency import LOGIN
+from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.faults.processes import figure
 from tests.faults.processes import kill_hard
 from tests.faults.processes import scheduler
 from tests.faults.processes import wait_until
+from tests.faults.traffic import Traffic
+from tests.live_server import gunicorn
 
 pytestmark = pytest.mark.slow
 
 DUE = 4000
+CLIENTS = 2
 BATCH = 20
 #: Kill once this many users are disabled: a few batches in, hundreds of batches to go.
 KILL_AFTER = 3 * BATCH
@@ -105,37 +110,49 @@ def test_a_scheduler_killed_mid_sweep_is_taken_over_and_the_night_completes_once
     app: Flask, runner: FlaskCliRunner, database_url: str, tmp_path: Path
 ) -> None:
     _load_due_users(app, DUE)
+    org = make_org("Logging In Ltd")
+    clients = [make_user(org, user_id=f"sweep.client{i}").user_id for i in range(CLIENTS)]
+    db.session.rollback()
     env = {
         "PORTAL_SWEEP_BATCH_SIZE": str(BATCH),
         "PORTAL_MAIL_OUTBOX": str(tmp_path / "outbox"),
     }
     log_path = tmp_path / "scheduler.log"
 
-    with scheduler(database_url, log_path, env) as first:
-        wait_until(
-            lambda: _disabled() >= KILL_AFTER or first.poll() is not None,
-            timeout=120,
-            what="the first scheduler's sweep to be under way",
-        )
-        assert first.poll() is None, log_path.read_text()
-        kill_hard(first)
-    done_when_killed = _disabled()
-    [run] = _runs()
-    assert 0 < done_when_killed < DUE, f"not killed mid-sweep ({done_when_killed} of {DUE})"
-    assert run.status == "running"  # what `portal jobs` showed for ever before the lease
-    killed_runner = run.runner
-    shown = runner.invoke(args=["portal", "jobs"])
-    db.session.rollback()
-    assert "running" in shown.output
-    assert "its process is gone" in shown.output
+    web_log = tmp_path / "gunicorn.log"
+    with (
+        gunicorn(database_url, web_log, workers=2, threads=4, ready_path=LOGIN) as base,
+        Traffic(base, clients, PASSWORD) as traffic,
+    ):
+        with scheduler(database_url, log_path, env) as first:
+            wait_until(
+                lambda: _disabled() >= KILL_AFTER or first.poll() is not None,
+                timeout=120,
+                what="the first scheduler's sweep to be under way",
+            )
+            assert first.poll() is None, log_path.read_text()
+            kill_hard(first)
+        done_when_killed = _disabled()
+        [run] = _runs()
+        assert 0 < done_when_killed < DUE, f"not killed mid-sweep ({done_when_killed} of {DUE})"
+        assert run.status == "running"  # what `portal jobs` showed for ever before the lease
+        killed_runner = run.runner
+        shown = runner.invoke(args=["portal", "jobs"])
+        db.session.rollback()
+        assert "running" in shown.output
+        assert "its process is gone" in shown.output
 
-    with scheduler(database_url, log_path, env) as second:
-        wait_until(
-            lambda: _runs()[0].status != "running" or second.poll() is not None,
-            timeout=120,
-            what="the restarted scheduler to finish the night",
-        )
-        assert second.poll() is None, log_path.read_text()
+        with scheduler(database_url, log_path, env) as second:
+            wait_until(
+                lambda: _runs()[0].status != "running" or second.poll() is not None,
+                timeout=120,
+                what="the restarted scheduler to finish the night",
+            )
+            assert second.poll() is None, log_path.read_text()
+        traffic.wait_for_more(CLIENTS, timeout=120, what="logins after the takeover")
+    assert not traffic.errors, traffic.errors[:3]
+    assert not traffic.server_errors, dict(traffic.statuses)
+    assert traffic.logins == traffic.rounds
 
     log_text = log_path.read_text()
     [run] = _runs()  # still one run for the night: completed once, by the second process
@@ -167,5 +184,6 @@ def test_a_scheduler_killed_mid_sweep_is_taken_over_and_the_night_completes_once
     figure(
         database_url,
         f"scheduler killed mid-sweep: {done_when_killed} of {DUE} disabled at the kill, "
-        f"{DUE} after the takeover, {events} audit events, {digests} digest, 1 run 'ok'",
+        f"{DUE} after the takeover, {events} audit events, {digests} digest, 1 run 'ok'; "
+        f"{traffic.rounds} login rounds meanwhile, 0 5xx",
     )
