@@ -16,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Session
@@ -131,12 +133,10 @@ def is_outage(error: BaseException) -> bool:
         return False
     if error.connection_invalidated:
         return True
-    orig = error.orig
-    kind = type(orig).__name__
-    if kind not in ("OperationalError", "InterfaceError"):
+    if not isinstance(error, OperationalError | InterfaceError):  # the driver's class, wrapped
         return False
-    if type(orig).__module__.startswith("sqlite3"):
-        text = str(orig).lower()
+    if type(error.orig).__module__.startswith("sqlite3"):
+        text = str(error.orig).lower()
         return any(word in text for word in _SQLITE_OUTAGE_WORDS)
     return True
 

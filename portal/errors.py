@@ -79,10 +79,7 @@ def handle_http(error: HTTPException) -> tuple[str, int]:
     return _page(error)
 
 
-def _wants_short_body() -> bool:
-    """HTMX fragments and API/JSON clients get a short body; browsers get the page."""
-    if htmx.is_htmx():
-        return True
+def _wants_json() -> bool:
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
@@ -99,14 +96,11 @@ def handle_outage(error: Exception) -> Response:
     )
     with contextlib.suppress(Exception):  # the connection may be gone: nothing to undo
         db.session.rollback()
-    if _wants_short_body():
-        if htmx.is_htmx() or not request.accept_mimetypes.accept_json:
-            response = make_response(UNAVAILABLE_TEXT + "\n", 503)
-            response.mimetype = "text/plain"
-        else:
-            response = make_response(
-                {"error": "unavailable", "retry_after": RETRY_AFTER_SECONDS}, 503
-            )
+    if htmx.is_htmx():  # a fragment was expected: a short text
+        response = make_response(UNAVAILABLE_TEXT + "\n", 503)
+        response.mimetype = "text/plain"
+    elif _wants_json():
+        response = make_response({"error": "unavailable", "retry_after": RETRY_AFTER_SECONDS}, 503)
     else:
         g._login_user = current_app.login_manager.anonymous_user()  # type: ignore[attr-defined]
         page = render_template(

@@ -4,19 +4,24 @@ traceback; and the next request after the database is back works in the same pro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from portal import PG_CONNECT_TIMEOUT
 from portal import background
 from portal import create_app
 from portal import errors
+from portal.db import is_outage
+from portal.db import outage_summary
 from portal.extensions import db
 from tests.conftest import BACKENDS
 from tests.conftest import PG_URL
@@ -189,3 +194,31 @@ def test_a_connection_killed_after_the_last_statement_leaves_the_answer_alone(
         assert db.session.scalar(text("SELECT 1")) == 1
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_mistake_in_a_statement_stays_a_500(app: Flask, database_url: str) -> None:
+    """Only the database being away is an outage: a statement naming a table that does not
+    exist is a bug (a 500 and a traceback in the log), on either database."""
+    with pytest.raises(DBAPIError) as caught:
+        db.session.execute(text("SELECT * FROM no_such_table"))
+    db.session.rollback()
+    assert not is_outage(caught.value)
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (PORTAL_TEST_DATABASE_URL; set in CI)")
+def test_a_killed_connection_is_an_outage(postgres_migrated: str) -> None:
+    app = create_app(base_settings(postgres_migrated))
+    with app.app_context():
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+        killer = create_engine(postgres_migrated)
+        with killer.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        with pytest.raises(DBAPIError) as caught:
+            db.session.execute(text("SELECT 1"))
+        with contextlib.suppress(DBAPIError):
+            db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+    assert is_outage(caught.value)
+    assert "\n" not in outage_summary(caught.value)
