@@ -165,3 +165,15 @@ def test_the_heartbeat_renews_the_lease_and_notices_a_takeover(app: Flask) -> No
             assert beat.lost.wait(timeout=30)
     finally:
         lease.release(run_id)
+
+
+def test_portal_jobs_shows_a_running_run_s_heartbeat_and_whether_it_is_stale(app: Flask) -> None:
+    _left_running("another-host:4242")
+    cli = app.test_cli_runner()
+    alive = cli.invoke(args=["portal", "jobs"]).output
+    assert "running" in alive
+    assert "last heartbeat" in alive
+    assert "(alive)" in alive
+    with clock.frozen(clock.now() + lease.LEASE + timedelta(seconds=1)):
+        stale = cli.invoke(args=["portal", "jobs"]).output
+    assert "its process is gone: the next scheduler check finishes it" in stale
