@@ -110,13 +110,18 @@ def claim(job: str, night: date, *, now: datetime) -> int | None:
     """Insert-or-nothing the (job, night) row; its id when this process won, else None.
 
     Committed at once, so that every other process sees the claim before any work starts.
+    The claim alone: the run is not marked as running in this process (see :func:`claim_run`).
     """
     won = claim_run(job, night, now=now, take_over=False)
-    return won.run_id if won is not None else None
+    if won is None:
+        return None
+    lease.release(won.run_id)
+    return won.run_id
 
 
 def claim_run(job: str, night: date, *, now: datetime, take_over: bool = True) -> Claim | None:
-    """Win (job, night): a fresh claim, or (``take_over``) the takeover of a stale one."""
+    """Win (job, night): a fresh claim, or (``take_over``) the takeover of a stale one.  The
+    run is then held by this process (``lease.hold``) until the caller releases it."""
     insert = _insert_for(db.engine.dialect.name)
     me = lease.runner_name()
     with write_transaction(db.session):

@@ -95,8 +95,9 @@ def test_a_live_run_elsewhere_is_left_alone_until_its_lease_ends(app: Flask) -> 
 
 
 def test_this_process_does_not_take_over_its_own_run_while_it_runs(app: Flask) -> None:
-    run_id = runner.claim(runner.JOB, _tonight(), now=clock.now())
-    assert run_id is not None
+    won = runner.claim_run(runner.JOB, _tonight(), now=clock.now())
+    assert won is not None
+    run_id = won.run_id
     [run] = _runs()
     assert not lease.is_stale(run, now=clock.now())
     assert runner.missed_night(app) is None
@@ -151,8 +152,9 @@ def test_a_process_whose_run_was_taken_over_stops(
 
 
 def test_the_heartbeat_renews_the_lease_and_notices_a_takeover(app: Flask) -> None:
-    run_id = runner.claim(runner.JOB, _tonight(), now=clock.now())
-    assert run_id is not None
+    won = runner.claim_run(runner.JOB, _tonight(), now=clock.now())
+    assert won is not None
+    run_id = won.run_id
     first_beat = _runs()[0].heartbeat_at
     try:
         with lease.Heartbeat(app, run_id, every=timedelta(milliseconds=10)) as beat:
