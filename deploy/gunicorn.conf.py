@@ -7,9 +7,11 @@ See docs/deploy.md for the whole production path.
 """
 
 import os
-import re
 
 from gunicorn.glogging import Logger
+from gunicorn.http import wsgi
+
+from portal.log_redaction import redact_tokens
 
 #: Behind a reverse proxy on the same host; set PORTAL_BIND=0.0.0.0:8000 only if you must.
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
@@ -36,22 +38,29 @@ loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info")
 #: No request headers (cookies) in the access log, and no secrets: see TokenRedactingLogger.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
-#: Paths whose last segment is a secret: a password reset link (SECURITY LG-02, RS-07) and the
-#: newsletter's confirm / unsubscribe links.
-SECRET_PATH = re.compile(
-    r"(/(?:password-reset|newsletter/confirm|newsletter/unsubscribe)/)(?!new\b)[^/?\s\"]+"
-)
-
 
 class TokenRedactingLogger(Logger):
-    """gunicorn's logger, with the tokens in request lines and paths replaced by ``[token]``."""
+    """gunicorn's logger, with the tokens in request lines and paths replaced by ``[token]``
+    (portal.log_redaction: the same redaction as the development server's log)."""
 
     def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "{raw_uri}e"):
             if isinstance(atoms.get(key), str):
-                atoms[key] = SECRET_PATH.sub(r"\1[token]", atoms[key])
+                atoms[key] = redact_tokens(atoms[key])
         return atoms
 
 
 logger_class = TokenRedactingLogger
+
+
+class _NoServerHeaderResponse(wsgi.Response):
+    """gunicorn's response without its ``Server: gunicorn`` header (which names the software to
+    anyone who asks; SPEC §8).  The reverse proxy may add its own."""
+
+    def default_headers(self) -> list[str]:
+        return [h for h in super().default_headers() if not h.lower().startswith("server:")]
+
+
+# The workers are forked from the process that read this file, so they inherit this.
+wsgi.Response = _NoServerHeaderResponse  # type: ignore[misc]

@@ -8,12 +8,15 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
 from flask import Flask
 
+from portal import hosts
+from portal import private_files
 from portal.config import DEFAULTS
 from portal.config import ENVIRONMENTS
 from portal.config import PORTAL_ENVIRONMENTS
@@ -86,7 +89,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
             "(python -c 'import secrets; print(secrets.token_hex(32))')"
         )
     if c["SQLALCHEMY_DATABASE_URI"] is None:
-        os.makedirs(app.instance_path, exist_ok=True)
+        private_files.private_folder(Path(app.instance_path))
         c["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
     c["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(c["SQLALCHEMY_DATABASE_URI"])
     if c["SESSION_COOKIE_SECURE"] is None:
@@ -95,7 +98,12 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         secure = c["SESSION_COOKIE_SECURE"]
         c["SESSION_COOKIE_NAME"] = "__Host-portal-session" if secure else "portal-session"
     c["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=c["PORTAL_SESSION_ABSOLUTE_HOURS"])
-    c.setdefault("RATELIMIT_STORAGE_URI", c["PORTAL_RATELIMIT_STORAGE"])
+    if not c.get("RATELIMIT_STORAGE_URI"):
+        c["RATELIMIT_STORAGE_URI"] = c["PORTAL_RATELIMIT_STORAGE"]
+    if not c.get("RATELIMIT_KEY_PREFIX"):
+        # One Redis may serve the live and the training portal: their counts stay apart.
+        c["RATELIMIT_KEY_PREFIX"] = f"portal-{c['PORTAL_ENVIRONMENT']}"
+    c["PORTAL_TRUSTED_HOSTS"] = hosts.parse(c.get("PORTAL_TRUSTED_HOSTS"))
     # Never put bound values (password hashes, session tokens) into error logs.
     c["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
     if c["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
@@ -113,7 +121,9 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
 def register_extensions(app: Flask) -> None:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
+    from portal import log_redaction
     from portal import models  # noqa: F401  (every model is mapped before Flask-Migrate looks)
+    from portal import ratelimit
     from portal.accounts import passwords
     from portal.accounts import session
     from portal.db import configure_sqlite
@@ -126,6 +136,9 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
+            path = private_files.sqlite_database_path(db.engine.url.database)
+            if path is not None and path.parent.is_dir():
+                private_files.private_file(path)  # 0600 before SQLite creates it 0644
             configure_sqlite(db.engine)
     migrate.init_app(
         app,
@@ -137,6 +150,9 @@ def register_extensions(app: Flask) -> None:
     )
     csrf.init_app(app)
     limiter.init_app(app)
+    ratelimit.install_log_throttle()
+    hosts.init_app(app)  # after the limiter: its Host check runs first
+    log_redaction.install_werkzeug_redaction()
     session.init_app(app)
     passwords.init_app(app)
     hops = app.config["PORTAL_PROXY_FIX_HOPS"]

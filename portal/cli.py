@@ -173,6 +173,21 @@ def disable(user_id: str) -> None:
     _set_enabled_from_cli(user_id, False)
 
 
+@portal_cli.command("check")
+def check() -> None:
+    """List configuration problems (exit status 1) and recommendations (exit status 0)."""
+    from portal import checks
+
+    findings = checks.run(current_app.config)
+    for finding in findings:
+        click.echo(str(finding))
+    problems = sum(1 for f in findings if f.level is checks.Level.PROBLEM)
+    if not findings:
+        click.echo("No problems found.")
+    elif problems:
+        raise click.exceptions.Exit(1)
+
+
 def _register_job_commands() -> None:
     from portal.jobs.commands import register
 

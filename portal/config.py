@@ -4,11 +4,17 @@ Environment variables: ``DATABASE_URL`` sets the database, and each ``PORTAL_<NA
 sets the setting ``PORTAL_<NAME>`` when that is a known setting, otherwise the setting
 ``<NAME>`` (so ``PORTAL_SECRET_KEY`` sets ``SECRET_KEY`` and ``PORTAL_RATELIMIT_ENABLED`` sets
 ``RATELIMIT_ENABLED``).  Values are converted to the type of the default (``on``/``off``,
-``true``/``false``, ``1``/``0`` for booleans).  Unknown names are ignored.
+``true``/``false``, ``1``/``0`` for booleans; a JSON object for a mapping such as
+``RATELIMIT_STORAGE_OPTIONS``).  Unknown names are ignored.
+
+Flask-Limiter's settings that take a Python callable (``RATELIMIT_KEY_FUNC``,
+``RATELIMIT_REQUEST_IDENTIFIER``, the ``*_EXEMPT_WHEN`` / ``*_DEDUCT_WHEN`` /
+``*_BREACH_CALLBACK`` ones) cannot come from a string: set them in ``instance/config.py``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -47,11 +53,34 @@ DEFAULTS: dict[str, Any] = {
     # --- CSRF: bound to the session, never expiring mid-session (SECURITY CS-03)
     "WTF_CSRF_ENABLED": True,
     "WTF_CSRF_TIME_LIMIT": None,
-    # --- rate limits (Flask-Limiter)
+    # --- the Host header: comma-separated names; empty: no check (IP literals always pass)
+    "PORTAL_TRUSTED_HOSTS": "",
+    # --- rate limits (Flask-Limiter; every RATELIMIT_* setting below is PORTAL_RATELIMIT_*)
     "RATELIMIT_ENABLED": True,
     "PORTAL_RATELIMIT_STORAGE": "memory://",  # e.g. redis://127.0.0.1:6379/0 for several workers
     "PORTAL_LOGIN_RATE_LIMIT": "20 per minute;200 per hour",
+    "RATELIMIT_STORAGE_URI": None,  # None: PORTAL_RATELIMIT_STORAGE
+    "RATELIMIT_STORAGE_OPTIONS": {},  # a JSON object in the environment; Redis: 1 s timeouts
+    "RATELIMIT_KEY_PREFIX": None,  # None: "portal-live" or "portal-training"
+    # Storage out of reach: keep the same limits in this process's memory, keep serving.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "RATELIMIT_IN_MEMORY_FALLBACK": None,  # other limits for that time (None: the usual ones)
+    "RATELIMIT_SWALLOW_ERRORS": True,  # any other limiter error: log it, serve the request
+    "RATELIMIT_STRATEGY": "fixed-window",
+    "RATELIMIT_FAIL_ON_FIRST_BREACH": True,
+    "RATELIMIT_DEFAULT": None,  # limits for every route (none: only the routes' own)
+    "RATELIMIT_DEFAULTS_PER_METHOD": False,
+    "RATELIMIT_DEFAULTS_COST": 1,
+    "RATELIMIT_APPLICATION": None,  # one budget shared by all routes
+    "RATELIMIT_APPLICATION_PER_METHOD": False,
+    "RATELIMIT_APPLICATION_COST": 1,
+    "RATELIMIT_META": None,
     "RATELIMIT_HEADERS_ENABLED": False,
+    "RATELIMIT_HEADER_LIMIT": "X-RateLimit-Limit",
+    "RATELIMIT_HEADER_REMAINING": "X-RateLimit-Remaining",
+    "RATELIMIT_HEADER_RESET": "X-RateLimit-Reset",
+    "RATELIMIT_HEADER_RETRY_AFTER": "Retry-After",
+    "RATELIMIT_HEADER_RETRY_AFTER_VALUE": None,  # "delta-seconds" (None) or "http-date"
     # --- the public Helpdesk forms (SECURITY UP-01, UP-05)
     "PORTAL_HELPDESK_RATE_LIMIT": "20 per hour;240 per day",  # form POSTs per client address
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
@@ -86,6 +115,20 @@ def instance_path() -> Path:
 #: The type of settings whose default (None) does not show it.
 SETTING_TYPES: dict[str, type] = {"SESSION_COOKIE_SECURE": bool}
 
+#: Flask-Limiter settings that hold a Python callable: never from the environment.
+CALLABLE_SETTINGS = frozenset(
+    {
+        "RATELIMIT_KEY_FUNC",
+        "RATELIMIT_REQUEST_IDENTIFIER",
+        "RATELIMIT_ON_BREACH_CALLBACK",
+        "RATELIMIT_ON_META_BREACH_CALLBACK",
+        "RATELIMIT_APPLICATION_EXEMPT_WHEN",
+        "RATELIMIT_APPLICATION_DEDUCT_WHEN",
+        "RATELIMIT_DEFAULTS_EXEMPT_WHEN",
+        "RATELIMIT_DEFAULTS_DEDUCT_WHEN",
+    }
+)
+
 
 def _convert(raw: str, key: str, default: Any, name: str) -> Any:
     kind = SETTING_TYPES.get(key, type(default))
@@ -96,6 +139,14 @@ def _convert(raw: str, key: str, default: Any, name: str) -> Any:
         if lowered in {"0", "false", "no", "off", ""}:
             return False
         raise ValueError(f"{name}={raw!r}: expected on/off, true/false or 1/0")
+    if kind is dict:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise ValueError(f'{name}={raw!r}: expected a JSON object, e.g. {{"key": 1}}')
+        return value
     if kind is int:
         try:
             return int(raw)
@@ -111,7 +162,7 @@ def from_environment(environ: Mapping[str, str], known: Mapping[str, Any]) -> di
         if not name.startswith("PORTAL_"):
             continue
         key = name if name in known else name.removeprefix("PORTAL_")
-        if key not in known or isinstance(known[key], dict | list | timedelta):
+        if key not in known or isinstance(known[key], list | timedelta):
             continue  # unknown, or not settable from a string
         found[key] = _convert(raw, key, known[key], name)
     if environ.get("DATABASE_URL"):

@@ -1,7 +1,7 @@
 """``python -m portal.devsetup``: create ``instance/config.py`` with a SECRET_KEY, once.
 
 ``make run`` calls this, so the key is generated on the first run and reused afterwards
-(sessions survive restarts).  The file is mode 0600 and git-ignored.
+(sessions survive restarts).  The file is mode 0600, its folder 0700, and both git-ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from portal.config import instance_path
+from portal.private_files import private_folder
 
 
 def write_private(path: Path, text: str) -> None:
@@ -24,8 +25,7 @@ def write_private(path: Path, text: str) -> None:
 
 def ensure_instance_config() -> bool:
     """Write instance/config.py if it is missing; True when it was created."""
-    folder = instance_path()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(instance_path())
     path = folder / "config.py"
     if path.exists():
         return False

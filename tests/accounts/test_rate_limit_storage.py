@@ -39,8 +39,7 @@ def test_a_new_worker_sees_the_counts_only_with_shared_storage(
     if storage == "redis":
         if not _redis_reachable():
             pytest.skip(f"no Redis at {REDIS_URL} (CI has one)")
-        # A database of its own, emptied first.  (Flask-Limiter keeps the first key prefix it
-        # is given for the life of the process, so a per-test prefix would not isolate runs.)
+        # A database of its own, emptied first.
         redis.Redis.from_url(REDIS_URL).flushdb()
     settings: dict[str, Any] = {
         **base_settings(database_url),
