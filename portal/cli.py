@@ -189,9 +189,11 @@ def check() -> None:
 
 
 def _register_job_commands() -> None:
+    from portal import mail_commands
     from portal.jobs.commands import register
 
     register(portal_cli)
+    mail_commands.register(portal_cli)
 
 
 _register_job_commands()

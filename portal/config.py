@@ -104,6 +104,9 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_MAIL_SENDER": "Claims Portal Console <no-reply@localhost>",
     "PORTAL_MAIL_TIMEOUT": 10,  # seconds
     "PORTAL_MAIL_OUTBOX": None,  # None: <instance>/outbox
+    # --- the durable mail queue: how often the scheduler retries, and for how long
+    "PORTAL_MAIL_RETRY_MINUTES": 5,
+    "PORTAL_MAIL_RETRY_HOURS": 24,  # then a message is marked failed (shown to the Portal team)
 }
 
 

@@ -1,10 +1,10 @@
 """Sending email: SMTP when ``PORTAL_MAIL_SERVER`` is set, otherwise (development) a ``.eml``
 file in ``instance/outbox/`` (or ``PORTAL_MAIL_OUTBOX``).
 
-:func:`send` raises :class:`MailError` when the message cannot be handed over; callers that
-send after an action was committed use :func:`send_quietly`, which logs the failure instead, so
-that a mail problem never turns a done action into an error page.  Neither logs the body (it may
-hold a reset link: SECURITY LG-02).
+:func:`send` raises :class:`MailError` when the message cannot be handed over.  Only
+``portal.mail_queue`` calls it: every email is queued with the action that causes it and sent
+(and retried) from the queue, so a mail problem never loses a message nor turns a done action
+into an error page.  Nothing here logs the body (it may hold a reset link: SECURITY LG-02).
 """
 
 from __future__ import annotations
@@ -64,16 +64,6 @@ def send(to: str, subject: str, text: str) -> None:
         _send_smtp(message)
     else:
         _write_outbox(message)
-
-
-def send_quietly(to: str, subject: str, text: str) -> bool:
-    """:func:`send`, logging instead of raising; True when the message went."""
-    try:
-        send(to, subject, text)
-    except (MailError, ValueError):
-        log.exception("could not send the email %r", subject)
-        return False
-    return True
 
 
 def _send_smtp(message: EmailMessage) -> None:

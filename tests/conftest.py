@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine
 from sqlalchemy import text
 
+from portal import background
 from portal import clock
 from portal import create_app
 from portal.config import normalise_database_url
@@ -132,6 +133,9 @@ def app(settings: dict[str, Any]) -> Iterator[Flask]:
     application.test_client_class = FreshContextClient
     with application.app_context():
         yield application
+        # Work still running after the response (mail sent after a commit) ends first, or
+        # its database connection would outlive the engine (a ResourceWarning later on).
+        background.shutdown(application)
         db.session.remove()
         db.engine.dispose()
 

@@ -39,6 +39,20 @@ class SmtpServer:
     port: int
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _controller: Controller | None = None
+
+    def stop(self) -> None:
+        """Take the server down (connections are refused) until :meth:`start`."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def start(self) -> None:
+        """(Re)start the server on the same port, keeping what it received."""
+        if self._controller is None:
+            controller = Controller(_Collector(self), hostname=self.host, port=self.port)
+            controller.start()
+            self._controller = controller
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -90,9 +104,8 @@ def smtp_server() -> Iterator[SmtpServer]:
     """A running SMTP server on a free local port; ``.messages`` lists what it received."""
     for attempt in range(5):
         server = SmtpServer(HOST, _free_port())
-        controller = Controller(_Collector(server), hostname=HOST, port=server.port)
         try:
-            controller.start()
+            server.start()
         except (OSError, RuntimeError):  # the port was taken between choosing and binding
             if attempt == 4:
                 raise
@@ -101,7 +114,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     try:
         yield server
     finally:
-        controller.stop()
+        server.stop()
 
 
 def smtp_settings(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import re
 import stat
 from collections.abc import Iterator
 from email import policy
@@ -75,17 +75,25 @@ def test_line_breaks_in_headers_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match="line break"):
         mail.send(to, subject, "text")
-    assert mail.send_quietly(to, subject, "text") is False
     assert smtp_server.messages == []
 
 
-def test_failures_raise_or_are_logged(smtp_app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+def test_failures_raise(smtp_app: Flask) -> None:
     smtp_app.config["PORTAL_MAIL_PORT"] = 1  # nothing listens there
     with pytest.raises(mail.MailError, match=r"SMTP 127\.0\.0\.1:1"):
         mail.send("ada@example.com", "Hello", "text")
-    with caplog.at_level(logging.ERROR, logger="portal.mail"):
-        assert mail.send_quietly("ada@example.com", "Hello", "text") is False
-    assert "could not send the email 'Hello'" in caplog.text
+
+
+def test_only_the_mail_queue_sends() -> None:
+    """Every email goes through the durable queue: nothing else in the package calls the
+    sender (a direct send is lost when SMTP is down)."""
+    package = Path(mail.__file__).parent
+    callers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"\bmail\.send\b|from portal\.mail import|\bsmtplib\b", path.read_text())
+    )
+    assert callers == ["mail.py", "mail_queue.py"]
 
 
 @pytest.mark.parametrize(

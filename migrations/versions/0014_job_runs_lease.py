@@ -6,7 +6,7 @@ scheduler that looks, instead of staying "running" for ever (``portal.jobs.lease
 Runs recorded before this revision have no heartbeat: their start time counts instead.
 
 Revision ID: 0014_job_runs_lease
-Revises: 0010_user_sort_desc
+Revises: 0012_mail_delivery
 Create Date: 2026-12-02 17:30:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0014_job_runs_lease'
-down_revision = '0010_user_sort_desc'
+down_revision = '0012_mail_delivery'
 branch_labels = None
 depends_on = None
 

@@ -4,10 +4,12 @@ Two operations, each with its own short write transaction (a password hash is ne
 while the write lock is held, and the views compute it before calling :func:`complete`):
 
 * :func:`request_reset` looks the account up, decides whether it may have a link, issues a
-  token and emails it to the *stored* address.  It runs after the response (see
-  ``portal.auth.reset``), so what it finds never shows in the response or its timing.
+  token and queues its email to the *stored* address in the same transaction (sealed: the
+  link is encrypted at rest and wiped once sent or expired), then tries to send it.  It runs
+  after the response (see ``portal.auth.reset``), so what it finds never shows in the response
+  or its timing.  With SMTP down the link waits in the queue and is retried.
 * :func:`complete` re-checks the token under a row lock, marks it used, sets the new password,
-  ends every session and applies ``rules.after_password_reset``.
+  ends every session, applies ``rules.after_password_reset`` and queues the notice.
 
 Requesting a reset changes nothing on the account (RS-04).
 """
@@ -23,7 +25,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
-from portal import mail
+from portal import mail_queue
 from portal.accounts import rules
 from portal.accounts import tokens
 from portal.accounts.models import User
@@ -39,6 +41,10 @@ RESET_REQUESTED = "password_reset_requested"  # a link was emailed
 RESET_REFUSED = "password_reset_refused"  # a known User ID, but no link (reason says why)
 RESET_COMPLETED = "password_reset_completed"
 
+#: ``mail_queue`` purposes of the two emails.
+LINK_PURPOSE = "password_reset.link"
+NOTICE_PURPOSE = "password_reset.notice"
+
 APP_NAME = "Claims Portal Console"
 
 
@@ -51,6 +57,8 @@ class Completed:
     email: str
     has_access: bool
     reason: rules.Reason | None
+    #: The queued "your password was changed" email, for ``mail_queue.deliver_soon``.
+    notice: mail_queue.QueuedMail
 
 
 def _find(user_id: str) -> User | None:
@@ -108,10 +116,17 @@ def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
             )
             return False
         minutes = int(cfg["PORTAL_RESET_TOKEN_MINUTES"])
-        tokens.issue(user, token=token, now=now, minutes=minutes)
+        issued = tokens.issue(user, token=token, now=now, minutes=minutes)
         record(RESET_REQUESTED, actor=None, actor_label="anonymous", subject=user, now=now)
-        to, uid, name = user.email, user.user_id, user.full_name
-    mail.send_quietly(to, f"Reset your {APP_NAME} password", _link_text(name, uid, token, minutes))
+        link = mail_queue.enqueue(
+            user.email,
+            f"Reset your {APP_NAME} password",
+            _link_text(user.full_name, user.user_id, token, minutes),
+            purpose=LINK_PURPOSE,
+            ref=user.user_id[:40],
+            secret_until=issued.expires_at,
+        )
+    mail_queue.deliver(link.id)  # already after the response, in a background thread
     return True
 
 
@@ -152,26 +167,42 @@ def complete(
             actor = None if by_system else user
             record(ev.kind, actor=actor, subject=user, now=now, reason=ev.reason)
         record(RESET_COMPLETED, actor=user, subject=user, now=now)
+        reason = decision.state.reason
+        notice = mail_queue.enqueue(
+            user.email,
+            f"Your {APP_NAME} password was changed",
+            _notice_text(user.full_name, user.user_id, user.enabled, reason, now=now),
+            purpose=NOTICE_PURPOSE,
+            ref=user.user_id[:40],
+        )
         done = Completed(
             user_id=user.user_id,
             full_name=user.full_name,
             email=user.email,
             has_access=user.enabled,
-            reason=decision.state.reason,
+            reason=reason,
+            notice=notice,
         )
     return done
 
 
-def send_notice(done: Completed, *, now: datetime) -> None:
-    """Tell the account's stored address that its password changed (no password in it)."""
+def _notice_text(
+    full_name: str,
+    user_id: str,
+    has_access: bool,
+    reason: rules.Reason | None,
+    *,
+    now: datetime,
+) -> str:
+    """The notice to the account's stored address that its password changed (no password)."""
     when = now.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"]))
     text = (
-        f"Hello {done.full_name},\n\n"
-        f"The password of your User ID {done.user_id} on the {APP_NAME} was changed on "
+        f"Hello {full_name},\n\n"
+        f"The password of your User ID {user_id} on the {APP_NAME} was changed on "
         f"{when:%d %B %Y at %H:%M %Z} with a password reset link. Every session of this "
         "User ID has been ended.\n\n"
     )
-    if not done.has_access and done.reason is rules.Reason.EXPIRY:
+    if not has_access and reason is rules.Reason.EXPIRY:
         text += (
             "Your User ID has reached its expiry date, so access stays off until an "
             "Administrator of your organisation extends the expiry date and ticks Enabled.\n\n"
@@ -180,4 +211,4 @@ def send_notice(done: Completed, *, now: datetime) -> None:
         "If you did not do this, contact another Administrator of your organisation or the "
         "Helpdesk at once.\n"
     )
-    mail.send_quietly(done.email, f"Your {APP_NAME} password was changed", text)
+    return text

@@ -2,10 +2,11 @@
 
 The token itself (``secrets.token_urlsafe(32)``, 256 bits from the CSPRNG) goes only into the
 email; the database keeps its sha256.  Each row also keeps a *fingerprint* of the user taken at
-issue time: sha256 over the password hash, the session token and the last login.  A token is
-valid only while it is unused and unexpired, its user may still reset (``rules.may_self_reset``)
-and the fingerprint still matches, so it stops working once the password changes, after a
-login, and after a manual removal or any disable (both rotate the session token).
+issue time: sha256 over the password hash, the session token, the last login and the email
+address.  A token is valid only while it is unused and unexpired, its user may still reset
+(``rules.may_self_reset``) and the fingerprint still matches, so it stops working once the
+password changes, after a login, after a manual removal or any disable (both rotate the
+session token), and once the account's email address changes (the link went to the old one).
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ def hash_token(token: str) -> str:
 
 
 def fingerprint(user: User) -> str:
-    """What binds a token to the account as it was: password, sessions and last login."""
+    """What binds a token to the account as it was: password, sessions, last login and email
+    (compared as the look-up compares it: case-folded, so a change of case alone keeps it)."""
     last_login = user.last_login_at.astimezone(UTC).isoformat() if user.last_login_at else "-"
-    material = "\x00".join((user.password_hash, user.session_token, last_login))
+    email = user.email.strip().casefold()
+    material = "\x00".join((user.password_hash, user.session_token, last_login, email))
     return hashlib.sha256(material.encode()).hexdigest()
 
 

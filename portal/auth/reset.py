@@ -25,6 +25,7 @@ from wtforms.validators import EqualTo
 
 from portal import background
 from portal import clock
+from portal import mail_queue
 from portal.accounts import password_policy
 from portal.accounts import password_reset
 from portal.accounts import passwords
@@ -171,7 +172,7 @@ def new_password() -> Response:
             if isinstance(done, tokens.Invalid):
                 return _invalid_page(done)
             session.pop(SESSION_KEY, None)
-            background.submit(password_reset.send_notice, done, now=now)
+            mail_queue.deliver_soon([done.notice])  # queued with the reset, sent after it
             if done.has_access:
                 flash(codes.get(codes.RESET_DONE).text, "success")
             else:

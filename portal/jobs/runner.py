@@ -76,6 +76,7 @@ CATCH_UP_JOB_ID = "nightly-catch-up"
 CHECK_JOB_ID = "nightly-check"
 #: How often a scheduler looks for a night left unfinished by a process that died.
 CHECK_EVERY = lease.LEASE / 2
+MAIL_JOB_ID = "mail-retry"
 
 
 # --- nights and claims ---------------------------------------------------------------------
@@ -190,15 +191,9 @@ def _step_expiry_digests(_now: datetime, today: date) -> dict[str, int]:
 
 
 def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:
-    """Send the digests just queued and retry the mail that failed before (helpdesk replies,
-    lockout notices), in rounds of ``retry_pending``'s limit."""
-    totals = {"tried": 0, "sent": 0, "still_pending": 0}
-    while True:
-        counts = mail_queue.retry_pending()
-        for key in totals:
-            totals[key] += counts[key]
-        if counts["tried"] < 1000 or counts["sent"] == 0:
-            return totals
+    """Send the digests just queued (and whatever else is due: the mail job also runs every
+    PORTAL_MAIL_RETRY_MINUTES)."""
+    return mail_queue.run_due()
 
 
 Step = Callable[[datetime, date], Mapping[str, int]]
@@ -355,6 +350,12 @@ def nightly_trigger(tz: str) -> CronTrigger:
     return CronTrigger(hour=RUN_AT.hour, minute=RUN_AT.minute, timezone=tz)
 
 
+def mail_trigger(app: Flask) -> IntervalTrigger:
+    """Every PORTAL_MAIL_RETRY_MINUTES: pending mail is retried within minutes, not nightly.
+    Several schedulers may run it at once: each message is claimed by one sender."""
+    return IntervalTrigger(minutes=max(1, int(app.config["PORTAL_MAIL_RETRY_MINUTES"])))
+
+
 def configure(
     scheduler: BaseScheduler,
     app: Flask,
@@ -362,8 +363,9 @@ def configure(
     trigger: BaseTrigger | None = None,
     with_catch_up: bool = True,
 ) -> BaseScheduler:
-    """Add the nightly job (and, unless ``with_catch_up`` is False, the start-up catch-up) to
-    ``scheduler``.  ``trigger`` replaces the 02:00 CronTrigger (tests)."""
+    """Add the nightly job, the mail retry job (every few minutes) and, unless
+    ``with_catch_up`` is False, the start-up catch-up to ``scheduler``.  ``trigger`` replaces
+    the 02:00 CronTrigger (tests)."""
     tz = app.config["PORTAL_TIMEZONE"]
     scheduler.add_job(
         run_in_app,
@@ -374,6 +376,16 @@ def configure(
         coalesce=True,
         max_instances=1,
         misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        mail_queue.run_due_in_app,
+        mail_trigger(app),
+        args=[app],
+        id=MAIL_JOB_ID,
+        name="send the mail that is due (retries with backoff)",
+        coalesce=True,
+        max_instances=1,
         replace_existing=True,
     )
     if not with_catch_up:

@@ -144,7 +144,14 @@ def sign_up(email: str, *, now: datetime) -> QueuedMail | None:
         subscriber.confirm_token_hash = hash_token(token)
         subscriber.confirm_expires_at = now + timedelta(hours=hours)
         subject, body = _confirmation_email(subscriber, token, hours)
-        purpose = "newsletter.confirm"
+        # The link is a secret until it expires: sealed at rest, wiped once sent or expired.
+        return mail_queue.enqueue(
+            subscriber.email,
+            subject,
+            body,
+            purpose="newsletter.confirm",
+            secret_until=subscriber.confirm_expires_at,
+        )
     return mail_queue.enqueue(subscriber.email, subject, body, purpose=purpose)
 
 

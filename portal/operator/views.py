@@ -44,6 +44,7 @@ from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import Status
 from portal.operator import actions
 from portal.operator import directory
+from portal.operator import mail_report
 from portal.operator import organisations
 from portal.operator.forms import AdministratorForm
 from portal.operator.forms import ExpiryForm
@@ -68,7 +69,19 @@ def home() -> str:
         .order_by(HelpdeskRequest.created_at.desc(), HelpdeskRequest.id.desc())
         .limit(REFERRED_SHOWN)
     ).all()
-    return render_template("operator/home.html", referred=referred)
+    return render_template(
+        "operator/home.html", referred=referred, undelivered=mail_report.undelivered_count()
+    )
+
+
+# --- mail -----------------------------------------------------------------------------------
+
+
+@bp.get("/mail")
+@portal_team_required
+def mail() -> str:
+    """Mail that failed after its retries or expired unsent, and mail being retried."""
+    return render_template("operator/mail.html", report=mail_report.report())
 
 
 # --- organisations --------------------------------------------------------------------------

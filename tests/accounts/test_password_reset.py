@@ -14,11 +14,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
 from werkzeug.test import TestResponse
 
 from portal import background
 from portal import clock
+from portal import mail_queue
+from portal.accounts import management
+from portal.accounts import password_reset
 from portal.accounts import rules
 from portal.accounts import service
 from portal.accounts import tokens
@@ -28,6 +32,7 @@ from portal.accounts.tokens import PasswordResetToken
 from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.mail_queue import QueuedMail
 from tests.factories import PASSWORD
 from tests.factories import apply
 from tests.factories import lock_out
@@ -128,6 +133,30 @@ def events(user: User, kind: str) -> list[AuditEvent]:
             .order_by(AuditEvent.id)
         )
     )
+
+
+def queued(purpose: str) -> list[QueuedMail]:
+    db.session.rollback()
+    db.session.expire_all()
+    rows = list(
+        db.session.scalars(
+            select(QueuedMail).where(QueuedMail.purpose == purpose).order_by(QueuedMail.id)
+        )
+    )
+    db.session.rollback()
+    return rows
+
+
+def all_mail_columns() -> str:
+    """Every column of every queued email as the database holds it (what a dump would hold)."""
+    db.session.rollback()
+    rows = db.session.execute(text("SELECT * FROM mail_queue")).all()
+    db.session.rollback()
+    return repr(rows)
+
+
+def reset_link_path(token: str) -> str:
+    return f"/password-reset/{token}"
 
 
 def token_count() -> int:
@@ -700,17 +729,98 @@ def test_purge_expired_keeps_what_still_counts(
 # --- mail failures and logs ----------------------------------------------------------------
 
 
-def test_a_mail_failure_never_undoes_or_breaks_a_reset(
-    app: Flask, client: FlaskClient, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+def test_a_mail_failure_never_undoes_or_breaks_a_reset_and_the_notice_waits(
+    app: Flask, client: FlaskClient, smtp_server: SmtpServer
 ) -> None:
     _, admin = org_with_admins()
     token = request_token(client, smtp_server, admin)
-    app.config["PORTAL_MAIL_PORT"] = 1  # nothing listens there
-    with caplog.at_level(logging.ERROR, logger="portal.mail"):
-        response = reset(client, token)
+    smtp_server.stop()
+    response = reset(client, token)
     assert response.status_code == 302
     assert login(client, admin.user_id, NEW_PASSWORD, door="console").status_code == 302
-    assert any("could not send" in r.getMessage() for r in caplog.records)
+    [notice] = queued(password_reset.NOTICE_PURPOSE)
+    assert (notice.status, notice.attempts) == (mail_queue.PENDING, 1)
+    smtp_server.start()
+    with clock.frozen(clock.now() + mail_queue.BACKOFF[0]):
+        assert mail_queue.run_due()["sent"] == 1
+    _link, arrived = smtp_server.wait_for(2)
+    assert arrived["Subject"] == "Your Claims Portal Console password was changed"
+    assert len(smtp_server.messages) == 2
+
+
+def test_smtp_down_the_link_waits_in_the_queue_encrypted_and_arrives_once(
+    app: Flask, client: FlaskClient, smtp_server: SmtpServer
+) -> None:
+    """Issue 10 finding 3: the link used to be sent directly, and lost with SMTP down."""
+    _, admin = org_with_admins()
+    smtp_server.stop()
+    ask(client, admin.user_id, admin.email)
+    [link] = queued(password_reset.LINK_PURPOSE)
+    assert (link.status, link.attempts, link.sealed) == (mail_queue.PENDING, 1, True)
+    dump = all_mail_columns()
+    smtp_server.start()
+    with clock.frozen(clock.now() + mail_queue.BACKOFF[0]):
+        assert mail_queue.run_due()["sent"] == 1
+        assert mail_queue.run_due()["tried"] == 0
+    [message] = smtp_server.wait_for(1)
+    token = token_from(message)
+    assert token not in dump  # the database held only ciphertext
+    assert reset_link_path(token) not in dump
+    [link] = queued(password_reset.LINK_PURPOSE)
+    assert (link.status, link.body) == (mail_queue.SENT, "")  # wiped once sent
+    assert token not in all_mail_columns()
+    assert reset(client, token).status_code == 302
+    assert len(smtp_server.messages) == 2  # the link once, then the notice
+
+
+def test_a_link_unsent_when_it_expires_is_wiped_and_never_sent(
+    app: Flask, client: FlaskClient, smtp_server: SmtpServer
+) -> None:
+    _, admin = org_with_admins()
+    smtp_server.stop()
+    with clock.frozen(clock.now()):
+        ask(client, admin.user_id, admin.email)
+        clock.advance(timedelta(minutes=60))
+        smtp_server.start()
+        assert mail_queue.run_due()["expired"] == 1
+    [link] = queued(password_reset.LINK_PURPOSE)
+    assert (link.status, link.body) == (mail_queue.EXPIRED, "")
+    assert smtp_server.messages == []
+
+
+def test_a_link_stops_working_once_the_email_address_changes(
+    app: Flask, client: FlaskClient, smtp_server: SmtpServer
+) -> None:
+    """Issue 10 finding 7: the link went to the old address; it must not outlive it."""
+    org, admin = org_with_admins()
+    other = make_admin(org)
+    token = request_token(client, smtp_server, admin)
+    actor, subject = refresh(other), refresh(admin)
+    with write_transaction(db.session):
+        management.update_details(
+            actor,
+            subject,
+            full_name=admin.full_name,
+            email=admin.email.upper(),  # the same address in other case: the link still works
+            profile=Profile.ADMINISTRATOR.value,
+            now=clock.now(),
+        )
+    assert client.get(f"/password-reset/{token}").status_code == 302
+    actor, subject = refresh(other), refresh(admin)
+    with write_transaction(db.session):
+        management.update_details(
+            actor,
+            subject,
+            full_name=admin.full_name,
+            email="new.address@example.com",
+            profile=Profile.ADMINISTRATOR.value,
+            now=clock.now(),
+        )
+    response = app.test_client().get(f"/password-reset/{token}")
+    assert response.status_code == 404
+    assert page_codes(response) == ["RESET-02"]
+    assert choose(client).status_code == 404  # the link opened before the change stops too
+    assert login(app.test_client(), admin.user_id, door="console").status_code == 302
 
 
 def test_no_password_or_token_in_any_log_record(

@@ -29,6 +29,7 @@ import pytest
 from flask import Flask
 
 from portal import clock
+from portal import mail_queue
 from portal.accounts.models import Profile
 from portal.db import write_transaction
 from portal.extensions import db
@@ -184,6 +185,13 @@ def world(e2e_app: Flask) -> World:
                     created_at=clock.now(),
                 )
             )
+            # The Portal team's mail page with both of its tables filled in.
+            for status, attempts in (("failed", 40), ("pending", 2)):
+                queued = mail_queue.enqueue(
+                    email, "Subject", "Body", purpose="helpdesk.ack", ref="HD-000001"
+                )
+                queued.status, queued.attempts = status, attempts
+                queued.last_attempt_at, queued.last_error = clock.now(), "SMTP refused"
         subscriber = db.session.query(Subscriber).filter_by(email_key=email).one()
         unsubscribe = newsletter.make_unsubscribe_token(
             SERVER_ENV["PORTAL_SECRET_KEY"], subscriber.id, email

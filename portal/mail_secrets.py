@@ -1,0 +1,52 @@
+"""Sealing the bodies of queued emails that carry a secret (a reset link, a confirmation link).
+
+The body is encrypted with Fernet (AES-128-CBC with an HMAC-SHA256, from the ``cryptography``
+package) under a key derived from ``SECRET_KEY`` with HKDF-SHA256 and a purpose label of its
+own, so a database dump or backup holds only ciphertext, and the key is never the secret key
+itself (which also signs the session cookies).  Keys from ``SECRET_KEY_FALLBACKS`` (Flask's
+setting for rotating the secret key) still open what was sealed before a rotation.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.fernet import Fernet
+from cryptography.fernet import InvalidToken
+from cryptography.fernet import MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+#: HKDF's "info": binds the derived key to this one use of the secret key.
+PURPOSE = b"claims-portal-console mail-queue body v1"
+
+
+class Unreadable(Exception):
+    """A sealed body that no configured key opens (the secret key changed without a fallback)."""
+
+
+def derive_key(secret_key: str | bytes) -> bytes:
+    """The Fernet key (url-safe base64 of 32 bytes) derived from one secret key."""
+    material = secret_key.encode() if isinstance(secret_key, str) else secret_key
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PURPOSE)
+    return base64.urlsafe_b64encode(hkdf.derive(material))
+
+
+def _fernet() -> MultiFernet:
+    cfg = current_app.config
+    keys = [cfg["SECRET_KEY"], *(cfg.get("SECRET_KEY_FALLBACKS") or [])]
+    return MultiFernet([Fernet(derive_key(key)) for key in keys if key])
+
+
+def seal(text: str) -> str:
+    """The ciphertext of ``text`` (ASCII, safe to store in a text column)."""
+    return _fernet().encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def unseal(sealed: str) -> str:
+    """The text :func:`seal` sealed; :class:`Unreadable` when no configured key opens it."""
+    try:
+        return _fernet().decrypt(sealed.encode("ascii")).decode("utf-8")
+    except (InvalidToken, UnicodeError) as exc:
+        raise Unreadable("the body cannot be decrypted with the configured secret key") from exc
