@@ -4,11 +4,14 @@ and once Redis answers again the workers count there again (issue 10, points 2 a
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from portal.ratelimit import OncePerInterval
 from tests.concurrency.test_login_concurrency import LOGIN
 from tests.factories import PASSWORD
 from tests.factories import make_org
@@ -76,3 +79,28 @@ def test_logins_go_on_while_redis_is_down_and_use_it_again_when_back(
         f"redis down: {rounds_down} login rounds ({logins_down} logins), 0 5xx, 0 lost; "
         f"redis back: used again, {after[0] - down[0]} more rounds, 0 5xx",
     )
+
+
+def test_a_swallowed_storage_error_is_one_line_without_its_traceback() -> None:
+    """Flask-Limiter logs "Failed to rate limit. Swallowing error" with the traceback of the
+    Redis error (a connection reset mid-command): the log gets one line naming the error."""
+    throttle = OncePerInterval(clock=lambda: 0.0)
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        record = logging.getLogger("flask-limiter").makeRecord(
+            "flask-limiter",
+            logging.ERROR,
+            __file__,
+            1,
+            "Failed to rate limit. Swallowing error",
+            (),
+            sys.exc_info(),
+        )
+    assert throttle.filter(record)
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        "Failed to rate limit. Swallowing error: ConnectionResetError: "
+        "[Errno 104] Connection reset by peer"
+    )
+    assert "Traceback" not in logging.Formatter().format(record)
