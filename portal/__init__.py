@@ -27,6 +27,8 @@ from portal.config import normalise_database_url
 log = logging.getLogger(__name__)
 
 MIN_SECRET_KEY_LENGTH = 32
+#: Seconds to wait for a PostgreSQL connection before the request gets a 503.
+PG_CONNECT_TIMEOUT = 5
 
 
 class ConfigError(RuntimeError):
@@ -106,7 +108,15 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     # Never put bound values (password hashes, session tokens) into error logs.
     c["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
     if c["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        c["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **c["SQLALCHEMY_ENGINE_OPTIONS"]}
+        # A connection killed or a server restarted: found at checkout and replaced, and a
+        # server that does not answer is given up after a few seconds (a 503, not a hang).
+        options = c["SQLALCHEMY_ENGINE_OPTIONS"]
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT, **options.get("connect_args", {})}
+        c["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_pre_ping": True,
+            **options,
+            "connect_args": connect_args,
+        }
 
 
 def register_operations(app: Flask) -> None:

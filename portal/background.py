@@ -22,6 +22,9 @@ from flask import has_request_context
 from flask import request
 from werkzeug.test import EnvironBuilder
 
+from portal.db import is_outage
+from portal.db import outage_summary
+
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "portal.background"
@@ -61,7 +64,12 @@ def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     def run() -> None:
         try:
             fn(*args, **kwargs)
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):  # the database away for a moment: one line, not a traceback
+                log.warning(
+                    "background job %s: database unavailable: %s", name, outage_summary(exc)
+                )
+                return
             log.exception("background job %s failed", name)
 
     environ_base: dict[str, str] | None = None

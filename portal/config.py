@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_ENVIRONMENT": "live",  # "live" or "training": Training shows a banner on every page
     "PORTAL_TIMEZONE": "Europe/London",
     "PORTAL_SCHEDULER": False,
+    "PORTAL_SWEEP_BATCH_SIZE": 20_000,  # users disabled per statement and transaction (sweep)
     "PORTAL_BASE_URL": "http://127.0.0.1:5000",
     "PORTAL_PROXY_FIX_HOPS": 0,  # set to the number of reverse proxies in front of the app
     "SECRET_KEY": None,

@@ -15,6 +15,10 @@ from sqlalchemy import MetaData
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -105,6 +109,44 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+
+
+#: SQLite's words for a moment when the database cannot be used (another process holds the
+#: lock past busy_timeout, the file or its folder cannot be opened or written), as opposed to a
+#: mistake in a statement ("no such table"), which stays a bug.
+_SQLITE_OUTAGE_WORDS = ("locked", "busy", "readonly", "unable to open", "disk i/o", "disk is full")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Is ``error`` the database being unreachable or unusable for a moment (a 503, not a bug)?
+
+    PostgreSQL: the driver's OperationalError / InterfaceError (server gone, connection killed
+    by ``pg_terminate_backend``, refused, timed out) or any error SQLAlchemy recognised as a
+    disconnect.  SQLite: an OperationalError naming a lock, a read-only or unopenable file.
+    Either: no connection free in the pool within its timeout.  SQLAlchemy has already
+    invalidated a dead connection when this is raised, and the pool's pre-ping replaces the
+    others at their next checkout: nothing needs a restart.
+    """
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError | InterfaceError):  # the driver's class, wrapped
+        return False
+    if type(error.orig).__module__.startswith("sqlite3"):
+        text = str(error.orig).lower()
+        return any(word in text for word in _SQLITE_OUTAGE_WORDS)
+    return True
+
+
+def outage_summary(error: BaseException) -> str:
+    """One short line for the log: the driver's error class and the first line of its message
+    (never the statement or its parameters)."""
+    orig = getattr(error, "orig", None) or error
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{type(orig).__name__}: {first[:200]}"
 
 
 #: Search structures made by hand in migrations, not declared by the models: 0009_user_search

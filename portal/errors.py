@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from flask import Flask
 from flask import current_app
+from flask import g
 from flask import make_response
 from flask import render_template
 from flask import request
@@ -16,12 +18,17 @@ from werkzeug.wrappers import Response
 
 from portal import htmx
 from portal.accounts.forms import LoginForm
+from portal.db import is_outage
+from portal.db import outage_summary
 from portal.extensions import db
 from portal.guides import codes
 
 log = logging.getLogger(__name__)
 
 LOGIN_ENDPOINTS = {"auth.portal_login": "portal", "auth.console_login": "console"}
+#: Seconds a client is asked to wait after a 503 (the database briefly gone).
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_TEXT = "The service is briefly unavailable. Please try again in a few seconds."
 
 
 def _page(error: HTTPException, message: str | None = None) -> tuple[str, int]:
@@ -72,13 +79,63 @@ def handle_http(error: HTTPException) -> tuple[str, int]:
     return _page(error)
 
 
-def handle_unexpected(error: Exception) -> tuple[str, int]:
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def handle_outage(error: Exception) -> Response:
+    """The database is unreachable for a moment: a 503 with Retry-After and one log line.
+
+    The page is rendered as for an anonymous visitor: loading the session's user would need
+    the database again.  The next request gets a working connection (the dead one was
+    invalidated; the pool pre-pings the rest), so nothing needs a restart.
+    """
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, outage_summary(error)
+    )
+    with contextlib.suppress(Exception):  # the connection may be gone: nothing to undo
+        db.session.rollback()
+    if htmx.is_htmx():  # a fragment was expected: a short text
+        response = make_response(UNAVAILABLE_TEXT + "\n", 503)
+        response.mimetype = "text/plain"
+    elif _wants_json():
+        response = make_response({"error": "unavailable", "retry_after": RETRY_AFTER_SECONDS}, 503)
+    else:
+        g._login_user = current_app.login_manager.anonymous_user()  # type: ignore[attr-defined]
+        page = render_template(
+            "errors/error.html", code=503, name="Service unavailable", message=UNAVAILABLE_TEXT
+        )
+        response = make_response(page, 503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def handle_unexpected(error: Exception) -> tuple[str, int] | Response:
+    if is_outage(error):
+        return handle_outage(error)
     log.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
     return _page(InternalServerError(), "Something went wrong on our side. Please try again.")
 
 
+def end_session(_error: BaseException | None) -> None:
+    """Teardown (before Flask-SQLAlchemy's own): end the request's database session.  When
+    the database dropped the connection after the last statement, the rollback fails: that
+    is logged in one line, the dead connection is discarded and the answer stands."""
+    try:
+        db.session.remove()
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        log.warning("database connection lost at the end of a request: %s", outage_summary(error))
+        with contextlib.suppress(Exception):  # the connection is invalidated now: this ends it
+            db.session.remove()
+
+
 def init_app(app: Flask) -> None:
+    app.teardown_appcontext(end_session)  # registered after db.init_app, so it runs first
     app.register_error_handler(CSRFError, handle_csrf)
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)

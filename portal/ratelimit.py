@@ -3,8 +3,8 @@
 When its storage (Redis) cannot be reached, every limit is kept in this process's memory
 instead (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``), requests are served as usual, the storage
 is tried again now and then (Flask-Limiter backs off up to about half a minute) and used again
-as soon as it answers.  The limiter's warnings go to the log at most once a minute each
-(:class:`OncePerInterval`), however many requests see the fault.
+as soon as it answers.  The limiter's warnings go to the log at most once a minute each, one
+line each, without a traceback (:class:`OncePerInterval`), however many requests see the fault.
 """
 
 from __future__ import annotations
@@ -131,6 +131,15 @@ class OncePerInterval(logging.Filter):
         if held:
             record.msg = f"{record.getMessage()} ({held} more like this since the last one)"
             record.args = ()
+        if record.exc_info and record.exc_info[1] is not None:
+            # "Failed to rate limit. Swallowing error" comes with the storage's traceback (a
+            # Redis connection reset mid-command): the fault is expected and its stack says
+            # nothing, so the error goes on the same line instead.
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 

@@ -17,8 +17,10 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.extensions import db
+from portal.jobs import lease
 from portal.jobs import nightly
 from portal.jobs import runner
+from portal.jobs.runs import RUNNING
 from portal.jobs.runs import JobRun
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ def sweep(dry_run: bool, as_of: str | None) -> None:
     if dry_run:
         report = nightly.preview(now=now, today=today)
     else:
-        report = nightly.run_sweep(now=now, today=today)
+        batch_size = int(current_app.config["PORTAL_SWEEP_BATCH_SIZE"])
+        report = nightly.run_sweep(now=now, today=today, batch_size=batch_size)
     _print_report(report, today)
 
 
@@ -89,6 +92,7 @@ def jobs(limit: int) -> None:
         select(JobRun).order_by(JobRun.night.desc(), JobRun.id.desc()).limit(limit)
     ).all()
     db.session.rollback()
+    now = clock.now()
     if not runs:
         click.echo("No nightly run yet.")
         return
@@ -99,6 +103,11 @@ def jobs(limit: int) -> None:
         started = run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         click.echo(f"{run.night.isoformat()}  {run.job:<8} {run.status:<8} {started}{took}")
         click.echo(f"    on {run.runner}")
+        if run.status == RUNNING:
+            beat = lease.last_sign_of_life(run).strftime("%Y-%m-%d %H:%M:%S UTC")
+            stale = lease.is_stale(run, now=now)
+            what = "its process is gone: the next scheduler check finishes it" if stale else "alive"
+            click.echo(f"    last heartbeat {beat} ({what})")
         if run.counts:
             counts = json.loads(run.counts)
             click.echo(f"    {json.dumps(counts, sort_keys=True)}")

@@ -9,6 +9,11 @@ digests, mail retry), each on its own so that one failing step does not stop the
 records the outcome (ok / failed), the counts and the errors in its row.  Nothing here is
 needed at login: R2 and R3 are checked there on their own.
 
+A process can die half-way (killed, the machine lost).  The run keeps a heartbeat and records
+each step as it finishes; a run left "running" by a dead process is taken over by the next
+scheduler that looks (at its start, and every :data:`CHECK_EVERY`), which runs only the steps
+that are left, so the night still completes once (``portal.jobs.lease``).
+
 The scheduler is never started at import.  :func:`start` (a BackgroundScheduler) is called by
 the factory only when PORTAL_SCHEDULER is on and the process serves requests (see
 :func:`wanted`); ``flask --app app portal scheduler`` runs :func:`run_blocking` alone, the
@@ -19,9 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import traceback
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -55,6 +58,7 @@ from portal.accounts import tokens
 from portal.audit import erasure
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.jobs import lease
 from portal.jobs import nightly
 from portal.jobs.runs import FAILED
 from portal.jobs.runs import OK
@@ -71,6 +75,9 @@ MISFIRE_GRACE = timedelta(hours=6)
 EXTENSION_KEY = "portal.scheduler"
 CRON_JOB_ID = "nightly"
 CATCH_UP_JOB_ID = "nightly-catch-up"
+CHECK_JOB_ID = "nightly-check"
+#: How often a scheduler looks for a night left unfinished by a process that died.
+CHECK_EVERY = lease.LEASE / 2
 MAIL_JOB_ID = "mail-retry"
 LOCKOUT_ALERTS_JOB_ID = "lockout-alerts"
 #: How often the Administrators' lockout emails that waited for their window are sent.
@@ -87,10 +94,6 @@ def night_of(moment: datetime, tz: str) -> date:
     return local.date() if local.time() >= RUN_AT else local.date() - timedelta(days=1)
 
 
-def _runner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:100]
-
-
 def _insert_for(dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert
@@ -99,29 +102,71 @@ def _insert_for(dialect: str) -> Any:
     raise RuntimeError(f"no insert-or-nothing for the {dialect} dialect")
 
 
+@dataclass
+class Claim:
+    """A run this process won: its id, and the counts of the steps a process that died
+    had already finished (empty for a fresh claim)."""
+
+    run_id: int
+    done: dict[str, Any] = field(default_factory=dict)
+    taken_over_from: str | None = None
+
+
 def claim(job: str, night: date, *, now: datetime) -> int | None:
     """Insert-or-nothing the (job, night) row; its id when this process won, else None.
 
     Committed at once, so that every other process sees the claim before any work starts.
+    The claim alone: the run is not marked as running in this process (see :func:`claim_run`).
     """
+    won = claim_run(job, night, now=now, take_over=False)
+    if won is None:
+        return None
+    lease.release(won.run_id)
+    return won.run_id
+
+
+def claim_run(job: str, night: date, *, now: datetime, take_over: bool = True) -> Claim | None:
+    """Win (job, night): a fresh claim, or (``take_over``) the takeover of a stale one.  The
+    run is then held by this process (``lease.hold``) until the caller releases it."""
     insert = _insert_for(db.engine.dialect.name)
+    me = lease.runner_name()
     with write_transaction(db.session):
         won = db.session.execute(
             insert(JobRun)
-            .values(job=job, night=night, started_at=now, status=RUNNING, runner=_runner_name())
+            .values(
+                job=job, night=night, started_at=now, heartbeat_at=now, status=RUNNING, runner=me
+            )
             .on_conflict_do_nothing(index_elements=["job", "night"])
             .returning(JobRun.id)
         ).scalar()
-    return int(won) if won is not None else None
+    if won is not None:
+        lease.hold(int(won))
+        return Claim(int(won))
+    if not take_over:
+        return None
+    run = _existing(job, night)
+    if run is None or not lease.is_stale(run, now=now):
+        return None
+    done = lease.take_over(run, now=now)
+    if done is None:
+        return None
+    return Claim(run.id, done, taken_over_from=run.runner)
+
+
+def _existing(job: str, night: date) -> JobRun | None:
+    run = db.session.scalar(select(JobRun).where(JobRun.job == job, JobRun.night == night))
+    db.session.rollback()  # a fresh read each time; nothing is written here
+    return run
 
 
 def _finish(run_id: int, status: str, counts: Mapping[str, Any], errors: list[str]) -> None:
     with write_transaction(db.session):
         db.session.execute(
             update(JobRun)
-            .where(JobRun.id == run_id)
+            .where(JobRun.id == run_id, JobRun.runner == lease.runner_name())
             .values(
                 finished_at=clock.now(),
+                heartbeat_at=clock.now(),
                 status=status,
                 counts=json.dumps(counts, sort_keys=True),
                 error="\n\n".join(errors)[:20_000] or None,
@@ -131,20 +176,23 @@ def _finish(run_id: int, status: str, counts: Mapping[str, Any], errors: list[st
 
 
 # --- the steps -----------------------------------------------------------------------------
+#
+# A step either runs inside one write transaction, with its progress recorded in that same
+# transaction (so a takeover never repeats it), or manages its own transactions and is
+# idempotent (the sweep's UPDATEs find nothing twice; each mail is claimed before it is sent).
 
 
 def _step_sweep(now: datetime, today: date) -> dict[str, int]:
-    return nightly.run_sweep(now=now, today=today).counts
+    batch_size = int(current_app.config["PORTAL_SWEEP_BATCH_SIZE"])
+    return nightly.run_sweep(now=now, today=today, batch_size=batch_size).counts
 
 
 def _step_purge_tokens(now: datetime, _today: date) -> dict[str, int]:
-    with write_transaction(db.session):
-        return {"purged": tokens.purge_expired(now)}
+    return {"purged": tokens.purge_expired(now)}
 
 
 def _step_expiry_digests(_now: datetime, today: date) -> dict[str, int]:
-    with write_transaction(db.session):
-        return notices.queue_expiry_digests(today=today)
+    return notices.queue_expiry_digests(today=today)
 
 
 def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:
@@ -154,19 +202,21 @@ def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:
 
 
 def _step_purge_audit(now: datetime, _today: date) -> dict[str, int]:
-    """Audit events older than PORTAL_AUDIT_RETENTION_DAYS (``portal.audit.erasure``)."""
+    """Audit events older than PORTAL_AUDIT_RETENTION_DAYS (``portal.audit.erasure``), in the
+    run's transaction for this step (the permit and the delete commit together)."""
     days = current_app.config["PORTAL_AUDIT_RETENTION_DAYS"]
-    with write_transaction(db.session):
-        return {"purged": erasure.purge_expired(db.session, now=now, retention_days=days)}
+    return {"purged": erasure.purge_expired(db.session, now=now, retention_days=days)}
 
 
-#: (name, step) in order: the digest reads the state the sweep leaves.
-STEPS: list[tuple[str, Callable[[datetime, date], Mapping[str, int]]]] = [
-    ("sweep", _step_sweep),
-    ("purge_tokens", _step_purge_tokens),
-    ("expiry_digests", _step_expiry_digests),
-    ("mail", _step_send_mail),
-    ("purge_audit", _step_purge_audit),
+Step = Callable[[datetime, date], Mapping[str, int]]
+
+#: (name, step, one transaction?) in order: the digest reads the state the sweep leaves.
+STEPS: list[tuple[str, Step, bool]] = [
+    ("sweep", _step_sweep, False),
+    ("purge_tokens", _step_purge_tokens, True),
+    ("expiry_digests", _step_expiry_digests, True),
+    ("mail", _step_send_mail, False),
+    ("purge_audit", _step_purge_audit, True),
 ]
 
 
@@ -180,10 +230,28 @@ class RunResult:
     status: str | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    taken_over_from: str | None = None
+
+
+def _run_step(
+    run_id: int, name: str, step: Step, one_transaction: bool, result: RunResult, now: datetime
+) -> None:
+    """Run one step and record it as done (in the step's own transaction when it has one)."""
+    today = clock.local_date(now)
+    if one_transaction:
+        with write_transaction(db.session):
+            counts = dict(step(now, today))
+            lease.record_progress(run_id, {**result.counts, name: counts})
+    else:
+        counts = dict(step(now, today))
+        with write_transaction(db.session):
+            lease.record_progress(run_id, {**result.counts, name: counts})
+    result.counts[name] = counts
 
 
 def run_nightly(*, night: date | None = None, trigger: str = "schedule") -> RunResult:
-    """Claim tonight's run and, if this process won, run every step; inside an app context.
+    """Claim tonight's run (or take over one whose process died) and, if this process won,
+    run every step not yet done; inside an app context.
 
     Never raises: a failing step is logged and recorded in the run's row (status ``failed``),
     and the scheduler stays up for the next night.
@@ -191,26 +259,45 @@ def run_nightly(*, night: date | None = None, trigger: str = "schedule") -> RunR
     now = clock.now()
     if night is None:
         night = night_of(now, clock.configured_timezone())
-    today = clock.local_date(now)
     try:
-        run_id = claim(JOB, night, now=now)
+        won = claim_run(JOB, night, now=now)
     except Exception:
         db.session.rollback()
         log.exception("nightly run for %s: could not claim it", night)
         return RunResult(night, ran=False, status=FAILED, errors=["claim failed"])
-    if run_id is None:
+    if won is None:
         log.info("nightly run for %s: already claimed by another process; skipped", night)
         return RunResult(night, ran=False)
+    try:
+        return _run_claimed(won, night, now, trigger)
+    finally:
+        lease.release(won.run_id)
 
-    log.info("nightly run for %s started (%s, run %s)", night, trigger, run_id)
-    result = RunResult(night, ran=True)
-    for name, step in STEPS:
-        try:
-            result.counts[name] = dict(step(now, today))
-        except Exception as exc:
-            db.session.rollback()
-            log.exception("nightly run for %s: step %s failed", night, name)
-            result.errors.append(f"{name}: {exc!r}\n{traceback.format_exc(limit=5)}")
+
+def _run_claimed(won: Claim, night: date, now: datetime, trigger: str) -> RunResult:
+    run_id = won.run_id
+    how = f"taking over from {won.taken_over_from}, " if won.taken_over_from else ""
+    log.info("nightly run for %s started (%s%s, run %s)", night, how, trigger, run_id)
+    result = RunResult(night, ran=True, counts=dict(won.done))
+    result.taken_over_from = won.taken_over_from
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with lease.Heartbeat(app, run_id) as heartbeat:
+        for name, step, one_transaction in STEPS:
+            if name in result.counts:
+                continue  # done before a takeover
+            if heartbeat.lost.is_set():
+                result.errors.append(f"{name}: not run, the run was taken over")
+                break
+            try:
+                _run_step(run_id, name, step, one_transaction, result, now)
+            except lease.LeaseLost:
+                db.session.rollback()
+                log.warning("nightly run for %s: taken over by another process; stopping", night)
+                return RunResult(night, ran=False, status=None)
+            except Exception as exc:
+                db.session.rollback()
+                log.exception("nightly run for %s: step %s failed", night, name)
+                result.errors.append(f"{name}: {exc!r}\n{traceback.format_exc(limit=5)}")
     result.status = FAILED if result.errors else OK
     try:
         _finish(run_id, result.status, result.counts, result.errors)
@@ -255,28 +342,31 @@ def send_lockout_alerts(app: Flask) -> int | None:
 
 
 def missed_night(app: Flask) -> date | None:
-    """The latest night that should have run but has no claim (None: nothing missed).
+    """The latest night that should have run but has no live claim: none at all, or a run
+    still "running" whose process died (see ``portal.jobs.lease``).  None: nothing missed.
 
     Only the latest matters: the sweep and the digest work from the state as it is now, so
     one run catches up however many nights were missed.
     """
     with app.app_context():
         try:
-            night = night_of(clock.now(), clock.configured_timezone())
-            claimed = db.session.scalar(
-                select(JobRun.id).where(JobRun.job == JOB, JobRun.night == night)
-            )
-            return None if claimed is not None else night
+            now = clock.now()
+            night = night_of(now, clock.configured_timezone())
+            run = _existing(JOB, night)
+            if run is None or lease.is_stale(run, now=now):
+                return night
+            return None
         finally:
             db.session.remove()
 
 
 def catch_up(app: Flask) -> RunResult | None:
-    """At start-up: run the latest night once if no process ran it (after downtime)."""
+    """At start-up and every few minutes: run the latest night if no process ran it (after
+    downtime), or finish it if the process running it died."""
     night = missed_night(app)
     if night is None:
         return None
-    log.info("nightly run for %s was missed: catching up now", night)
+    log.info("nightly run for %s was missed or left unfinished: catching up now", night)
     return run_in_app(app, trigger="catch-up")
 
 
@@ -343,6 +433,16 @@ def configure(
         id=CATCH_UP_JOB_ID,
         name="catch up a missed night",
         misfire_grace_time=None,
+        replace_existing=True,
+    )
+    scheduler.add_job(  # a run whose process died on another host: taken over after the lease
+        catch_up,
+        IntervalTrigger(seconds=int(CHECK_EVERY.total_seconds()), timezone=tz),
+        args=[app],
+        id=CHECK_JOB_ID,
+        name="finish a night whose process died",
+        coalesce=True,
+        max_instances=1,
         replace_existing=True,
     )
     return scheduler

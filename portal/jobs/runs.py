@@ -2,7 +2,9 @@
 
 A run starts by inserting its (job, night) row; the unique constraint lets one process win
 across workers and hosts (insert-or-nothing), the loser skips.  The row then records the
-outcome: finished_at, status (running / ok / failed), counts and the error.
+outcome: finished_at, status (running / ok / failed), counts and the error.  While it runs, its
+heartbeat and the counts of the steps already done are kept up to date, so that a run whose
+process died is taken over and finished once (``portal.jobs.lease``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class JobRun(db.Model):  # type: ignore[name-defined,misc]
     night: Mapped[date] = mapped_column(Date)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Renewed while the run works; a "running" run whose heartbeat is older than the lease
+    #: is taken over (``portal.jobs.lease``).  None: rows from before the lease (use started_at).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(10), default=RUNNING)
     #: Where it ran ("host:pid").
     runner: Mapped[str] = mapped_column(String(100))

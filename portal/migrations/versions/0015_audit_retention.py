@@ -2,7 +2,7 @@
 audit_erasure_permits row delete audit events (``portal.audit.erasure``); updates stay refused
 
 Revision ID: 0015_audit_retention
-Revises: 0013_upload_quota
+Revises: 0014_job_runs_lease
 Create Date: 2026-12-02 17:40:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0015_audit_retention'
-down_revision = '0013_upload_quota'
+down_revision = '0014_job_runs_lease'
 branch_labels = None
 depends_on = None
 
