@@ -109,8 +109,31 @@ def build_database(url: str) -> None:
                     removed.to_state(), actor_is_self=False, is_last_admin=False
                 ).state
             )
+        with write_transaction(db.session):  # mail the Portal team sees at /operator/mail
+            add_undelivered_mail(now)
         db.session.remove()
         db.engine.dispose()
+
+
+def add_undelivered_mail(now) -> None:  # type: ignore[no-untyped-def]
+    """50 messages that could not be delivered (long addresses and errors), for /operator/mail."""
+    from portal import mail_queue
+
+    for n in range(50):
+        row = mail_queue.enqueue(
+            f"maximilian.alexander-featherstonehaugh.{n}@claims-department.example-insurer.co.uk",
+            f"Your Helpdesk request HD-{n + 1:06d}",
+            "Thank you for contacting the Helpdesk.",
+            purpose="helpdesk.ack",
+            ref=f"HD-{n + 1:06d}",
+        )
+        row.attempts = 53 if n % 2 else 4
+        row.status = mail_queue.FAILED if n % 2 else mail_queue.PENDING
+        row.last_attempt_at = now
+        row.last_error = (
+            "SMTPRecipientsRefused: 550 5.1.1 mailbox unavailable: the recipient's "
+            "mail server refused the address and said it does not exist"
+        )
 
 
 def free_port() -> int:
@@ -266,6 +289,23 @@ def main() -> int:
                 else:
                     say("skipped helpdesk-contact-errors.png: /helpdesk/contact answers 404")
                 public.close()
+
+                for width, suffix in ((1366, ""), (390, "-390")):
+                    team = browser.new_context(
+                        base_url=base, viewport={"width": width, "height": 900}
+                    )
+                    page = team.new_page()
+                    log_in(page, "portal", "demo.portalteam")
+                    hide_cookie_message(page)
+                    shoot(page, "/operator/mail", f"operator-mail{suffix}.png")
+                    page.goto("/operator/users?q=demo.handler6")
+                    page.locator("a[href*='/operator/users/']").first.click()
+                    page.wait_for_load_state()
+                    page.screenshot(
+                        path=str(OUT / f"operator-user-locked{suffix}.png"), full_page=True
+                    )
+                    say(f"wrote docs/screenshots/operator-user-locked{suffix}.png")
+                    team.close()
 
                 staff = browser.new_context(base_url=base, viewport=VIEWPORT)
                 page = staff.new_page()
