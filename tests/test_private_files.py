@@ -99,7 +99,7 @@ def test_the_migrations_from_the_command_line_make_a_private_file(tmp_path: Path
     env.update({"DATABASE_URL": f"sqlite:///{path}", "PORTAL_ENV": "development"})
     flask = Path(sys.executable).parent / "flask"
     subprocess.run(
-        [str(flask), "--app", "app", "db", "upgrade", "--directory", "migrations"],
+        [str(flask), "--app", "app", "db", "upgrade"],
         cwd=REPO,
         env=env,
         check=True,
