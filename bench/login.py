@@ -1,4 +1,4 @@
-"""Login timing with the PRODUCTION argon2 parameters (SECURITY EN-02 smoke figures).
+"""Login timing with the PRODUCTION argon2 parameters (docs/security.md EN-02 smoke figures).
 
 Run as ``.venv/bin/python bench/login.py [--n 50]`` (``make bench``).  Prints figures only;
 the pass/fail checks of EN-02 are call-count tests, never wall-clock ones.

@@ -1,4 +1,4 @@
-"""The nightly sweep at scale: set-based batches versus a per-user ORM loop (SPEC §7).
+"""The nightly sweep at scale: set-based batches versus a per-user ORM loop (docs/rules.md §7).
 
 Run as ``.venv/bin/python bench/sweep.py [--users 1000000] [--loop-users 50000] [--runs 3]``.
 PostgreSQL is measured too when ``--pg-url`` (or ``PORTAL_BENCH_DATABASE_URL``) names a

@@ -125,7 +125,7 @@ logger_class = PortalLogger
 
 class _NoServerHeaderResponse(wsgi.Response):
     """gunicorn's response without its ``Server: gunicorn`` header (which names the software to
-    anyone who asks; SPEC §8).  The reverse proxy may add its own."""
+    anyone who asks; docs/rules.md §8).  The reverse proxy may add its own."""
 
     def default_headers(self) -> list[str]:
         return [h for h in super().default_headers() if not h.lower().startswith("server:")]

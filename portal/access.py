@@ -1,4 +1,4 @@
-"""Who may open which area: a decorator per area, each refusal audited (SECURITY AC-01).
+"""Who may open which area: a decorator per area, each refusal audited (docs/security.md AC-01).
 
 ``profile_required(area, *profiles)`` logs the user in first (Flask-Login), then answers 403 to
 any other profile and records an ``authz_denied`` audit event naming the area and the route.
@@ -23,7 +23,7 @@ from portal.extensions import db
 
 View = Callable[..., Any]
 
-#: Helpdesk and Portal team: the helpdesk queue (SPEC §1).
+#: Helpdesk and Portal team: the helpdesk queue (docs/rules.md §1).
 STAFF = (Profile.HELPDESK, Profile.PORTAL_TEAM)
 
 

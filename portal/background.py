@@ -1,6 +1,6 @@
 """Work done after the response: a small thread pool per app (per worker process).
 
-Used where the time a request takes must not depend on what it finds (SECURITY EN-03: the
+Used where the time a request takes must not depend on what it finds (docs/security.md EN-03: the
 password reset request), and for email after a committed action.  Each job runs in a request
 context of its own that carries only the client's address and user agent (so audit events keep
 them), hence with its own database session.  A failing job is logged, never raised.

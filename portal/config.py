@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("production", "development")
-#: PORTAL_ENVIRONMENT: which portal this deployment is (SPEC §6); Training shows a banner.
+#: PORTAL_ENVIRONMENT: which portal this deployment is (docs/rules.md §6); Training shows a banner.
 PORTAL_ENVIRONMENTS = ("live", "training")
 
 DEFAULTS: dict[str, Any] = {
@@ -42,13 +42,13 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_LOG_FORMAT": None,  # "json" or "text"; None: JSON lines, text in development
     "PORTAL_LOG_LEVEL": "INFO",
     "PORTAL_METRICS_TOKEN": None,  # /metrics answers 404 until this is set
-    # --- passwords (SECURITY D-3, PW-06)
+    # --- passwords (docs/security.md D-3, PW-06)
     "PORTAL_PASSWORD_MIN_LENGTH": 12,
     "PORTAL_PASSWORD_MAX_LENGTH": 128,
     "PORTAL_ARGON2_TIME_COST": 3,
     "PORTAL_ARGON2_MEMORY_COST": 65536,  # KiB (64 MiB), argon2-cffi's RFC 9106 low-memory profile
     "PORTAL_ARGON2_PARALLELISM": 4,
-    # --- sessions (SECURITY section 5)
+    # --- sessions (docs/security.md section 5)
     "PORTAL_SESSION_IDLE_MINUTES": 30,
     "PORTAL_SESSION_ABSOLUTE_HOURS": 12,
     "SESSION_COOKIE_HTTPONLY": True,
@@ -56,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": None,  # None: True in production, False in development
     "SESSION_COOKIE_NAME": None,  # None: "__Host-portal-session" when Secure, else "portal-session"
     "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
-    # --- CSRF: bound to the session, never expiring mid-session (SECURITY CS-03)
+    # --- CSRF: bound to the session, never expiring mid-session (docs/security.md CS-03)
     "WTF_CSRF_ENABLED": True,
     "WTF_CSRF_TIME_LIMIT": None,
     # --- the Host header: comma-separated names; empty: no check (IP literals always pass)
@@ -87,7 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_HEADER_RESET": "X-RateLimit-Reset",
     "RATELIMIT_HEADER_RETRY_AFTER": "Retry-After",
     "RATELIMIT_HEADER_RETRY_AFTER_VALUE": None,  # "delta-seconds" (None) or "http-date"
-    # --- the public Helpdesk forms (SECURITY UP-01, UP-05)
+    # --- the public Helpdesk forms (docs/security.md UP-01, UP-05)
     "PORTAL_HELPDESK_RATE_LIMIT": "20 per hour;240 per day",  # form POSTs per client address
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
     "PORTAL_SCREENSHOTS_PER_DAY": 300,  # stored screenshots a day, service-wide (0: none)
@@ -100,7 +100,8 @@ DEFAULTS: dict[str, Any] = {
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices
     "PORTAL_NEWSLETTER_RATE_LIMIT": "5 per minute;30 per hour",  # sign-up POSTs per address
     "PORTAL_NEWSLETTER_CONFIRM_HOURS": 48,  # how long a confirmation link works
-    # --- self-service password reset for Administrators (SPEC R7, SECURITY section 3)
+    # --- self-service password reset for Administrators (docs/rules.md R7, docs/security.md section
+    # 3)
     "PORTAL_RESET_TOKEN_MINUTES": 60,
     "PORTAL_RESET_RATE_LIMIT": "5 per hour",  # reset requests (POSTs) per client address
     "PORTAL_RESET_TOKENS_PER_HOUR": 3,  # emails per account per hour; more are silently dropped

@@ -1,5 +1,5 @@
 """The declarative base (with a constraint naming convention), a UTC DateTime type, and the
-SQLite connection settings (SECURITY DB-01, DB-02)."""
+SQLite connection settings (docs/security.md DB-01, DB-02)."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def write_transaction(session: Session) -> Iterator[None]:
 
     On SQLite the transaction begins IMMEDIATE, taking the write lock before its first read, so
     a read-then-write (the login counter, a flag change) waits its turn under busy_timeout
-    instead of failing with SQLITE_BUSY (SECURITY DB-02).  Any read transaction the session had
-    open is ended first: it holds nothing to lose.  On PostgreSQL this is a plain transaction
+    instead of failing with SQLITE_BUSY (docs/security.md DB-02).  Any read transaction the session
+    had open is ended first: it holds nothing to lose.  On PostgreSQL this is a plain transaction
     (services lock rows with ``with_for_update`` where they read-then-write).
     """
     if session.new or session.dirty or session.deleted:

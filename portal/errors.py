@@ -1,4 +1,4 @@
-"""Error pages: generic, never a traceback (SECURITY CF-02)."""
+"""Error pages: generic, never a traceback (docs/security.md CF-02)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def handle_csrf(error: CSRFError) -> tuple[str, int] | Response:
         body, status = _page(error, codes.get(codes.FORM_EXPIRED).text)
     response = make_response(body, status)
     if htmx.is_htmx():
-        # htmx does not swap a 400: reload the page so it gets a fresh token (SECURITY CS-03).
+        # htmx does not swap a 400: reload the page so it gets a fresh token (docs/security.md
+        # CS-03).
         response.headers["HX-Refresh"] = "true"
     return response
 
@@ -64,7 +65,7 @@ def _size(n: int) -> str:
 
 
 def _too_large() -> tuple[str, int]:
-    """A friendly 413 (SECURITY UP-01): what the limits are and what to do."""
+    """A friendly 413 (docs/security.md UP-01): what the limits are and what to do."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     return render_template("errors/too_large.html", limit=_size(limit) if limit else None), 413
 

@@ -1,4 +1,4 @@
-"""The only module that reads HTMX request headers (STYLE §4)."""
+"""The only module that reads HTMX request headers (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-#: The paths followed by a secret segment (SECURITY LG-02, RS-07).
+#: The paths followed by a secret segment (docs/security.md LG-02, RS-07).
 TOKEN_PATHS = (
     "password-reset",
     "newsletter/confirm",

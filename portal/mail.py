@@ -4,7 +4,7 @@ file in ``instance/outbox/`` (or ``PORTAL_MAIL_OUTBOX``).
 :func:`send` raises :class:`MailError` when the message cannot be handed over.  Only
 ``portal.mail_queue`` calls it: every email is queued with the action that causes it and sent
 (and retried) from the queue, so a mail problem never loses a message nor turns a done action
-into an error page.  Nothing here logs the body (it may hold a reset link: SECURITY LG-02).
+into an error page.  Nothing here logs the body (it may hold a reset link: docs/security.md LG-02).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class MailError(RuntimeError):
 
 def _header(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
-        raise ValueError(f"line break in the {name} header")  # header injection (SECURITY UP-06)
+        # header injection (docs/security.md UP-06)
+        raise ValueError(f"line break in the {name} header")
     return value
 
 

@@ -1,4 +1,4 @@
-"""The models other tools rely on (SPEC §9)."""
+"""The models other tools rely on (docs/rules.md §9)."""
 
 from portal.accounts.lockout_notices import LockoutAlert
 from portal.accounts.lockout_notices import LockoutAlertWindow

@@ -1,4 +1,4 @@
-"""Security headers on every response (SECURITY CP-01, CP-03, SE-08)."""
+"""Security headers on every response (docs/security.md CP-01, CP-03, SE-08)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def add_headers(response: Response) -> Response:
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
-    # Same-origin requests keep their Referer (Flask-WTF checks it over HTTPS; SECURITY RS-07).
+    # Same-origin requests keep their Referer (Flask-WTF checks it over HTTPS; docs/security.md
+    # RS-07).
     headers.setdefault("Referrer-Policy", "same-origin")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

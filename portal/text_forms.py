@@ -1,5 +1,5 @@
-"""Forms whose text fields refuse control characters, by the field (SECURITY: bad input gets a
-clear message and changes nothing).
+"""Forms whose text fields refuse control characters, by the field (docs/security.md: bad input gets
+a clear message and changes nothing).
 
 NUL cannot be stored by PostgreSQL at all (a 500 before this), and no control character
 belongs in what a person types; tabs and line breaks stay allowed (text areas), and a field

@@ -1,4 +1,4 @@
-"""``flask --app app portal …`` (SPEC §8, §9): create-org, create-user, demo-data.
+"""``flask --app app portal …`` (docs/rules.md §8, §9): create-org, create-user, demo-data.
 
 Runs on SQLite and, when PORTAL_TEST_DATABASE_URL is set, PostgreSQL.  demo-data writes
 ``demo-passwords.txt`` into the app's instance folder, so those tests point ``app.instance_path``

@@ -1,5 +1,5 @@
-"""Settings (SPEC §8, §9; SECURITY CF-01): the environment mapping, the order in which
-settings apply, refusing to start without a SECRET_KEY in production, cookie settings, and the
+"""Settings (docs/rules.md §8, §9; docs/security.md CF-01): the environment mapping, the order in
+which settings apply, refusing to start without a SECRET_KEY in production, cookie settings, and the
 development instance/config.py.
 
 No database is opened: ``create_app`` only needs a URL, so each app gets a SQLite file path

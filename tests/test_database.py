@@ -1,5 +1,5 @@
 """The database layer: SQLite connection settings (DB-01, DB-02), the CHECK constraints that make
-the three states of SPEC §2 the only storable ones, case-insensitive User IDs (LK-06), the
+the three states of docs/rules.md §2 the only storable ones, case-insensitive User IDs (LK-06), the
 append-only audit trail (R9), the atomic R1 counter (LK-04) and UTC timestamps.
 
 Every test that takes ``app`` runs on a migrated SQLite *file* and, when
@@ -171,7 +171,7 @@ def test_sqlite_concurrent_read_then_write_is_never_locked_and_exact(app: Flask)
 
 
 # --------------------------------------------------------------------------------------------
-# CHECK constraints: only the three states of SPEC §2 can be stored
+# CHECK constraints: only the three states of docs/rules.md §2 can be stored
 
 
 CHECK_CASES = [

@@ -1,4 +1,4 @@
-"""deploy/gunicorn.conf.py: the access log never holds a token (SECURITY LG-02, RS-07).
+"""deploy/gunicorn.conf.py: the access log never holds a token (docs/security.md LG-02, RS-07).
 
 A real gunicorn with the production config file; the secret parts of the emailed links (a
 password reset, the newsletter's confirm and unsubscribe) are replaced by ``[token]``.

@@ -1,4 +1,4 @@
-"""Set-based counts of one organisation's users, for the Console dashboard (SPEC §4).
+"""Set-based counts of one organisation's users, for the Console dashboard (docs/rules.md §4).
 
 A fixed number of queries whatever the number of users: one aggregate ``SELECT`` with a
 conditional ``COUNT`` per figure, and one small ``LIMIT`` query per list.  No per-row Python

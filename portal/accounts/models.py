@@ -1,4 +1,4 @@
-"""Organisations and users (SPEC §1, §9).  The three states are CHECK constraints."""
+"""Organisations and users (docs/rules.md §1, §9).  The three states are CHECK constraints."""
 
 from __future__ import annotations
 
@@ -213,8 +213,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         self.last_use_at = rules.last_use(state)
         self.expires_on = state.expires_on
         if had_access != state.enabled:
-            # SECURITY D-5: a disable ends every session; so does a re-enable, so that a session
-            # from before a disable the sweep made (set-based, no rotation) cannot come back.
+            # docs/security.md D-5: a disable ends every session; so does a re-enable, so that a
+            # session from before a disable the sweep made (set-based, no rotation) cannot come
+            # back.
             self.rotate_session_token()
 
     @property

@@ -1,5 +1,5 @@
 """Emails to an organisation's Administrators about its users: the nightly expiry digest
-(SPEC §7).  The lockout emails are in ``lockout_notices``.
+(docs/rules.md §7).  The lockout emails are in ``lockout_notices``.
 
 It goes through ``portal.mail_queue``: stored in the transaction that causes them, sent after
 the commit, retried by the nightly job, never lost.  Recipients are the organisation's

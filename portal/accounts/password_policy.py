@@ -1,4 +1,4 @@
-"""Password policy (SECURITY D-3, PW-01…PW-04): length, a blocklist, context words.
+"""Password policy (docs/security.md D-3, PW-01…PW-04): length, a blocklist, context words.
 
 No composition rules.  Length counts Unicode code points.  The maximum is checked before
 anything is hashed.  The blocklist is zxcvbn's list of the 30,000 most common passwords.

@@ -1,4 +1,5 @@
-"""Self-service password reset for Administrators (SPEC R7; SECURITY EN-03…EN-05, RS-01…RS-08).
+"""Self-service password reset for Administrators (docs/rules.md R7; docs/security.md EN-03…EN-05,
+RS-01…RS-08).
 
 Two operations, each with its own short write transaction (a password hash is never computed
 while the write lock is held, and the views compute it before calling :func:`complete`):
@@ -36,7 +37,7 @@ from portal.extensions import db
 
 log = logging.getLogger(__name__)
 
-#: Audit event kinds (R9, SECURITY LG-01), next to the rules' own PASSWORD_RESET.
+#: Audit event kinds (R9, docs/security.md LG-01), next to the rules' own PASSWORD_RESET.
 RESET_REQUESTED = "password_reset_requested"  # a link was emailed
 RESET_REFUSED = "password_reset_refused"  # a known User ID, but no link (reason says why)
 RESET_COMPLETED = "password_reset_completed"
@@ -74,7 +75,7 @@ def emails_match(stored: str, typed: str) -> bool:
 
 
 def reset_link(token: str) -> str:
-    """Built from PORTAL_BASE_URL, never from the request's Host header (SECURITY RS-06)."""
+    """Built from PORTAL_BASE_URL, never from the request's Host header (docs/security.md RS-06)."""
     base = str(current_app.config["PORTAL_BASE_URL"]).rstrip("/")
     return f"{base}/password-reset/{token}"
 
@@ -161,7 +162,7 @@ def complete(
         user.password_hash = new_hash
         user.password_changed_at = now
         user.must_change_password = False
-        user.rotate_session_token()  # every session ends (R8, SECURITY RS-05)
+        user.rotate_session_token()  # every session ends (R8, docs/security.md RS-05)
         for ev in decision.events:
             by_system = ev.kind is rules.EventKind.SYSTEM_DISABLED
             actor = None if by_system else user

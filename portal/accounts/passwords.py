@@ -1,7 +1,7 @@
 """argon2id hashing (argon2-cffi): one hasher per app, a dummy hash for unknown User IDs.
 
 Every call to :func:`verify_password` runs exactly one argon2 verification, whether or not the
-account exists and whether or not its stored hash is usable (SECURITY EN-02).
+account exists and whether or not its stored hash is usable (docs/security.md EN-02).
 
 The dummy hash is made at its first use, not when the app is built: at the default cost a hash
 takes a few hundred milliseconds of CPU (more on a busy machine), which every CLI command

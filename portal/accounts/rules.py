@@ -1,4 +1,4 @@
-"""The account rules R1–R8 of SPEC §2, as pure functions.
+"""The account rules R1–R8 of docs/rules.md §2, as pure functions.
 
 Standard library only: no Flask, no SQLAlchemy, no ``portal.*`` imports (a test walks this
 module's imports and fails otherwise).  Every function takes a user's state snapshot and the
@@ -49,7 +49,7 @@ class Reason(StrEnum):
 
 
 class Access(StrEnum):
-    """The three states of SPEC §2."""
+    """The three states of docs/rules.md §2."""
 
     HAS_ACCESS = "has_access"  # Enabled ✔ Active ✔
     SYSTEM_DISABLED = "system_disabled"  # Enabled ✘ Active ✔ (reason set)
@@ -254,7 +254,7 @@ def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: d
     * An account already without access changes nothing but the count of wrong passwords
       tried since it lost access (LK-02: ``failures`` stays, no new lock event).  A right
       password gets the specific reason only while :func:`reveals_reason` holds; otherwise,
-      and for every wrong password, the generic answer (SECURITY D-1, R1 as amended).
+      and for every wrong password, the generic answer (docs/security.md D-1, R1 as amended).
     * An enabled account that is due (R2/R3) is disabled first, whatever the password; a
       wrong password then is the first one tried without access.
     * A right password resets the failure count and records the login.

@@ -113,7 +113,8 @@ def _lock_user(pk: int) -> User:
 
 
 def _count_failure(user: User) -> tuple[int, bool] | None:
-    """R1 in one atomic UPDATE … RETURNING, built from the rules' constants (SECURITY LK-04).
+    """R1 in one atomic UPDATE … RETURNING, built from the rules' constants (docs/security.md
+    LK-04).
 
     Only an enabled account counts; returns (failed_attempts, enabled) afterwards, or None when
     the account was no longer enabled.
@@ -456,7 +457,8 @@ def change_password(user: User, *, current: str, new: str, now: datetime) -> boo
 
 
 def log_out(user: User, *, now: datetime) -> None:
-    """Logout rotates the session token, so a replayed cookie is worthless (SECURITY SE-02)."""
+    """Logout rotates the session token, so a replayed cookie is worthless (docs/security.md
+    SE-02)."""
     user.rotate_session_token()
     record(EventKind.LOGGED_OUT, actor=user, subject=user, now=now)
 

@@ -1,5 +1,5 @@
 """Flask-Login wiring.  The user loader re-checks the rules and the session token on every
-request (R8, SECURITY D-5, SE-01) and enforces idle and absolute timeouts (SE-04)."""
+request (R8, docs/security.md D-5, SE-01) and enforces idle and absolute timeouts (SE-04)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
 
 
 def start_session(user: User, door: str) -> None:
-    """Renew the session (SECURITY SE-03) and log ``user`` in; no remember-me."""
+    """Renew the session (docs/security.md SE-03) and log ``user`` in; no remember-me."""
     session.clear()
     login_user(user, remember=False)
     stamp = clock.now().timestamp()

@@ -1,4 +1,4 @@
-"""Single-use password reset tokens (SPEC R7; SECURITY RS-01, RS-02).
+"""Single-use password reset tokens (docs/rules.md R7; docs/security.md RS-01, RS-02).
 
 The token itself (``secrets.token_urlsafe(32)``, 256 bits from the CSPRNG) goes only into the
 email; the database keeps its sha256.  Each row also keeps a *fingerprint* of the user taken at

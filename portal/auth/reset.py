@@ -1,4 +1,5 @@
-"""Self-service password reset for Administrators (SPEC R7; SECURITY EN-03…EN-05, RS-01…RS-08).
+"""Self-service password reset for Administrators (docs/rules.md R7; docs/security.md EN-03…EN-05,
+RS-01…RS-08).
 
 ``/password-reset`` asks for the User ID and email address and always gives the same answer;
 the emailed link ``/password-reset/<token>`` moves the token into the session and redirects to

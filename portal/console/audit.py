@@ -1,4 +1,4 @@
-"""The organisation's audit log (SPEC R9, §4): filterable, paginated, exportable as CSV.
+"""The organisation's audit log (docs/rules.md R9, §4): filterable, paginated, exportable as CSV.
 
 Administrators read only their own organisation's events.  The filters (User ID, kind, from/to
 dates in the portal's time zone) are a GET form; a bad value is an error summary on a 400 page,

@@ -1,9 +1,9 @@
-"""The Console home: a dashboard of the organisation's users (SPEC §4).
+"""The Console home: a dashboard of the organisation's users (docs/rules.md §4).
 
 Counts by state and reason, expiring within 30 days and unused for 60+ days, each linking to
 the users list filtered the same way.  The counts are a self-contained fragment
 (``console/_counts.html``) that refreshes itself on the ``users-changed`` event which the
-Enabled toggle sends (STYLE §4); ``GET /console/counts`` returns that fragment alone.
+Enabled toggle sends (docs/architecture.md §4); ``GET /console/counts`` returns that fragment alone.
 """
 
 from __future__ import annotations

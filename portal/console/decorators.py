@@ -16,7 +16,7 @@ admin_required = profile_required("console", Profile.ADMINISTRATOR)
 
 
 def organisation_user_or_404(pk: int) -> User:
-    """A user of the current Administrator's organisation; any other id is a 404 (SECURITY
+    """A user of the current Administrator's organisation; any other id is a 404 (docs/security.md
     AC-02): another organisation's users do not exist as far as this Administrator can tell."""
     user = db.session.scalar(
         select(User).where(User.id == pk, User.organisation_id == current_user.organisation_id)

@@ -103,7 +103,7 @@ def user_set_enabled(pk: int) -> Response:
     with write_transaction(db.session):
         user = management.lock_organisation_user(actor.organisation_id, pk)
         if user is None:
-            abort(404)  # another organisation's user does not exist here (SECURITY AC-02)
+            abort(404)  # another organisation's user does not exist here (docs/security.md AC-02)
         decision = management.set_enabled(
             actor, user, enabled=enabled, now=now, today=clock.today(), locked=True
         )

@@ -196,7 +196,7 @@ MESSAGES: tuple[Message, ...] = (
         "Reload the page and log in again. Make sure cookies are allowed for this site.",
         (YOURSELF, HELPDESK),
     ),
-    # --- the self-service password reset for Administrators (SPEC R7)
+    # --- the self-service password reset for Administrators (docs/rules.md R7)
     Message(
         "RESET-01",
         "If the details match an Administrator who may reset their password, we have sent an "
@@ -398,7 +398,7 @@ RESET_DONE_EXPIRED = "RESET-07"
 
 
 def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:
-    """The specific message shown after a correct password (SECURITY D-1), while the rules
+    """The specific message shown after a correct password (docs/security.md D-1), while the rules
     still reveal the reason (R1 as amended: afterwards the login shows GENERIC_FAILURE)."""
     return BY_CODE[_REFUSAL_CODES[(outcome, may_self_reset)]]
 

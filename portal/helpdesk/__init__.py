@@ -1,1 +1,1 @@
-"""The Helpdesk (SPEC §5): Contact Us, Resend Admin User ID, the staff queue."""
+"""The Helpdesk (docs/rules.md §5): Contact Us, Resend Admin User ID, the staff queue."""

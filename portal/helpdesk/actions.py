@@ -5,7 +5,7 @@ Each function runs inside the caller's ``write_transaction`` (it adds rows, neve
 takes the acting staff user and ``now``, and adds one timeline event per thing that happened.
 Emails are queued with :func:`portal.mail_queue.enqueue` and returned, so the caller can hand
 them to ``deliver_soon`` after the commit.  No function here changes an account: Helpdesk
-staff cannot enable anyone (SPEC §1).
+staff cannot enable anyone (docs/rules.md §1).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from portal.mail_queue import enqueue
 APP_NAME = "Claims Portal Console"
 NOTE_MAX = 5000
 GUIDES_INDEX = "index"
-#: Audit event kind of a status change (SPEC R9), referrals included; the timeline has details.
+#: Audit event kind of a status change (docs/rules.md R9), referrals included; the timeline has
+#: details.
 STATUS_AUDIT = "helpdesk_status_changed"
 
 

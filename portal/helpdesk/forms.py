@@ -1,4 +1,4 @@
-"""The public Helpdesk forms: shape of the input only (SPEC §5; SECURITY UP-06).
+"""The public Helpdesk forms: shape of the input only (docs/rules.md §5; docs/security.md UP-06).
 
 Every message names what is missing or wrong, in the GOV.UK style.  Single-line fields refuse
 line breaks (name, email and organisation can end up in mail headers or subject lines: header
@@ -192,8 +192,8 @@ class ContactForm(_Honeypot, TextForm):
 
     #: The re-encoded screenshot, once the form has validated one.
     clean_screenshot: screenshots.CleanImage | None = None
-    #: Set by the view when a service-wide quota refuses any screenshot (SECURITY UP-05): the
-    #: file is then refused with this message, unread.
+    #: Set by the view when a service-wide quota refuses any screenshot (docs/security.md UP-05):
+    #: the file is then refused with this message, unread.
     screenshot_refusal: str | None = None
 
     def has_screenshot(self) -> bool:

@@ -1,4 +1,4 @@
-"""Helpdesk requests, their screenshots and their timelines (SPEC §5).
+"""Helpdesk requests, their screenshots and their timelines (docs/rules.md §5).
 
 A request's reference (``HD-000123``) is its id, formatted: :func:`reference` and
 :func:`parse_reference` convert.  The screenshot lives in its own table (one row per request, the
@@ -109,8 +109,8 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined,misc]
             f"stated_role IS NULL OR stated_role IN ({_sql_list(StatedRole)})", name="role"
         ),
         CheckConstraint(f"console IS NULL OR console IN ({_sql_list(Console)})", name="console"),
-        # A Contact Us request always states role and console (SPEC §5); the error message or
-        # the screenshot is checked by the form (the screenshot lives in its own table).
+        # A Contact Us request always states role and console (docs/rules.md §5); the error message
+        # or the screenshot is checked by the form (the screenshot lives in its own table).
         CheckConstraint(
             "kind <> 'contact' OR (stated_role IS NOT NULL AND console IS NOT NULL)",
             name="contact_states_role_and_console",

@@ -1,4 +1,5 @@
-"""The public Helpdesk forms (SPEC §5): Contact Us and Resend Admin User ID, no login needed.
+"""The public Helpdesk forms (docs/rules.md §5): Contact Us and Resend Admin User ID, no login
+needed.
 
 * ``/helpdesk/contact``: the form (prefilled when logged in; ``?code=LOGIN-06`` from a login
   page prefills the exact message, ``?console=portal`` the console).  Sent → the request and
@@ -9,10 +10,10 @@
   by HTMX while the message is typed.  The codes it shows are remembered in the session, and
   the request stores them (``suggestions_shown``): what this browser was really shown, not
   what a hidden field claims.  A refused form shows the suggestions too (no JavaScript needed).
-* ``/helpdesk/resend-admin-user-id``: always the same answer (SECURITY EN-03); the request goes
-  to the queue, where staff do the look-up.
+* ``/helpdesk/resend-admin-user-id``: always the same answer (docs/security.md EN-03); the request
+  goes to the queue, where staff do the look-up.
 
-Abuse (SECURITY UP-01, UP-05, UP-06): CSRF (Flask-WTF, app-wide), one per-address rate limit
+Abuse (docs/security.md UP-01, UP-05, UP-06): CSRF (Flask-WTF, app-wide), one per-address rate limit
 shared by the two forms' POSTs (``PORTAL_HELPDESK_RATE_LIMIT``), a honeypot field (filled: the
 same answer as a real send, nothing stored), ``MAX_CONTENT_LENGTH`` (a friendly 413 page from
 ``portal.errors``), and no line breaks in fields that may reach a mail header.

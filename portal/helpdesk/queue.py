@@ -1,4 +1,4 @@
-"""The Helpdesk staff queue (SPEC §5): Helpdesk and Portal team users only.
+"""The Helpdesk staff queue (docs/rules.md §5): Helpdesk and Portal team users only.
 
 Views are thin: parse → ``actions`` inside ``write_transaction`` → render.  Changes are POSTs
 that *set* a state; HTMX gets a fragment, a browser without JavaScript a redirect back to the

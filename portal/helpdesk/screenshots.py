@@ -1,5 +1,5 @@
-"""The Contact Us screenshot: checked by name and content, fully decoded, re-encoded (SECURITY
-UP-02), at a bounded cost in memory and CPU.
+"""The Contact Us screenshot: checked by name and content, fully decoded, re-encoded
+(docs/security.md UP-02), at a bounded cost in memory and CPU.
 
 :func:`clean` is the only way an uploaded file becomes something we store.  It accepts a PNG
 or JPEG only: the name must end in ``.png``, ``.jpg`` or ``.jpeg`` **and** Pillow must

@@ -1,6 +1,6 @@
-"""Send User ID (SPEC §5; SECURITY EN-03…EN-05): on a Resend Admin User ID request, email the
-User ID of the Administrator whose organisation and *stored* email match the request, to that
-stored address only, at most PORTAL_HELPDESK_USER_ID_PER_DAY times per account in 24 hours.
+"""Send User ID (docs/rules.md §5; docs/security.md EN-03…EN-05): on a Resend Admin User ID request,
+email the User ID of the Administrator whose organisation and *stored* email match the request, to
+that stored address only, at most PORTAL_HELPDESK_USER_ID_PER_DAY times per account in 24 hours.
 
 Runs inside the caller's ``write_transaction``; the queued mails are returned for
 ``deliver_soon`` after the commit.  Every outcome is a timeline event.

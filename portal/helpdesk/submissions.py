@@ -1,4 +1,4 @@
-"""Storing what the public Helpdesk forms send (SPEC §5): the only writer of new requests.
+"""Storing what the public Helpdesk forms send (docs/rules.md §5): the only writer of new requests.
 
 Like the account service, these functions add rows and flush; the caller commits (in one
 ``write_transaction``) and then hands the queued acknowledgement to

@@ -1,4 +1,4 @@
-"""The service-wide limits on stored screenshots (SECURITY UP-05): a daily quota, in number
+"""The service-wide limits on stored screenshots (docs/security.md UP-05): a daily quota, in number
 and in bytes, and a cap on the total stored.
 
 Counted from what is stored (set-based: one indexed range of today's requests, and the sum of

@@ -1,5 +1,5 @@
-"""The nightly run (SPEC §7): claimed once per night across processes and hosts, scheduled by
-APScheduler 3 at 02:00 in PORTAL_TIMEZONE, caught up at start-up after downtime.
+"""The nightly run (docs/rules.md §7): claimed once per night across processes and hosts, scheduled
+by APScheduler 3 at 02:00 in PORTAL_TIMEZONE, caught up at start-up after downtime.
 
 A run first *claims* its (job, night) by inserting a ``job_runs`` row with
 ``INSERT … ON CONFLICT DO NOTHING`` in a transaction of its own: the unique constraint lets

@@ -51,7 +51,7 @@ def hash_token(token: str) -> str:
 
 
 def _base_url() -> str:
-    """Links are built from PORTAL_BASE_URL, never from the Host header (SECURITY RS-06)."""
+    """Links are built from PORTAL_BASE_URL, never from the Host header (docs/security.md RS-06)."""
     return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/")
 
 

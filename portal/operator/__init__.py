@@ -1,5 +1,5 @@
 """The Portal team's area (``/operator/``): organisations, a firm's first Administrator, any
-user across organisations, re-enabling and extending the expiry date (SPEC §1, §5).
+user across organisations, re-enabling and extending the expiry date (docs/rules.md §1, §5).
 
 ``views.py`` holds the blueprint and thin views; ``organisations.py`` and ``directory.py`` the
 set-based reads; ``actions.py`` the account actions taken for a helpdesk request; ``forms.py``

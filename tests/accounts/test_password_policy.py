@@ -1,4 +1,4 @@
-"""The password policy (SECURITY D-3, PW-01…PW-04), as a pure function: no app, no database.
+"""The password policy (docs/security.md D-3, PW-01…PW-04), as a pure function: no app, no database.
 
 D-3 settles the figures: at least 12 characters (configurable), at most 128, a blocklist of
 common passwords, context words, no composition rules.  Length counts Unicode code points.

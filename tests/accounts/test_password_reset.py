@@ -1,5 +1,5 @@
-"""Self-service Administrator password reset over HTTP, with a real SMTP server (SPEC R7, R8;
-SECURITY EN-03…EN-05, RS-01…RS-08, LG-02)."""
+"""Self-service Administrator password reset over HTTP, with a real SMTP server (docs/rules.md R7,
+R8; docs/security.md EN-03…EN-05, RS-01…RS-08, LG-02)."""
 
 from __future__ import annotations
 

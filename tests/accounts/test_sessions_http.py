@@ -1,4 +1,4 @@
-"""Sessions follow the flags (R8, SECURITY section 5) and one-time passwords (D-3)."""
+"""Sessions follow the flags (R8, docs/security.md section 5) and one-time passwords (D-3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Logins under concurrent load against a REAL server (SECURITY LK-03, LK-05, TM-03, DB-04).
+"""Logins under concurrent load against a REAL server (docs/security.md LK-03, LK-05, TM-03, DB-04).
 
 Each test starts ``gunicorn -w 2 --threads 8`` on the test's database (a SQLite WAL *file*, and
 PostgreSQL when PORTAL_TEST_DATABASE_URL is set), creates its users through the ``app``

@@ -1,5 +1,5 @@
-"""The organisation's audit log (SPEC R9, §4): isolation, filters, pagination, escaping (CP-04),
-the streamed CSV export with formula neutralising, and a constant query count."""
+"""The organisation's audit log (docs/rules.md R9, §4): isolation, filters, pagination, escaping
+(CP-04), the streamed CSV export with formula neutralising, and a constant query count."""
 
 from __future__ import annotations
 
@@ -255,7 +255,7 @@ def test_fifty_a_page_newest_first(client: FlaskClient) -> None:
     assert "There are no more events" in beyond
 
 
-# --- escaping (SECURITY CP-04) ---------------------------------------------------------
+# --- escaping (docs/security.md CP-04) ---------------------------------------------------------
 
 
 def test_hostile_names_and_user_ids_are_escaped(client: FlaskClient) -> None:

@@ -1,5 +1,5 @@
-"""Who may use which Console route (SECURITY AC-01, AC-02, AC-05, CS-01, CS-02, CS-04, SE-08,
-CP-01, CP-02): a walk over every ``console.*`` rule of ``app.url_map`` × every profile,
+"""Who may use which Console route (docs/security.md AC-01, AC-02, AC-05, CS-01, CS-02, CS-04,
+SE-08, CP-01, CP-02): a walk over every ``console.*`` rule of ``app.url_map`` × every profile,
 isolation between organisations, CSRF on every POST route of the app, cache headers and the
 htmx configuration, and a lint of the templates.
 
@@ -456,7 +456,8 @@ def test_the_lint_catches_what_it_should(sample: str, name: str) -> None:
 
 @pytest.mark.config(WTF_CSRF_ENABLED=True)
 def test_a_refused_csrf_token_on_an_htmx_request_reloads_the_page(client: FlaskClient) -> None:
-    """htmx would not swap a 400: the answer tells it to reload (a fresh token), SECURITY CS-03."""
+    """htmx would not swap a 400: the answer tells it to reload (a fresh token), docs/security.md
+    CS-03."""
     response = client.post(
         "/console/users/1/enabled", data={"enabled": "false"}, headers={"HX-Request": "true"}
     )

@@ -1,5 +1,6 @@
-"""The Console dashboard (SPEC §4): counts by state and reason, expiring soon, dormant users,
-each linking to the filtered users list; the counts fragment; roles; a constant query count."""
+"""The Console dashboard (docs/rules.md §4): counts by state and reason, expiring soon, dormant
+users, each linking to the filtered users list; the counts fragment; roles; a constant query
+count."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The Console's users area over HTTP (SPEC §2 R4–R6, R8, R9 and §4; SECURITY AC-02..AC-04,
-SE-01, SE-08, CP-04): the list (isolation, paging, search, filters, sorts, the HTMX fragment),
-the inline Enabled toggle (R4, R5, R6, refusals, idempotence, the no-JS flow), creating a user,
-a user's page (details, expiry, one-time password, sign out everywhere), escaping, and a query
+"""The Console's users area over HTTP (docs/rules.md §2 R4–R6, R8, R9 and §4; docs/security.md
+AC-02..AC-04, SE-01, SE-08, CP-04): the list (isolation, paging, search, filters, sorts, the HTMX
+fragment), the inline Enabled toggle (R4, R5, R6, refusals, idempotence, the no-JS flow), creating a
+user, a user's page (details, expiry, one-time password, sign out everywhere), escaping, and a query
 count that does not grow with the rows shown.
 
 Runs on SQLite and, when PORTAL_TEST_DATABASE_URL is set, on PostgreSQL.
@@ -918,7 +918,8 @@ def test_create_user_refuses_control_characters_without_a_500(
 
 
 def test_create_user_ignores_fields_it_does_not_offer(client: FlaskClient) -> None:
-    """SECURITY AC-02: no mass assignment of organisation, flags or profiles it does not offer."""
+    """docs/security.md AC-02: no mass assignment of organisation, flags or profiles it does not
+    offer."""
     org, other = make_org(), make_org()
     log_in_admin(client, org)
     base = {

@@ -1,7 +1,7 @@
-"""The users list's inline Enabled checkbox in real Chromium (issue 3, "Done when"; SPEC R4–R6;
-SECURITY CP-01/CP-02): the exact confirm text, Cancel sends nothing, OK removes access without
-a page reload, the three steps of R5, re-checking restores Active, the refusal of one's own
-row, the search as you type; and no CSP violation, console error or page error on the way.
+"""The users list's inline Enabled checkbox in real Chromium (issue 3, "Done when"; docs/rules.md
+R4–R6; docs/security.md CP-01/CP-02): the exact confirm text, Cancel sends nothing, OK removes
+access without a page reload, the three steps of R5, re-checking restores Active, the refusal of
+one's own row, the search as you type; and no CSP violation, console error or page error on the way.
 
 An Administrator of an organisation of a second Administrator and a few Claims Handlers works
 on ``/console/users`` in a fresh browser context; the flags are read back from the database.

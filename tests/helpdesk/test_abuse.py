@@ -1,4 +1,4 @@
-"""Abuse protection on the public Helpdesk forms (issue 4 item 8; SECURITY UP-01, UP-05,
+"""Abuse protection on the public Helpdesk forms (issue 4 item 8; docs/security.md UP-01, UP-05,
 UP-06, CS-*): CSRF, the per-address rate limit, the honeypot, the request size limit and
 line breaks in fields that may reach a mail header."""
 

@@ -1,4 +1,4 @@
-"""Contact Us over HTTP (SPEC §5; issue 4 items 1 and 3): what it refuses and why, what it
+"""Contact Us over HTTP (docs/rules.md §5; issue 4 items 1 and 3): what it refuses and why, what it
 stores, the acknowledgement through a real SMTP server (aiosmtpd), and SMTP being down."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Resend Admin User ID for Live/Training over HTTP (SPEC §5; SECURITY EN-03): the same
-answer whatever was typed, stored for the queue as its own kind, nothing looked up or sent."""
+"""Resend Admin User ID for Live/Training over HTTP (docs/rules.md §5; docs/security.md EN-03): the
+same answer whatever was typed, stored for the queue as its own kind, nothing looked up or sent."""
 
 from __future__ import annotations
 

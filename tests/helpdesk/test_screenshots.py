@@ -1,4 +1,4 @@
-"""portal.helpdesk.screenshots.clean: the SECURITY UP-02 corpus, made here with Pillow.
+"""portal.helpdesk.screenshots.clean: the docs/security.md UP-02 corpus, made here with Pillow.
 
 Every hostile file is refused with a message for the sender (never an exception of another
 kind); every good one comes back re-encoded: new bytes, the same pixels, no metadata, nothing

@@ -1,4 +1,4 @@
-"""SECURITY UP-05: the daily screenshot quota and the total storage cap, service-wide.
+"""docs/security.md UP-05: the daily screenshot quota and the total storage cap, service-wide.
 
 When a limit is reached the form refuses the screenshot with a message by its field, stores
 nothing and never crashes; sent again without the screenshot (with the error message typed),

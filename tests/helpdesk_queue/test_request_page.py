@@ -145,7 +145,7 @@ def test_status_inline_with_htmx_is_in_the_timeline(client: FlaskClient, staff: 
         "in_progress",
         staff.user_id,
     )
-    # Recorded in the audit log too (SPEC R9).
+    # Recorded in the audit log too (docs/rules.md R9).
     from portal.audit.models import AuditEvent
 
     db.session.rollback()

@@ -1,4 +1,4 @@
-"""Request ids and the log format (SPEC §8 "Operable"): an id made or taken from a trusted
+"""Request ids and the log format (docs/rules.md §8 "Operable"): an id made or taken from a trusted
 proxy, echoed and shown on error pages; JSON lines in production, text in development."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""/metrics (SPEC §9): behind PORTAL_METRICS_TOKEN; requests, logins, lockouts, the mail and
-Helpdesk queues, each job's last success and the version, on SQLite and PostgreSQL.  Counters
+"""/metrics (docs/rules.md §9): behind PORTAL_METRICS_TOKEN; requests, logins, lockouts, the mail
+and Helpdesk queues, each job's last success and the version, on SQLite and PostgreSQL.  Counters
 are per process here, so each test compares before and after."""
 
 from __future__ import annotations

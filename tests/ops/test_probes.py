@@ -1,4 +1,4 @@
-"""/healthz and /readyz (SPEC §8–§9): readiness follows the database within one request, on
+"""/healthz and /readyz (docs/rules.md §8–§9): readiness follows the database within one request, on
 SQLite and PostgreSQL; no cookie, no rate limit, no version in the bodies."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Helpdesk staff cannot enable accounts, nor change any flag, password, expiry date, user or
-organisation: not in the UI, not by a crafted request (SPEC §1, §5; issue 4 item 7).
+organisation: not in the UI, not by a crafted request (docs/rules.md §1, §5; issue 4 item 7).
 
 Every route of the real app that accepts POST/PUT/PATCH/DELETE is read from ``app.url_map`` and
 classified:

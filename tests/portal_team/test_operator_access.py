@@ -1,4 +1,4 @@
-"""Who may use the Portal team's area (SECURITY AC-01, AC-05, CS-01, CS-02): every
+"""Who may use the Portal team's area (docs/security.md AC-01, AC-05, CS-01, CS-02): every
 ``operator.*`` rule of ``app.url_map`` × every profile, and CSRF on every operator POST.
 
 The routes are read from the real URL map, so a route added later is walked without editing

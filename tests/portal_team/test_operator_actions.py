@@ -1,5 +1,5 @@
-"""The Portal team re-enables users and extends expiry dates (SPEC §1, R6), audited with the
-helpdesk request reference when the action came from one, which also appears on that
+"""The Portal team re-enables users and extends expiry dates (docs/rules.md §1, R6), audited with
+the helpdesk request reference when the action came from one, which also appears on that
 request's timeline."""
 
 from __future__ import annotations

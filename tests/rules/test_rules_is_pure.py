@@ -1,4 +1,5 @@
-"""``portal/accounts/rules.py`` imports the standard library only (SPEC §2, STYLE §5).
+"""``portal/accounts/rules.py`` imports the standard library only (docs/rules.md §2,
+docs/architecture.md §5).
 
 The module is read from disk and its ``ast`` walked, never imported, so a forbidden import is
 reported even when the package it names happens to be installed.  Every import counts, including

@@ -1,7 +1,8 @@
-"""Property tests (hypothesis) of ``portal.accounts.rules``: STYLE §5, SECURITY LK-01/02/07/09.
+"""Property tests (hypothesis) of ``portal.accounts.rules``: docs/architecture.md §5,
+docs/security.md LK-01/02/07/09.
 
-Each example is a valid account state (one of SPEC §2's three states, ``rules.is_valid``) with an
-aware UTC ``now`` near its last use and ``today`` computed from ``now`` in Europe/London.
+Each example is a valid account state (one of docs/rules.md §2's three states, ``rules.is_valid``)
+with an aware UTC ``now`` near its last use and ``today`` computed from ``now`` in Europe/London.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A hypothesis state machine over one account (SECURITY TM-04), driving ``portal.accounts.rules``.
+"""A hypothesis state machine over one account (docs/security.md TM-04), driving
+``portal.accounts.rules``.
 
 Actions: wrong and right logins, moving the clock (seconds to 200 days, or exactly to the R2 and R3
 boundaries), removal by another Administrator, re-enable, a new expiry date (possibly in the

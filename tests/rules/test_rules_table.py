@@ -1,4 +1,5 @@
-"""Table-driven tests of the account rules R1–R8 (SPEC §2), as ``portal.accounts.rules`` has them.
+"""Table-driven tests of the account rules R1–R8 (docs/rules.md §2), as ``portal.accounts.rules``
+has them.
 
 Only the pure module is imported: no Flask, no database.  ``now`` is always an aware UTC datetime
 and ``today`` is computed from it in Europe/London (the portal's default zone), the way

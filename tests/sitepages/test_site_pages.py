@@ -1,5 +1,5 @@
 """Guides and their search, cookies, Live/Training, the layout, and the security headers on
-every kind of response (issue 6 items 2, 4, 5, 6, 7; SECURITY CP-01, CP-03)."""
+every kind of response (issue 6 items 2, 4, 5, 6, 7; docs/security.md CP-01, CP-03)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Troubleshooting Guide has an entry for every message a login page, the password pages or
-the Administrator password reset can show (SPEC §3, §6; issue 6 item 1).
+the Administrator password reset can show (docs/rules.md §3, §6; issue 6 item 1).
 
 Three nets, so that a message added later without an entry fails here:
 

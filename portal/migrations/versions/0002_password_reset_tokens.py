@@ -1,4 +1,4 @@
-"""password reset tokens: single-use, stored hashed, bound to the account (SPEC R7, RS-01)
+"""password reset tokens: single-use, stored hashed, bound to the account (docs/rules.md R7, RS-01)
 
 Revision ID: 0002_password_reset_tokens
 Revises: 0001_initial

@@ -1,4 +1,4 @@
-"""mail queue (mail that must not be lost) and job runs (the nightly run claim, SPEC §7)
+"""mail queue (mail that must not be lost) and job runs (the nightly run claim, docs/rules.md §7)
 
 Revision ID: 0003_mail_queue_job_runs
 Revises: 0002_password_reset_tokens
