@@ -71,6 +71,13 @@ def settings_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def refuse_unworkable_settings(config: Mapping[str, Any] | None = None) -> None:
+    """Raise the :class:`ConfigError` ``create_app(config)`` would raise for its settings,
+    without building the app: gunicorn's master calls it before forking its workers
+    (deploy/gunicorn.conf.py), so a refused start is one message, not a traceback per worker."""
+    check_config(settings_app(config))
+
+
 def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     """Defaults, then ``instance/config.py``, then the environment, then ``overrides``.
 
