@@ -38,7 +38,8 @@ class ConfigError(RuntimeError):
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: settings → extensions → blueprints → CLI → errors → headers → jobs."""
+    """Build the app: settings → their check (a production start refuses errors) → logs (the
+    warnings) → extensions → blueprints → CLI → errors → headers → jobs."""
     app = _flask_app()
     load_config(app, config)
     problems = check_config(app)
