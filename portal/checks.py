@@ -112,15 +112,24 @@ def base_url_is_trusted(config: Mapping[str, Any]) -> Iterable[Problem]:
         )
 
 
-def trusted_hosts(config: Mapping[str, Any]) -> Iterable[Problem]:
-    """Production without PORTAL_TRUSTED_HOSTS answers any Host header."""
-    if _production(config) and not config.get("PORTAL_TRUSTED_HOSTS"):
-        yield Problem(
-            Level.WARNING,
-            "PORTAL_TRUSTED_HOSTS",
-            "unset, so any Host header is answered; set it to the names the portal is served "
-            "under (comma-separated, e.g. portal.example.com) so that other names get a 400",
-        )
+#: Settings that production should set, and why: a warning each while unset.
+WANTED_IN_PRODUCTION = {
+    "PORTAL_TRUSTED_HOSTS": "unset, so any Host header is answered; set it to the names the "
+    "portal is served under (comma-separated, e.g. portal.example.com) so that other names get "
+    "a 400",
+    "PORTAL_MAIL_SERVER": "unset, so no email is sent (they are written as .eml files to "
+    "PORTAL_MAIL_OUTBOX): set PORTAL_MAIL_SERVER (and PORTAL_MAIL_PORT, PORTAL_MAIL_USERNAME…) "
+    "to the SMTP server",
+}
+
+
+def wanted_in_production(config: Mapping[str, Any]) -> Iterable[Problem]:
+    """Production without trusted hosts answers any Host header; without an SMTP server it
+    only writes emails to files."""
+    if _production(config):
+        for setting, message in WANTED_IN_PRODUCTION.items():
+            if not config.get(setting):
+                yield Problem(Level.WARNING, setting, message)
 
 
 def shared_rate_limit_storage(config: Mapping[str, Any]) -> Iterable[Problem]:
@@ -135,25 +144,12 @@ def shared_rate_limit_storage(config: Mapping[str, Any]) -> Iterable[Problem]:
         )
 
 
-def smtp(config: Mapping[str, Any]) -> Iterable[Problem]:
-    """Production without an SMTP server only writes emails to files."""
-    if _production(config) and not config.get("PORTAL_MAIL_SERVER"):
-        yield Problem(
-            Level.WARNING,
-            "PORTAL_MAIL_SERVER",
-            "unset, so no email is sent (they are written as .eml files to PORTAL_MAIL_OUTBOX): "
-            "set PORTAL_MAIL_SERVER (and PORTAL_MAIL_PORT, PORTAL_MAIL_USERNAME…) to the SMTP "
-            "server",
-        )
-
-
 CHECKS: list[Check] = [
     secret_key,
     base_url,
     base_url_is_trusted,
-    trusted_hosts,
+    wanted_in_production,
     shared_rate_limit_storage,
-    smtp,
 ]
 
 

@@ -286,8 +286,8 @@ def test_check_shows_the_configuration_and_the_refused_errors(tmp_path: Path) ->
         ["ERROR", " SECRET_KEY"],
         ["ERROR", " PORTAL_BASE_URL"],
         ["WARNING", " PORTAL_TRUSTED_HOSTS"],
-        ["WARNING", " PORTAL_RATELIMIT_STORAGE"],
         ["WARNING", " PORTAL_MAIL_SERVER"],
+        ["WARNING", " PORTAL_RATELIMIT_STORAGE"],
     ]
 
 
