@@ -198,17 +198,11 @@ def disable(user_id: str) -> None:
 
 @portal_cli.command("check")
 def check() -> None:
-    """List configuration problems (exit status 1) and recommendations (exit status 0)."""
-    from portal import checks
+    """Show the effective configuration (secrets masked) and every problem: ERRORs (a production
+    start refuses them; exit status 1) and WARNINGs (exit status 0)."""
+    from portal import checks_report
 
-    findings = checks.run(current_app.config)
-    for finding in findings:
-        click.echo(str(finding))
-    problems = sum(1 for f in findings if f.level is checks.Level.PROBLEM)
-    if not findings:
-        click.echo("No problems found.")
-    elif problems:
-        raise click.exceptions.Exit(1)
+    raise click.exceptions.Exit(checks_report.show(current_app))
 
 
 @portal_cli.command("extend")
