@@ -123,9 +123,11 @@ def register_operations(app: Flask) -> None:
     """Logs and request ids, then /healthz, /readyz and /metrics: first, so that every other
     hook's lines and responses carry the request id."""
     from portal import logs
+    from portal import request_facts
     from portal.ops import views
 
     logs.init_app(app)
+    request_facts.init_app(app)
     views.init_app(app)
 
 

@@ -17,6 +17,7 @@ from flask_login import login_required
 
 from portal import clock
 from portal.accounts.models import Profile
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
@@ -32,7 +33,7 @@ def deny(area: str) -> None:
     actor = current_user._get_current_object()
     with write_transaction(db.session):
         record(
-            "authz_denied",
+            kinds.AUTHZ_DENIED,
             actor=actor,
             subject=None,
             now=clock.now(),

@@ -16,6 +16,7 @@ from datetime import datetime
 from flask import current_app
 
 from portal.accounts.models import User
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.extensions import db
 from portal.guides import codes
@@ -29,9 +30,6 @@ from portal.mail_queue import enqueue
 APP_NAME = "Claims Portal Console"
 NOTE_MAX = 5000
 GUIDES_INDEX = "index"
-#: Audit event kind of a status change (docs/rules.md R9), referrals included; the timeline has
-#: details.
-STATUS_AUDIT = "helpdesk_status_changed"
 
 
 class NotFound(LookupError):
@@ -75,7 +73,7 @@ def add_event(
 
 def _audit_status(req: HelpdeskRequest, to_status: str, actor: User, now: datetime) -> None:
     record(
-        STATUS_AUDIT,
+        kinds.HELPDESK_STATUS_CHANGED,
         actor=actor,
         subject=None,
         now=now,
