@@ -24,6 +24,19 @@ from portal.extensions import db
 
 View = Callable[..., Any]
 
+#: The Helpdesk's public forms: anyone may reach them, even a user who must first change a
+#: one-time password (they are for people who cannot get in).
+PUBLIC_ENDPOINTS = frozenset(
+    f"helpdesk_public.{name}"
+    for name in (
+        "contact",
+        "contact_suggestions",
+        "contact_sent",
+        "resend_user_id",
+        "resend_user_id_sent",
+    )
+)
+
 #: Helpdesk and Portal team: the helpdesk queue (docs/rules.md §1).
 STAFF = (Profile.HELPDESK, Profile.PORTAL_TEAM)
 

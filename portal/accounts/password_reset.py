@@ -35,6 +35,7 @@ from portal.audit import kinds
 from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.keys import same_key
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _find(user_id: str) -> User | None:
 
 def emails_match(stored: str, typed: str) -> bool:
     """Case-insensitive comparison (casefold on both sides); the mail goes to ``stored``."""
-    return stored.strip().casefold() == typed.strip().casefold()
+    return same_key(stored, typed)
 
 
 def reset_link(token: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from portal import paging
 from portal.accounts.models import User
 from portal.audit import kinds
 from portal.audit.models import AuditEvent
@@ -153,6 +154,6 @@ def to_row(r: Any, zone: ZoneInfo) -> Row:
 def page(f: Filters, *, number: int, per_page: int, zone: ZoneInfo) -> tuple[list[Row], bool]:
     """Page ``number`` (from 1) of the events, and whether a later page has any."""
     fetched = db.session.execute(
-        events_query(f).limit(per_page + 1).offset((number - 1) * per_page)
+        events_query(f).limit(per_page + 1).offset(paging.offset(number, per_page))
     ).all()
     return [to_row(r, zone) for r in fetched[:per_page]], len(fetched) > per_page

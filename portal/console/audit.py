@@ -20,6 +20,7 @@ from flask import url_for
 from flask_login import current_user
 
 from portal import clock
+from portal import paging
 from portal.audit import export
 from portal.audit import queries
 from portal.audit.models import SYSTEM
@@ -69,7 +70,7 @@ def audit_log() -> tuple[str, int]:
         "console/audit.html",
         rows=rows,
         page=page,
-        first=(page - 1) * PER_PAGE + 1,
+        first=paging.offset(page, PER_PAGE) + 1,
         previous_url=url_for("console.audit_log", **args, page=page - 1) if page > 1 else None,
         next_url=url_for("console.audit_log", **args, page=page + 1) if more else None,
         csv_url=url_for("console.audit_csv", **args),

@@ -24,6 +24,7 @@ from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Status
+from portal.helpdesk.timeline import add_event
 from portal.mail_queue import QueuedMail
 from portal.mail_queue import enqueue
 
@@ -42,30 +43,6 @@ def lock_request(pk: int) -> HelpdeskRequest:
     if req is None:
         raise NotFound(pk)
     return req
-
-
-def add_event(
-    req: HelpdeskRequest,
-    kind: EventKind,
-    actor: User | None,
-    now: datetime,
-    *,
-    details: str | None = None,
-    from_status: str | None = None,
-    to_status: str | None = None,
-) -> RequestEvent:
-    ev = RequestEvent(
-        request_id=req.id,
-        occurred_at=now,
-        kind=kind.value,
-        actor_id=actor.id if actor is not None else None,
-        actor=actor.user_id if actor is not None else "system",
-        from_status=from_status,
-        to_status=to_status,
-        details=details,
-    )
-    db.session.add(ev)
-    return ev
 
 
 # --- status, notes, referral -----------------------------------------------------------------

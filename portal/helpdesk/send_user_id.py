@@ -27,12 +27,12 @@ from portal.audit.models import AuditEvent
 from portal.audit.record import record
 from portal.extensions import db
 from portal.helpdesk.actions import APP_NAME
-from portal.helpdesk.actions import add_event
 from portal.helpdesk.actions import lock_request
 from portal.helpdesk.actions import public_link
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestKind
+from portal.helpdesk.timeline import add_event
 from portal.mail_queue import QueuedMail
 from portal.mail_queue import enqueue
 
