@@ -3,6 +3,7 @@ source of portal/ is searched for the copies that used to be there."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -70,5 +71,6 @@ def test_the_helpers_do_what_the_copies_did() -> None:
     assert keys.normalise_key("  Straße ") == "strasse"
     assert keys.same_key("A@B.example ", "a@b.EXAMPLE")
     assert not keys.key_fits("ß", 1)
-    assert link_tokens.hash_token("\ud800") == link_tokens.hash_token("\ud800")
+    assert link_tokens.hash_token("abc") == hashlib.sha256(b"abc").hexdigest()
+    assert len(link_tokens.hash_token("\ud800")) == 64  # any text, even a lone surrogate
     assert len(link_tokens.new_token()) == 43
