@@ -176,10 +176,14 @@ def register_operations(app: Flask) -> None:
     """Logs and request ids, then /healthz, /readyz and /metrics: first, so that every other
     hook's lines and responses carry the request id."""
     from portal import logs
-    from portal.ops import views
+    from portal import request_facts
+    from portal.ops import metrics
+    from portal.ops import views as ops_views
 
     logs.init_app(app)
-    views.init_app(app)
+    request_facts.init_app(app)
+    metrics.init_app(app)
+    app.register_blueprint(ops_views.bp)
 
 
 def register_extensions(app: Flask) -> None:
@@ -230,25 +234,39 @@ def register_blueprints(app: Flask) -> None:
     from portal import input_guard
 
     input_guard.init_app(app)  # before any rule is added: <int:…> is bounded
-    from portal.auth.reset import bp as reset_bp
-    from portal.auth.views import bp as auth_bp
+    # The blueprint idiom (docs/architecture.md §3, rule 3): every route module is listed here,
+    # in the order its blueprint is registered; importing it adds its views to ``module.bp``.
+    from portal import cookies
+    from portal.auth import reset as auth_reset
+    from portal.auth import views as auth_views
     from portal.auth.views import require_password_change
-    from portal.console import audit as _audit  # noqa: F401  (each module adds its routes)
-    from portal.console import bp as console_bp
-    from portal.console import dashboard as _dashboard  # noqa: F401
-    from portal.console import users as _users  # noqa: F401
-    from portal.cookies import bp as cookies_bp
-    from portal.guides.views import bp as guides_bp
-    from portal.helpdesk.public import bp as helpdesk_public_bp
-    from portal.helpdesk.queue import bp as helpdesk_queue_bp
-    from portal.newsletter.views import bp as newsletter_bp
-    from portal.operator import user_actions as _user_actions  # noqa: F401  (its routes)
-    from portal.operator.views import bp as operator_bp
-    from portal.portal_home.views import bp as portal_home_bp
+    from portal.console import audit as console_audit
+    from portal.console import dashboard as console_dashboard
+    from portal.console import users as console_users
+    from portal.guides import views as guides_views
+    from portal.helpdesk import public as helpdesk_public
+    from portal.helpdesk import queue as helpdesk_queue
+    from portal.newsletter import views as newsletter_views
+    from portal.operator import user_actions as operator_user_actions
+    from portal.operator import views as operator_views
+    from portal.portal_home import views as portal_home_views
 
-    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
-        app.register_blueprint(bp)
-    for bp in (helpdesk_queue_bp, operator_bp, newsletter_bp, cookies_bp):
+    route_modules = (
+        auth_views,
+        auth_reset,
+        portal_home_views,
+        console_dashboard,
+        console_users,
+        console_audit,
+        guides_views,
+        helpdesk_public,
+        helpdesk_queue,
+        operator_views,
+        operator_user_actions,
+        newsletter_views,
+        cookies,
+    )
+    for bp in dict.fromkeys(module.bp for module in route_modules):  # each blueprint once
         app.register_blueprint(bp)
     from portal import layout
     from portal.guides import codes

@@ -20,6 +20,7 @@ from portal.accounts.service import AccountError
 from portal.accounts.service import one_time_password
 from portal.accounts.service import valid_email
 from portal.accounts.service import valid_full_name
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.extensions import db
 
@@ -204,7 +205,9 @@ def update_details(
             changed.append(f"{field}: {getattr(user, field)} -> {value}")
             setattr(user, field, value)
     if changed:
-        record("details_changed", actor=actor, subject=user, now=now, details="; ".join(changed))
+        record(
+            kinds.DETAILS_CHANGED, actor=actor, subject=user, now=now, details="; ".join(changed)
+        )
     db.session.flush()
     return changed
 
@@ -220,7 +223,7 @@ def reset_password(actor: User | None, user: User, *, now: datetime) -> str:
     user.set_password(plain)
     user.must_change_password = True
     user.failed_attempts = 0  # a locked-out user stays disabled (reason kept) until re-enabled
-    record("password_reset_by_admin", actor=actor, subject=user, now=now)
+    record(kinds.PASSWORD_RESET_BY_ADMIN, actor=actor, subject=user, now=now)
     db.session.flush()
     return plain
 
@@ -228,5 +231,5 @@ def reset_password(actor: User | None, user: User, *, now: datetime) -> str:
 def sign_out_everywhere(actor: User | None, user: User, *, now: datetime) -> None:
     user = lock_row(user)
     user.rotate_session_token()
-    record("sessions_ended", actor=actor, subject=user, now=now)
+    record(kinds.SESSIONS_ENDED, actor=actor, subject=user, now=now)
     db.session.flush()

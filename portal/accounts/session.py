@@ -18,6 +18,7 @@ from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import htmx
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.extensions import login_manager
@@ -101,7 +102,7 @@ def unauthorized() -> Any:
     if g.get("session_ended"):
         flash(codes.SESSION_ENDED, "message-code")
     target = login_url_for_request()
-    if request.headers.get("HX-Request") == "true":
+    if htmx.is_htmx():
         response = Response("", status=200)
         response.headers["HX-Redirect"] = target
         return response

@@ -17,6 +17,7 @@ from flask_login import logout_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal.access import PUBLIC_ENDPOINTS
 from portal.accounts import password_policy
 from portal.accounts import service
 from portal.accounts.forms import ChangePasswordForm
@@ -27,7 +28,6 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.guides import codes
-from portal.helpdesk.public import PUBLIC_ENDPOINTS
 from portal.ops import metrics
 from portal.redirects import local_path
 

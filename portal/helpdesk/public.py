@@ -61,18 +61,6 @@ SENT_KEY = "helpdesk_sent"
 #: The guide codes suggested to this browser since it opened the Contact Us form.
 SUGGESTED_KEY = "helpdesk_suggested"
 
-#: Endpoints anyone may reach, even a user who must first change a one-time password.
-PUBLIC_ENDPOINTS = frozenset(
-    f"helpdesk_public.{name}"
-    for name in (
-        "contact",
-        "contact_suggestions",
-        "contact_sent",
-        "resend_user_id",
-        "resend_user_id_sent",
-    )
-)
-
 
 def _rate_limit() -> str:
     return str(current_app.config["PORTAL_HELPDESK_RATE_LIMIT"])

@@ -22,21 +22,20 @@ from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.audit import kinds
 from portal.audit.models import AuditEvent
 from portal.audit.record import record
 from portal.extensions import db
 from portal.helpdesk.actions import APP_NAME
-from portal.helpdesk.actions import add_event
 from portal.helpdesk.actions import lock_request
 from portal.helpdesk.actions import public_link
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestKind
+from portal.helpdesk.timeline import add_event
 from portal.mail_queue import QueuedMail
 from portal.mail_queue import enqueue
 
-#: Audit event kind for a User ID emailed by staff (counted for the daily cap).
-USER_ID_SENT_AUDIT = "helpdesk_user_id_sent"
 #: The window of the per-account cap.
 CAP_WINDOW = timedelta(days=1)
 
@@ -81,7 +80,7 @@ def sent_today(user: User, now: datetime) -> int:
             .select_from(AuditEvent)
             .where(
                 AuditEvent.subject_id == user.id,
-                AuditEvent.kind == USER_ID_SENT_AUDIT,
+                AuditEvent.kind == kinds.HELPDESK_USER_ID_SENT,
                 AuditEvent.occurred_at > now - CAP_WINDOW,
             )
         )
@@ -151,7 +150,7 @@ def send_user_id(pk: int, *, actor: User, now: datetime) -> SendResult:
             )
         )
         record(
-            USER_ID_SENT_AUDIT,
+            kinds.HELPDESK_USER_ID_SENT,
             actor=actor,
             subject=admin,
             now=now,

@@ -7,7 +7,6 @@ not shown, and the number of queries does not grow with the number of organisati
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import paging
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -62,10 +62,10 @@ def summaries(*, q: str = "", page: int = 1, per_page: int = PER_PAGE) -> Organi
     if q:
         chosen = chosen.where(Organisation.name_key.like(like_pattern(q), escape="\\"))
     total = db.session.scalar(select(func.count()).select_from(chosen.subquery())) or 0
-    pages = max(1, -(-total // per_page))
+    pages = paging.page_count(total, per_page)
     page = min(max(page, 1), pages)
     shown = (
-        chosen.order_by(Organisation.name_key).limit(per_page).offset((page - 1) * per_page)
+        chosen.order_by(Organisation.name_key).limit(per_page).offset(paging.offset(page, per_page))
     ).subquery()
     stmt = (
         select(
@@ -120,5 +120,4 @@ def administrators(org_id: int) -> list[User]:
 
 
 def page_number(args: Mapping[str, str]) -> int:
-    raw = (args.get("page") or "").strip()
-    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 1
+    return paging.whole_number(args.get("page"), 0, 999_999_999) or 1
