@@ -189,8 +189,9 @@ def register_blueprints(app: Flask) -> None:
     from portal.helpdesk.public import bp as helpdesk_public_bp
     from portal.helpdesk.queue import bp as helpdesk_queue_bp
     from portal.newsletter.views import bp as newsletter_bp
+    from portal.operator import bp as operator_bp
     from portal.operator import user_actions as _user_actions  # noqa: F401  (its routes)
-    from portal.operator.views import bp as operator_bp
+    from portal.operator import views as _operator_views  # noqa: F401  (its routes)
     from portal.portal_home.views import bp as portal_home_bp
 
     for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
@@ -198,11 +199,13 @@ def register_blueprints(app: Flask) -> None:
     for bp in (helpdesk_queue_bp, operator_bp, newsletter_bp, cookies_bp):
         app.register_blueprint(bp)
     from portal import layout
-    from portal.guides import codes
+    from portal import messages
+    from portal.accounts import states
 
     layout.init_app(app)
 
-    app.jinja_env.globals["message_for_text"] = codes.for_text
+    app.jinja_env.globals["message_for_text"] = messages.for_text
+    app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
 
