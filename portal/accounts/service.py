@@ -28,6 +28,7 @@ from portal import mail_queue
 from portal.accounts import lockout_notices
 from portal.accounts import passwords
 from portal.accounts import rules
+from portal.accounts import states
 from portal.accounts.models import ORGANISATION_PROFILES
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
@@ -472,15 +473,14 @@ def log_out(user: User, *, now: datetime) -> None:
     record(EventKind.LOGGED_OUT, actor=user, subject=user, now=now)
 
 
-def organisation_administrators(organisation_id: int) -> list[User]:
-    """The organisation's Administrators with access (shown on the Portal home)."""
+def organisation_administrators(organisation_id: int, *, now: datetime, today: date) -> list[User]:
+    """The organisation's Administrators with access at ``now`` (shown on the Portal home)."""
     return list(
         db.session.scalars(
             select(User)
             .where(
                 User.organisation_id == organisation_id,
-                User.profile == Profile.ADMINISTRATOR.value,
-                User.enabled.is_(True),
+                states.administrator_with_access(now, today),
             )
             .order_by(User.full_name)
         )

@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlalchemy import and_
 from sqlalchemy import not_
-from sqlalchemy import or_
 
 from portal.accounts import rules
 from portal.accounts.models import Profile
@@ -128,11 +127,6 @@ def expiring_within(today: date, days: int) -> ColumnElement[bool]:
 def dormant_for(now: datetime, days: int) -> ColumnElement[bool]:
     """Enabled users whose last use (``rules.last_use``) is more than ``days`` ago."""
     return and_(in_state(rules.Access.HAS_ACCESS), User.last_use_at < now - timedelta(days=days))
-
-
-def not_expired(today: date) -> ColumnElement[bool]:
-    """No expiry date, or one after ``today``."""
-    return or_(User.expires_on.is_(None), User.expires_on > today)
 
 
 # --- Python ------------------------------------------------------------------------------

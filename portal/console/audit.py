@@ -41,6 +41,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 
 from portal import clock
+from portal.accounts import states
 from portal.accounts.models import User
 from portal.audit.models import SYSTEM
 from portal.audit.models import AuditEvent
@@ -82,9 +83,7 @@ KIND_LABELS = {
 }
 
 REASON_LABELS = {
-    "lockout": "5 wrong passwords in a row",
-    "inactivity": "no use for 90 days",
-    "expiry": "expiry date reached",
+    **{reason.value: cause for reason, cause in states.REASON_CAUSES.items()},
     "unknown_user_id": "unknown User ID",
     "console": "not allowed in the Admin Console",
     "change": "wrong current password",
