@@ -240,7 +240,7 @@ def extend(user_id: str, to: object) -> None:
         f"{user.user_id}: expiry date now {new_date} (was {old or 'none'}; audited as done by "
         "'system' from the CLI)."
     )
-    if not user.enabled:
+    if states.state_of(user) is not rules.Access.HAS_ACCESS:
         click.echo(f"Access is still off: run `portal enable {user.user_id}` to restore it.")
 
 
