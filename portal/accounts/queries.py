@@ -165,6 +165,18 @@ def users_page(
     )
 
 
+def audit_trail(subject_id: int, *, limit: int) -> list[AuditEvent]:
+    """The newest ``limit`` audit events about one user, newest first (a user's page)."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_id == subject_id)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def latest_disables(user_ids: list[int]) -> dict[int, DisableInfo]:
     """Who disabled each of these users, and when: one query for the whole page."""
     if not user_ids:

@@ -18,7 +18,6 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal import clock
@@ -32,7 +31,6 @@ from portal.accounts.forms import UserCreateForm
 from portal.accounts.forms import UserDetailsForm
 from portal.accounts.forms import UserExpiryForm
 from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.console import bp
 from portal.console.decorators import admin_required
 from portal.console.decorators import organisation_user_or_404
@@ -173,12 +171,7 @@ def user_page(pk: int) -> str:
 def _render_user_page(
     user: User, details: UserDetailsForm, expiry: UserExpiryForm, status: int = 200
 ) -> str:
-    trail = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.subject_id == user.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(100)
-    ).all()
+    trail = queries.audit_trail(user.id, limit=100)
     disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
     return render_template(
         "console/users/show.html",

@@ -12,14 +12,12 @@ from typing import Any
 from flask import abort
 from flask import current_app
 from flask import render_template
-from sqlalchemy import select
 
 from portal import clock
 from portal.accounts import queries
 from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
 from portal.operator.forms import ExpiryForm
@@ -41,12 +39,7 @@ def render_user(
     expiry: ExpiryForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    trail = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.subject_id == user.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(50)
-    ).all()
+    trail = queries.audit_trail(user.id, limit=50)
     organisation = (
         db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
     )
