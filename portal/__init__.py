@@ -269,11 +269,13 @@ def register_blueprints(app: Flask) -> None:
     for bp in dict.fromkeys(module.bp for module in route_modules):  # each blueprint once
         app.register_blueprint(bp)
     from portal import layout
-    from portal.guides import codes
+    from portal import messages
+    from portal.accounts import states
 
     layout.init_app(app)
 
-    app.jinja_env.globals["message_for_text"] = codes.for_text
+    app.jinja_env.globals["message_for_text"] = messages.for_text
+    app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
 

@@ -20,13 +20,6 @@ PORTAL = Path(__file__).resolve().parent.parent / "portal"
 #: The app factory: it imports every route module to register its blueprint.
 FACTORY = "portal"
 
-#: Imports of route modules that the states branch removes: removed when the states branch lands
-#: (delete this list then; the test must pass without it).
-KNOWN_ROUTE_IMPORTS = {
-    ("portal.cli", "portal.console.users"),
-    ("portal.operator.user_actions", "portal.operator.views"),
-}
-
 #: Web-layer modules that are neither route modules nor request hooks: the htmx reader, the
 #: view decorators deciding who may open what, and the background runner, which copies a
 #: request's facts into its thread.  Forms (``*forms.py``) are the web layer's input parsing
@@ -169,7 +162,7 @@ def test_no_module_imports_a_route_module_but_the_factory() -> None:
         for name, tree in _trees().items()
         if name != FACTORY
         for imported in _imports(name, tree) & routes
-        if imported != name and (name, imported) not in KNOWN_ROUTE_IMPORTS
+        if imported != name
     )
     assert wrong == []
 
@@ -178,15 +171,6 @@ def test_the_factory_registers_every_route_module() -> None:
     """Every route module is imported by the factory (else its views would silently vanish)."""
     assert route_modules() - {"portal.ops.views"} <= _imports(FACTORY, _trees()[FACTORY])
     assert "portal.ops.views" in _imports(FACTORY, _trees()[FACTORY])
-
-
-def test_the_known_exceptions_are_still_needed() -> None:
-    """Each known exception is an import that exists today (delete it when it goes)."""
-    routes = route_modules()
-    trees = _trees()
-    for importer, imported in KNOWN_ROUTE_IMPORTS:
-        assert imported in routes
-        assert imported in _imports(importer, trees[importer])
 
 
 def test_the_checks_can_fail() -> None:

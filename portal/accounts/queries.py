@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
 from datetime import datetime
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select
@@ -19,6 +18,7 @@ from portal import paging
 from portal import search_text
 from portal.accounts import rules
 from portal.accounts import search
+from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
@@ -135,25 +135,15 @@ def _filtered(org_id: int, f: UserFilters, now: datetime, today: date) -> Select
     if f.profile:
         stmt = stmt.where(User.profile == f.profile)
     state = STATES.get(f.state)
+    reason = None
     if f.reason:
-        state = rules.Access.SYSTEM_DISABLED
-        stmt = stmt.where(User.disabled_reason == f.reason)
-    if state is rules.Access.HAS_ACCESS:
-        stmt = stmt.where(User.enabled.is_(True))
-    elif state is rules.Access.SYSTEM_DISABLED:
-        stmt = stmt.where(User.enabled.is_(False), User.active.is_(True))
-    elif state is rules.Access.REMOVED:
-        stmt = stmt.where(User.active.is_(False))
+        state, reason = rules.Access.SYSTEM_DISABLED, rules.Reason(f.reason)
+    if state is not None:
+        stmt = stmt.where(states.in_state(state, reason))
     if f.expiring is not None:
-        stmt = stmt.where(
-            User.enabled.is_(True),
-            User.expires_on >= today,
-            User.expires_on <= today + timedelta(days=f.expiring),
-        )
+        stmt = stmt.where(states.expiring_within(today, f.expiring))
     if f.dormant is not None:
-        stmt = stmt.where(
-            User.enabled.is_(True), User.last_use_at < now - timedelta(days=f.dormant)
-        )
+        stmt = stmt.where(states.dormant_for(now, f.dormant))
     return stmt
 
 
@@ -177,6 +167,18 @@ def users_page(
     )
     return UsersPage(
         rows, total, more, page, pages, latest_disables([u.id for u in rows if not u.enabled])
+    )
+
+
+def audit_trail(subject_id: int, *, limit: int) -> list[AuditEvent]:
+    """The newest ``limit`` audit events about one user, newest first (a user's page)."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_id == subject_id)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
     )
 
 

@@ -19,10 +19,10 @@ from werkzeug.wrappers import Response
 
 from portal import clock
 from portal import htmx
+from portal import messages
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.extensions import login_manager
-from portal.guides import codes
 
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
@@ -100,7 +100,7 @@ def login_url_for_request() -> str:
 def unauthorized() -> Any:
     """Anonymous (or ended) sessions go to the right login page; HTMX gets ``HX-Redirect``."""
     if g.get("session_ended"):
-        flash(codes.SESSION_ENDED, "message-code")
+        flash(messages.SESSION_ENDED, "message-code")
     target = login_url_for_request()
     if htmx.is_htmx():
         response = Response("", status=200)

@@ -60,7 +60,7 @@ class PasswordResetToken(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Invalid(StrEnum):
-    """Why a token cannot be used (each has a RESET-nn message in ``guides.codes``)."""
+    """Why a token cannot be used (each has a RESET-nn message in ``portal.messages``)."""
 
     UNKNOWN = "unknown"  # never issued, tampered with, or superseded (fingerprint, eligibility)
     EXPIRED = "expired"

@@ -21,15 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from portal import paging
+from portal.accounts import states
 from portal.accounts.models import User
 from portal.audit import kinds
 from portal.audit.models import AuditEvent
 from portal.extensions import db
 
 REASON_LABELS = {
-    "lockout": "5 wrong passwords in a row",
-    "inactivity": "no use for 90 days",
-    "expiry": "expiry date reached",
+    **{reason.value: cause for reason, cause in states.REASON_CAUSES.items()},
     "unknown_user_id": "unknown User ID",
     "console": "not allowed in the Admin Console",
     "change": "wrong current password",

@@ -15,11 +15,11 @@ from datetime import datetime
 
 from flask import current_app
 
+from portal import messages
 from portal.accounts.models import User
 from portal.audit import kinds
 from portal.audit.record import record
 from portal.extensions import db
-from portal.guides import codes
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
@@ -126,7 +126,7 @@ def guide_sections() -> list[GuideSection]:
     sections = [GuideSection(GUIDES_INDEX, "Guides (all guides)", "/guides/")]
     sections += [
         GuideSection(m.code, f"{m.code}: {m.text}", f"/guides/troubleshooting#{m.anchor}")
-        for m in codes.MESSAGES
+        for m in messages.MESSAGES
     ]
     return sections
 

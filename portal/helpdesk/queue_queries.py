@@ -34,9 +34,11 @@ from sqlalchemy import union
 
 from portal import paging
 from portal import search_text
+from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.accounts.rules import Reason
 from portal.extensions import db
 from portal.helpdesk import search_index
 from portal.helpdesk.models import Console
@@ -271,7 +273,7 @@ class MentionedAccount:
 
     @property
     def expired(self) -> bool:
-        return self.disabled_reason == "expiry"
+        return self.disabled_reason == Reason.EXPIRY
 
     @property
     def profile_label(self) -> str:
@@ -300,4 +302,4 @@ def mentions_expired_user_id(account: MentionedAccount | None, *, today: date) -
     """The User ID was disabled for expiry, or its expiry date has been reached (R3)."""
     if account is None:
         return False
-    return account.expired or (account.expires_on is not None and account.expires_on <= today)
+    return account.expired or states.is_expired(account.expires_on, today)

@@ -18,10 +18,12 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.accounts.rules import Access
 from portal.audit import kinds
 from portal.audit.models import AuditEvent
 from portal.audit.record import record
@@ -120,7 +122,7 @@ def send_user_id(pk: int, *, actor: User, now: datetime) -> SendResult:
         if row is not None:  # users are never deleted
             locked.append(row)
     admins = locked
-    eligible = [a for a in admins if a.active]
+    eligible = [a for a in admins if states.state_of(a) is not Access.REMOVED]
     allowed = [a for a in eligible if sent_today(a, now) < cap]
     if not allowed:
         refused = tuple(a.user_id for a in admins)
