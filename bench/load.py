@@ -184,6 +184,23 @@ FROM (
 """
 
 
+def insert_firms_and_users(conn: Any, scale: Scale, hashed: str) -> None:
+    """The firms and their users, in two statements on ``conn`` (PostgreSQL; empty tables)."""
+    from sqlalchemy import text
+
+    conn.execute(text(SEED_ORGANISATIONS), {"firms": scale.firms})
+    conn.execute(
+        text(SEED_USERS),
+        {
+            "hash": hashed,
+            "big": scale.big,
+            "firms": scale.firms,
+            "users": scale.users,
+            "prefix": USER_PREFIX,
+        },
+    )
+
+
 def seed(url: str, scale: Scale) -> float:
     """Wipe and load the database; returns the seconds it took."""
     from sqlalchemy import text
@@ -192,17 +209,7 @@ def seed(url: str, scale: Scale) -> float:
     app = fresh_schema(url)
     with app.app_context():
         with db.engine.begin() as conn:
-            conn.execute(text(SEED_ORGANISATIONS), {"firms": scale.firms})
-            conn.execute(
-                text(SEED_USERS),
-                {
-                    "hash": password_hash(DEFAULT_PARAMS),
-                    "big": scale.big,
-                    "firms": scale.firms,
-                    "users": scale.users,
-                    "prefix": USER_PREFIX,
-                },
-            )
+            insert_firms_and_users(conn, scale, password_hash(DEFAULT_PARAMS))
         db.engine.dispose()
     build_requests(app, scale.requests)  # the Helpdesk user (STAFF_ID) and the queue
     with app.app_context():
