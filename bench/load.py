@@ -672,7 +672,19 @@ def measure_page(
     return series
 
 
-def database_sizes(engine: Any) -> tuple[int, list[tuple[str, int]]]:
+@dataclass(frozen=True)
+class Sizes:
+    total: int
+    tables: dict[str, int]  # bytes with indexes and TOAST, by table
+    audit_rows: int
+
+    def line(self) -> str:
+        biggest = sorted(self.tables.items(), key=lambda kv: -kv[1])[:4]
+        listed = ", ".join(f"{name} {size / MIB:.1f}" for name, size in biggest)
+        return f"{self.total / MIB:.1f} MiB ({listed} MiB; {self.audit_rows:,} audit events)"
+
+
+def database_sizes(engine: Any) -> Sizes:
     from sqlalchemy import text
 
     with engine.connect() as conn:
@@ -680,18 +692,11 @@ def database_sizes(engine: Any) -> tuple[int, list[tuple[str, int]]]:
         tables = conn.execute(
             text(
                 "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
-                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
-                "ORDER BY 2 DESC LIMIT 5"
+                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
             )
         ).all()
-    return total, [(str(name), int(size)) for name, size in tables]
-
-
-def print_sizes(label: str, engine: Any) -> int:
-    total, tables = database_sizes(engine)
-    listed = ", ".join(f"{name} {size / MIB:.1f}" for name, size in tables)
-    print(f"  database {label}: {total / MIB:.1f} MiB ({listed} MiB)", flush=True)
-    return total
+        audit_rows = int(conn.execute(text("SELECT count(*) FROM audit_events")).scalar_one())
+    return Sizes(total, {str(name): int(size) for name, size in tables}, audit_rows)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -711,7 +716,8 @@ def run(args: argparse.Namespace) -> int:
         print("  loading …", flush=True)
         print(f"  loaded in {seed(url, scale):.1f} s", flush=True)
     engine = create_engine(url)
-    seeded_size = print_sizes("after loading", engine)
+    seeded = database_sizes(engine)
+    print(f"  database after loading: {seeded.line()}", flush=True)
 
     script_dir = Path(tempfile.mkdtemp(prefix="portal-load-"))
     script = script_dir / "load.lua"
@@ -760,9 +766,10 @@ def run(args: argparse.Namespace) -> int:
                 master = memory(server.pid)
     finally:
         shutil.rmtree(script_dir, ignore_errors=True)
-    final_size = print_sizes("after the runs", engine)
+    final = database_sizes(engine)
+    print(f"  database after the runs: {final.line()}", flush=True)
     engine.dispose()
-    report(scale, args, logins, pages, workers, master, seeded_size, final_size)
+    report(scale, args, logins, pages, workers, master, seeded, final)
     return 0
 
 
@@ -773,8 +780,8 @@ def report(
     pages: dict[tuple[str, int], Series],
     workers: list[Memory],
     master: Memory,
-    seeded_size: int,
-    final_size: int,
+    seeded: Sizes,
+    final: Sizes,
 ) -> None:
     print(f"\nSummary (medians of {args.runs} run(s); per core = per CPU second of the processes)")
     for name, series in logins.items():
@@ -808,9 +815,15 @@ def report(
             f"{master.rss / MIB:.0f} MiB  (target PSS ≤ {PSS_TARGET_MIB:g} MiB) "
             f"{verdict(pss <= PSS_TARGET_MIB)}"
         )
+    events = final.audit_rows - seeded.audit_rows
+    audit_growth = final.tables.get("audit_events", 0) - seeded.tables.get("audit_events", 0)
+    per_event = f"{audit_growth / events:.0f} bytes per audit event" if events > 0 else ""
     print(
-        f"  database: {seeded_size / MIB:.1f} MiB loaded ({seeded_size / scale.users:.0f} bytes "
-        f"per user, everything included), {final_size / MIB:.1f} MiB after the runs"
+        f"  database: {seeded.total / MIB:.1f} MiB loaded, {seeded.total / scale.users:.0f} bytes "
+        f"per user all included (the users table {seeded.tables['users'] / scale.users:.0f}, "
+        f"Helpdesk requests {seeded.tables['helpdesk_requests'] / scale.requests:.0f} bytes "
+        f"each); {final.total / MIB:.1f} MiB after the runs, {per_event} "
+        f"({events:,} written by the runs)"
     )
 
 
