@@ -595,12 +595,17 @@ class Series:
     def per_core(self, *, with_db: bool) -> float:
         """Answers per CPU second: the median over runs (each run's own ratio)."""
         return statistics.median(
-            r.ok / (r.app_cpu + (r.db_cpu if with_db else 0.0)) for r in self.runs
+            r.ok / max(1e-9, r.app_cpu + (r.db_cpu if with_db else 0.0)) for r in self.runs
         )
 
     @property
     def failures(self) -> int:
         return sum(r.other + r.socket_errors for r in self.runs)
+
+
+def cpu_ms(per_core: float) -> str:
+    """CPU milliseconds per answer, from answers per CPU second."""
+    return f"{1000 / per_core:.0f} ms" if per_core > 0 else "? ms (none answered)"
 
 
 def verdict(ok: bool) -> str:
@@ -792,7 +797,8 @@ def report(
             target = f"  (target ≥ {LOGIN_PER_CORE_TARGET:g}/s per core, no failures) {verdict(ok)}"
         print(
             f"  logins, {series.label}: {per_core:.2f}/s per core of the app, "
-            f"{series.per_core(with_db=True):.2f}/s per core with the database; "
+            f"{series.per_core(with_db=True):.2f}/s per core with the database "
+            f"({cpu_ms(series.per_core(with_db=True))} CPU each); "
             f"{series.med('rate'):.1f}/s wall-clock, p50 {series.med('p50_ms'):.0f} ms, "
             f"p95 {series.med('p95_ms'):.0f} ms, {series.failures} failures{target}"
         )
@@ -804,7 +810,8 @@ def report(
         print(
             f"  {label}, {clients} clients: p50 {series.med('p50_ms'):.0f} ms, p95 {p95:.0f} ms, "
             f"{series.med('rate'):.0f}/s, {series.per_core(with_db=True):.0f}/s per core "
-            f"(app+db), {series.failures} failures  {target}"
+            f"(app+db: {cpu_ms(series.per_core(with_db=True))} CPU each), "
+            f"{series.failures} failures  {target}"
         )
     if workers:
         pss = statistics.median(w.pss for w in workers) / MIB
