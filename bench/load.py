@@ -2,16 +2,18 @@
 
 Run as ``.venv/bin/python bench/load.py --pg-url postgresql://…/portal_load`` (``make
 bench-load BENCH_ARGS="--pg-url …"``).  The database is **wiped** (its ``public`` schema is
-dropped and re-created) unless ``--skip-seed`` reuses what an earlier run loaded.  Prints figures
+dropped and re-created) unless ``--skip-seed`` reuses what an earlier run loaded (give it the
+same ``--firms`` and ``--users``).  Prints figures
 only, with PASS/MISS against the targets below; docs/sizing.md turns them into a sizing table.
 
 **Data.**  ``--firms`` organisations (default 1,000) and ``--users`` users (default 100,000) on
 the real migrated schema (``bench.sweep.fresh_schema``), loaded set-based with one
 ``INSERT … SELECT … generate_series`` each.  The first firm is the biggest (a tenth of the users);
 the others share the rest (~90 each).  The first user of each firm is its Administrator, the
-rest Claims Handlers, all with access (used within the last 80 days, expiring in the next
-year).  Every row carries the same real argon2id hash of one password, computed once with the
-production parameters (a valid hash string may be shared by any number of rows).  Then
+rest Claims Handlers, all with access (granted 1-85 days ago, nine in ten logged in since,
+expiring within the next year).  Every row carries the same real argon2id hash of one
+password, computed once with the production parameters (a valid hash string may be shared by
+any number of rows).  Then
 ``--requests`` Helpdesk requests (default: a tenth of the users) and a Helpdesk user, by
 ``bench.helpdesk.build_requests``; then ``VACUUM ANALYZE``, as autovacuum would leave it.
 
@@ -44,7 +46,8 @@ serving the workers (found in ``pg_stat_activity``).  Logins/s per core = succes
 CPU seconds.  Latency percentiles are wrk's (p50, p95 via its Lua ``done`` hook).  Each figure
 is the median of ``--runs`` runs of ``--duration`` seconds.  Memory per worker: RSS, PSS
 (``/proc/PID/smaps_rollup``: shared pages divided among the processes) and peak RSS
-(``VmHWM``) after the runs.  Database size: ``pg_database_size`` and the biggest tables.
+(``VmHWM``) after the runs.  Database size: ``pg_database_size`` and each table's (with its
+indexes), per user, per Helpdesk request, and per audit event the runs' logins wrote.
 
 Targets: at the default parameters ≥ 2 logins/s per core of the app, and the pages' p95 ≤ 300 ms
 at 10 clients and ≤ 1,500 ms at 50 (on 2 shared cores), no failed requests, ≤ 250 MiB PSS per
@@ -704,6 +707,30 @@ def database_sizes(engine: Any) -> Sizes:
     return Sizes(total, {str(name): int(size) for name, size in tables}, audit_rows)
 
 
+def measure_pages(
+    server: Server, engine: Any, script: Path, scale: Scale, args: argparse.Namespace
+) -> dict[tuple[str, int], Series]:
+    """Each page at each number of clients, logged in afresh before each (a session idle for
+    longer than PORTAL_SESSION_IDLE_MINUTES would end: the cookie wrk sends never changes)."""
+    who = {
+        f"users page, firm of ~{scale.small:,}": ("console", scale.small_admin(), "/console/users"),
+        f"users page, biggest firm ({scale.big:,})": (
+            "console",
+            scale.big_admin(),
+            "/console/users",
+        ),
+        f"Helpdesk queue ({scale.requests:,})": ("portal", STAFF_ID, "/helpdesk/requests"),
+    }
+    pages: dict[tuple[str, int], Series] = {}
+    for clients in args.clients:
+        for label, (door, uid, path) in who.items():
+            cookie = log_in(server.port, door, uid)
+            pages[(label, clients)] = measure_page(
+                server, engine, script, cookie, path, clients, args, f"{label}, {clients} clients"
+            )
+    return pages
+
+
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine
 
@@ -741,32 +768,7 @@ def run(args: argparse.Namespace) -> int:
                 logins[name] = measure_logins(server, engine, script, scale, args, label)
                 if name != "default":
                     continue
-                cookies = {
-                    f"users page, firm of ~{scale.small:,}": (
-                        log_in(server.port, "console", scale.small_admin()),
-                        "/console/users",
-                    ),
-                    f"users page, biggest firm ({scale.big:,})": (
-                        log_in(server.port, "console", scale.big_admin()),
-                        "/console/users",
-                    ),
-                    f"Helpdesk queue ({scale.requests:,})": (
-                        log_in(server.port, "portal", STAFF_ID),
-                        "/helpdesk/requests",
-                    ),
-                }
-                for clients in args.clients:
-                    for label, (cookie, path) in cookies.items():
-                        pages[(label, clients)] = measure_page(
-                            server,
-                            engine,
-                            script,
-                            cookie,
-                            path,
-                            clients,
-                            args,
-                            f"{label}, {clients} clients",
-                        )
+                pages = measure_pages(server, engine, script, scale, args)
                 workers = [memory(pid) for pid in server.workers()]
                 master = memory(server.pid)
     finally:
