@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 
-.PHONY: run test lint format clean venv bench bench-sweep screenshots lock lock-upgrade
+.PHONY: run test lint format clean venv bench bench-sweep bench-load screenshots lock lock-upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ bench: $(VENV)/.installed-dev
 ## make bench-sweep: the nightly sweep at 1,000,000 users (heavy); BENCH_ARGS="--users 100000 --pg-url …"
 bench-sweep: $(VENV)/.installed-dev
 	$(BIN)/python bench/sweep.py $(BENCH_ARGS)
+
+## make bench-load: gunicorn (4 workers) on PostgreSQL under wrk, for docs/sizing.md; it WIPES the
+## database: BENCH_ARGS="--pg-url postgresql://…/portal_load [--firms 10000 --users 1000000]"
+bench-load: $(VENV)/.installed-dev
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 ## make screenshots: docs/screenshots/*.png of the main pages (live server, demo data, Chromium).
 screenshots: $(VENV)/.installed-dev
