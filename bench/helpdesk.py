@@ -56,7 +56,7 @@ from portal.accounts.models import Profile  # noqa: E402
 from portal.accounts.models import normalise_key  # noqa: E402
 from portal.config import normalise_database_url  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.guides import codes  # noqa: E402
+from portal import messages  # noqa: E402
 from portal.helpdesk.models import HelpdeskRequest  # noqa: E402
 from portal.helpdesk.models import reference  # noqa: E402
 
@@ -83,7 +83,7 @@ def build_requests(app: Flask, n: int, *, seed: int = 1) -> tuple[float, dict[st
 
     rng = random.Random(seed)
     started = time.perf_counter()
-    texts = [m.text for m in codes.MESSAGES]
+    texts = [m.text for m in messages.MESSAGES]
     with app.app_context():
         flask_migrate.upgrade()
         now = clock.now()
