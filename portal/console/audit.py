@@ -18,6 +18,7 @@ from datetime import datetime
 from datetime import time
 from datetime import timedelta
 from typing import Any
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from flask import Response
@@ -165,7 +166,7 @@ class AuditFilterForm(Form):
         for field, label in ((self.date_from, "From"), (self.date_to, "To")):
             if field.raw_data and field.raw_data[0].strip() and field.data is None:
                 # DateField's own message ("Not a valid date value.") says too little.
-                field.errors[:] = [
+                cast("list[str]", field.errors)[:] = [
                     f"Enter a real ‘{label}’ date, in the form YYYY-MM-DD, for example 2025-03-31"
                 ]
                 ok = False
@@ -333,7 +334,7 @@ def audit_log() -> tuple[str, int]:
     ).all()
     zone = ZoneInfo(tz)
     rows = [to_row(r, zone) for r in fetched[:PER_PAGE]]
-    args = form.query_args()
+    args: dict[str, Any] = form.query_args()
     return render_template(
         "console/audit.html",
         rows=rows,
