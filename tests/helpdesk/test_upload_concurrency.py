@@ -23,6 +23,8 @@ from tests.live_server import gunicorn
 
 from .conftest import contact_data
 
+pytestmark = pytest.mark.slow  # a real gunicorn
+
 SIDE = 3872  # 15 megapixels
 MIB = 1024 * 1024
 PARALLEL = 4

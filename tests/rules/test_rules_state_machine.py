@@ -26,6 +26,7 @@ from datetime import datetime
 from datetime import time
 from datetime import timedelta
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine
@@ -42,6 +43,8 @@ from portal.accounts.rules import Outcome
 from portal.accounts.rules import Reason
 from tests.helpers import LONDON
 from tests.helpers import today_at
+
+pytestmark = pytest.mark.slow  # hundreds of long random walks: ~10 s
 
 ONE_US = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
