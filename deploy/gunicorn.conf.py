@@ -49,7 +49,16 @@ if _METRICS_DIR_MADE:
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]
-    """A restart starts counting from zero (Prometheus handles counter resets)."""
+    """Refuse, before any worker is forked, a configuration that a production start refuses
+    (portal.checks): gunicorn prints the one message naming each error and exits 1.  Then: a
+    restart starts counting from zero (Prometheus handles counter resets)."""
+    from portal import refuse_unworkable_settings
+
+    try:
+        refuse_unworkable_settings()
+    except RuntimeError:
+        on_exit(server)
+        raise
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, mode=0o700, exist_ok=True)
     for name in os.listdir(folder):

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from flask import Flask
 
+from portal import checks
 from portal import hosts
 from portal import private_files
 from portal.config import DEFAULTS
@@ -26,7 +27,8 @@ from portal.config import normalise_database_url
 
 log = logging.getLogger(__name__)
 
-MIN_SECRET_KEY_LENGTH = 32
+#: PORTAL_BASE_URL when unset in development and tests (production refuses to start without).
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"
 #: Seconds to wait for a PostgreSQL connection before the request gets a 503.
 PG_CONNECT_TIMEOUT = 5
 
@@ -36,16 +38,13 @@ class ConfigError(RuntimeError):
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: settings → extensions → blueprints → CLI → errors → headers → jobs."""
-    app = Flask(
-        __name__,
-        instance_path=str(instance_path()),
-        instance_relative_config=True,
-        template_folder="templates",  # inside the package: a wheel carries them (pyproject)
-        static_folder="static",
-    )
+    """Build the app: settings → their check (a production start refuses errors) → logs (the
+    warnings) → extensions → blueprints → CLI → errors → headers → jobs."""
+    app = _flask_app()
     load_config(app, config)
+    problems = check_config(app)
     register_operations(app)
+    log_problems(app, problems)
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
@@ -55,13 +54,51 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _flask_app() -> Flask:
+    return Flask(
+        __name__,
+        instance_path=str(instance_path()),
+        instance_relative_config=True,
+        template_folder="templates",  # inside the package: a wheel carries them (pyproject)
+        static_folder="static",
+    )
+
+
+def settings_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """An app with its settings loaded and nothing else, never refused: ``portal check``
+    shows the configuration a production start would refuse."""
+    app = _flask_app()
+    load_config(app, config)
+    return app
+
+
+def refuse_unworkable_settings(config: Mapping[str, Any] | None = None) -> None:
+    """Raise the :class:`ConfigError` ``create_app(config)`` would raise for its settings,
+    without building the app: gunicorn's master calls it before forking its workers
+    (deploy/gunicorn.conf.py), so a refused start is one message, not a traceback per worker."""
+    check_config(settings_app(config))
+
+
 def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
-    """Defaults, then ``instance/config.py``, then the environment, then ``overrides``."""
+    """Defaults, then ``instance/config.py``, then the environment, then ``overrides``.
+
+    Where each setting came from is kept in ``app.extensions`` for ``portal check``.
+    """
+    from portal import effective_config
+
     app.config.from_mapping(DEFAULTS)
+    sources: dict[str, str] = {}
+    before = dict(app.config)
     app.config.from_pyfile("config.py", silent=True)
-    app.config.update(from_environment(os.environ, app.config))
+    changed = (k for k, v in app.config.items() if k not in before or v != before[k])
+    sources.update((k, "instance/config.py") for k in changed)
+    environment = from_environment(os.environ, app.config)
+    app.config.update(environment)
+    sources.update((k, "environment") for k in environment)
     if overrides:
         app.config.update(overrides)
+        sources.update((k, "the factory's mapping") for k in overrides)
+    app.extensions[effective_config.SOURCES] = sources
     c = app.config
     if c["PORTAL_ENV"] not in ENVIRONMENTS:
         raise ConfigError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}")
@@ -76,19 +113,15 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"PORTAL_TIMEZONE {c['PORTAL_TIMEZONE']!r} is not a time zone") from None
     development = c["PORTAL_ENV"] == "development"
-    if not c["SECRET_KEY"]:
-        if not (development or c.get("TESTING")):
-            raise ConfigError(
-                "SECRET_KEY is required: set PORTAL_SECRET_KEY, or SECRET_KEY in "
-                "instance/config.py (python -c 'import secrets; print(secrets.token_hex(32))')"
-            )
+    relaxed = development or c.get("TESTING")  # production's errors refuse the start (below)
+    if not c["SECRET_KEY"] and relaxed:
         c["SECRET_KEY"] = secrets.token_hex(32)
         log.warning("no SECRET_KEY set: using a random one; sessions end at restart")
-    elif len(c["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH and not (development or c.get("TESTING")):
-        raise ConfigError(
-            f"SECRET_KEY is too short: use at least {MIN_SECRET_KEY_LENGTH} random characters "
-            "(python -c 'import secrets; print(secrets.token_hex(32))')"
-        )
+    # Unset in production is an error (portal.checks); development and tests link to the
+    # development server, and PORTAL_BASE_URL_UNSET keeps saying it was not set.
+    c["PORTAL_BASE_URL_UNSET"] = not c["PORTAL_BASE_URL"]
+    if c["PORTAL_BASE_URL_UNSET"] and relaxed:
+        c["PORTAL_BASE_URL"] = DEVELOPMENT_BASE_URL
     if c["SQLALCHEMY_DATABASE_URI"] is None:
         private_files.private_folder(Path(app.instance_path))
         c["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.instance_path}/portal.sqlite"
@@ -119,14 +152,38 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         }
 
 
+def check_config(app: Flask) -> list[checks.Problem]:
+    """The settings' problems (``portal.checks``): a production start refuses any error with one
+    message naming each (not a traceback).  Tests (TESTING) are not judged."""
+    if app.config.get("TESTING"):
+        return []
+    problems = checks.run(app.config)
+    message = checks.refusal(problems)
+    if message and app.config["PORTAL_ENV"] == "production":
+        raise ConfigError(message)
+    return problems
+
+
+def log_problems(app: Flask, problems: list[checks.Problem]) -> None:
+    """One line each in the app's log (JSON in production): the warnings a start accepts (and,
+    in development, the errors production would refuse)."""
+    for problem in problems:
+        level = logging.ERROR if problem.level is checks.Level.ERROR else logging.WARNING
+        app.logger.log(level, "configuration %s", problem)
+
+
 def register_operations(app: Flask) -> None:
     """Logs and request ids, then /healthz, /readyz and /metrics: first, so that every other
     hook's lines and responses carry the request id."""
     from portal import logs
-    from portal.ops import views
+    from portal import request_facts
+    from portal.ops import metrics
+    from portal.ops import views as ops_views
 
     logs.init_app(app)
-    views.init_app(app)
+    request_facts.init_app(app)
+    metrics.init_app(app)
+    app.register_blueprint(ops_views.bp)
 
 
 def register_extensions(app: Flask) -> None:
@@ -177,32 +234,48 @@ def register_blueprints(app: Flask) -> None:
     from portal import input_guard
 
     input_guard.init_app(app)  # before any rule is added: <int:…> is bounded
-    from portal.auth.reset import bp as reset_bp
-    from portal.auth.views import bp as auth_bp
+    # The blueprint idiom (docs/architecture.md §3, rule 3): every route module is listed here,
+    # in the order its blueprint is registered; importing it adds its views to ``module.bp``.
+    from portal import cookies
+    from portal.auth import reset as auth_reset
+    from portal.auth import views as auth_views
     from portal.auth.views import require_password_change
-    from portal.console import audit as _audit  # noqa: F401  (each module adds its routes)
-    from portal.console import bp as console_bp
-    from portal.console import dashboard as _dashboard  # noqa: F401
-    from portal.console import users as _users  # noqa: F401
-    from portal.cookies import bp as cookies_bp
-    from portal.guides.views import bp as guides_bp
-    from portal.helpdesk.public import bp as helpdesk_public_bp
-    from portal.helpdesk.queue import bp as helpdesk_queue_bp
-    from portal.newsletter.views import bp as newsletter_bp
-    from portal.operator import user_actions as _user_actions  # noqa: F401  (its routes)
-    from portal.operator.views import bp as operator_bp
-    from portal.portal_home.views import bp as portal_home_bp
+    from portal.console import audit as console_audit
+    from portal.console import dashboard as console_dashboard
+    from portal.console import users as console_users
+    from portal.guides import views as guides_views
+    from portal.helpdesk import public as helpdesk_public
+    from portal.helpdesk import queue as helpdesk_queue
+    from portal.newsletter import views as newsletter_views
+    from portal.operator import user_actions as operator_user_actions
+    from portal.operator import views as operator_views
+    from portal.portal_home import views as portal_home_views
 
-    for bp in (auth_bp, reset_bp, portal_home_bp, console_bp, guides_bp, helpdesk_public_bp):
-        app.register_blueprint(bp)
-    for bp in (helpdesk_queue_bp, operator_bp, newsletter_bp, cookies_bp):
+    route_modules = (
+        auth_views,
+        auth_reset,
+        portal_home_views,
+        console_dashboard,
+        console_users,
+        console_audit,
+        guides_views,
+        helpdesk_public,
+        helpdesk_queue,
+        operator_views,
+        operator_user_actions,
+        newsletter_views,
+        cookies,
+    )
+    for bp in dict.fromkeys(module.bp for module in route_modules):  # each blueprint once
         app.register_blueprint(bp)
     from portal import layout
-    from portal.guides import codes
+    from portal import messages
+    from portal.accounts import states
 
     layout.init_app(app)
 
-    app.jinja_env.globals["message_for_text"] = codes.for_text
+    app.jinja_env.globals["message_for_text"] = messages.for_text
+    app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
 

@@ -17,11 +17,25 @@ from flask_login import login_required
 
 from portal import clock
 from portal.accounts.models import Profile
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
 
 View = Callable[..., Any]
+
+#: The Helpdesk's public forms: anyone may reach them, even a user who must first change a
+#: one-time password (they are for people who cannot get in).
+PUBLIC_ENDPOINTS = frozenset(
+    f"helpdesk_public.{name}"
+    for name in (
+        "contact",
+        "contact_suggestions",
+        "contact_sent",
+        "resend_user_id",
+        "resend_user_id_sent",
+    )
+)
 
 #: Helpdesk and Portal team: the helpdesk queue (docs/rules.md §1).
 STAFF = (Profile.HELPDESK, Profile.PORTAL_TEAM)
@@ -32,7 +46,7 @@ def deny(area: str) -> None:
     actor = current_user._get_current_object()
     with write_transaction(db.session):
         record(
-            "authz_denied",
+            kinds.AUTHZ_DENIED,
             actor=actor,
             subject=None,
             now=clock.now(),

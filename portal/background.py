@@ -22,6 +22,7 @@ from flask import has_request_context
 from flask import request
 from werkzeug.test import EnvironBuilder
 
+from portal.audit import record as audit_record
 from portal.db import is_outage
 from portal.db import outage_summary
 
@@ -74,6 +75,7 @@ def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
     environ_base: dict[str, str] | None = None
     path = "/"
+    facts = audit_record.current_facts()
     if has_request_context():
         # Only these facts travel: the request object itself is not thread-safe.
         environ_base = {
@@ -88,7 +90,7 @@ def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
                 run()
             return
         environ = EnvironBuilder(path=path, environ_base=environ_base).get_environ()
-        with app.request_context(environ):
+        with app.request_context(environ), audit_record.bound(facts):
             run()
 
     pool = _pool(app)

@@ -12,8 +12,10 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from portal import clock
+from portal import messages
 from portal.accounts import rules
 from portal.accounts import service
+from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.db import write_transaction
@@ -150,16 +152,8 @@ def demo_data(once: bool, force: bool) -> None:
     click.echo(text)
 
 
-#: Why a user that still has Enabled ticked cannot log in (R2/R3), for ``portal enable``.
-_DUE = {
-    rules.Reason.EXPIRY: "its expiry date {expires_on} has been reached",
-    rules.Reason.INACTIVITY: "it was not used for more than 90 days",
-}
-
-
 def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:
     from portal.accounts import management
-    from portal.console.users import REFUSALS
 
     user = _find_user_or_fail(user_id)
     now, today = clock.now(), clock.today()
@@ -167,19 +161,19 @@ def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:
     with write_transaction(db.session):
         decision = management.set_enabled(None, user, enabled=enabled, now=now, today=today)
     user = _find_user_or_fail(user_id)
-    if enabled and decision.outcome is rules.Outcome.REFUSED_EXPIRED:
-        was = "due: " if due is not None else ""
+    if decision.outcome not in (rules.Outcome.OK, rules.Outcome.NO_CHANGE):
         _fail(
-            f"{user.user_id}: {was}its expiry date {user.expires_on} has been reached, so it "
-            "cannot log in: extend the expiry date first (portal extend "
-            f"{user.user_id} --to YYYY-MM-DD), then enable it."
+            messages.cli_refusal(
+                decision.outcome,
+                user_id=user.user_id,
+                expires_on=user.expires_on,
+                due=due is not None,
+            )
         )
-    if decision.outcome in REFUSALS:
-        _fail(REFUSALS[decision.outcome])
-    state = "has access" if user.enabled else "access removed"
+    state = states.state_label(states.state_of(user)).lower()
     verb = "unchanged" if decision.outcome is rules.Outcome.NO_CHANGE else "now"
     if due is not None and enabled:
-        why = _DUE[due].format(expires_on=user.expires_on)
+        why = messages.CLI_DUE[due].format(expires_on=user.expires_on)
         click.echo(f"{user.user_id} was due ({why}): it could not log in.")
     click.echo(f"{user.user_id}: {verb} {state} (audited as done by 'system' from the CLI).")
 
@@ -190,7 +184,7 @@ def enable(user_id: str) -> None:
     """Break-glass: tick Enabled for USER_ID (R6; refused while its expiry date is reached).
 
     A user whose Enabled is still ticked but who is due (expiry date reached, or inactive for
-    more than 90 days) is reported as due: disabled by the system first, then re-enabled (or
+    more than the R2 limit) is reported as due: disabled by the system first, then re-enabled (or
     refused, for expiry: extend the date with ``portal extend`` first).
     """
     _set_enabled_from_cli(user_id, True)
@@ -205,17 +199,11 @@ def disable(user_id: str) -> None:
 
 @portal_cli.command("check")
 def check() -> None:
-    """List configuration problems (exit status 1) and recommendations (exit status 0)."""
-    from portal import checks
+    """Show the effective configuration (secrets masked) and every problem: ERRORs (a production
+    start refuses them; exit status 1) and WARNINGs (exit status 0)."""
+    from portal import checks_report
 
-    findings = checks.run(current_app.config)
-    for finding in findings:
-        click.echo(str(finding))
-    problems = sum(1 for f in findings if f.level is checks.Level.PROBLEM)
-    if not findings:
-        click.echo("No problems found.")
-    elif problems:
-        raise click.exceptions.Exit(1)
+    raise click.exceptions.Exit(checks_report.show(current_app))
 
 
 @portal_cli.command("extend")
@@ -242,7 +230,7 @@ def extend(user_id: str, to: object) -> None:
     with write_transaction(db.session):
         decision = management.set_expiry(None, user, new_date, now=now, today=today)
     if decision.outcome is rules.Outcome.REFUSED_PAST_DATE:
-        _fail(f"{service.EXPIRY_NOT_AFTER_TODAY} ({today}): {new_date} was refused")
+        _fail(f"{messages.EXPIRY_NOT_AFTER_TODAY} ({today}): {new_date} was refused")
     user = _find_user_or_fail(user_id)
     if decision.outcome is rules.Outcome.NO_CHANGE:
         click.echo(f"{user.user_id}: expiry date unchanged ({new_date}).")
@@ -251,7 +239,7 @@ def extend(user_id: str, to: object) -> None:
         f"{user.user_id}: expiry date now {new_date} (was {old or 'none'}; audited as done by "
         "'system' from the CLI)."
     )
-    if not user.enabled:
+    if states.state_of(user) is not rules.Access.HAS_ACCESS:
         click.echo(f"Access is still off: run `portal enable {user.user_id}` to restore it.")
 
 

@@ -3,6 +3,8 @@
 ``portal db upgrade``, ``portal sweep``, ``portal backup PATH``, ``portal --version``: the same
 commands as ``flask --app app portal …`` in a checkout, for an installed package (no ``app.py``,
 no ``--app``).  ``portal portal sweep`` works too (Flask's own group stays reachable).
+``portal check`` is the script's own: it reads the settings without building the app, so it
+still answers when a production start would be refused.
 """
 
 from __future__ import annotations
@@ -93,6 +95,24 @@ cli = PortalCommand(
         )
     ],
 )
+
+
+@cli.command("check", with_appcontext=False)
+def check() -> None:
+    """Show the effective configuration (secrets masked) and every problem: ERRORs (a production
+    start refuses them; exit status 1) and WARNINGs (exit status 0).
+
+    Reads the settings without building the app, so it works when the start is refused.
+    """
+    from portal import ConfigError
+    from portal import checks_report
+    from portal import settings_app
+
+    try:
+        app = settings_app()
+    except ConfigError as exc:  # a setting of the wrong shape (PORTAL_ENV, PORTAL_TIMEZONE…)
+        raise click.ClickException(str(exc)) from None
+    raise click.exceptions.Exit(checks_report.show(app))
 
 
 def main() -> None:

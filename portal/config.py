@@ -33,7 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_TIMEZONE": "Europe/London",
     "PORTAL_SCHEDULER": False,
     "PORTAL_SWEEP_BATCH_SIZE": 20_000,  # users disabled per statement and transaction (sweep)
-    "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+    # The public https:// address emailed links are built from: required in production
+    # (docs/rules.md §8); unset, development and tests use http://127.0.0.1:5000.
+    "PORTAL_BASE_URL": None,
     "PORTAL_PROXY_FIX_HOPS": 0,  # set to the number of reverse proxies in front of the app
     "SECRET_KEY": None,
     "SQLALCHEMY_DATABASE_URI": None,  # default: sqlite:///<instance>/portal.sqlite

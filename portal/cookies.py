@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import current_app
-from flask import has_request_context
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -19,12 +18,13 @@ from werkzeug.wrappers import Response
 from wtforms import RadioField
 from wtforms.validators import InputRequired
 
+from portal.layout import CHOICE_COOKIE
+from portal.layout import HIDDEN
+from portal.layout import message_hidden
 from portal.redirects import local_path
 
 bp = Blueprint("cookies", __name__)
 
-CHOICE_COOKIE = "portal-cookie-message"
-HIDDEN = "hidden"
 CHOICE_LIFETIME = timedelta(days=365)
 
 
@@ -56,11 +56,6 @@ def cookies_in_use() -> list[CookieInfo]:
             f"{CHOICE_LIFETIME.days} days (1 year); set only if you hide the message.",
         ),
     ]
-
-
-def message_hidden() -> bool:
-    """Whether this browser hid the cookie message (False outside a request: a mail template)."""
-    return has_request_context() and request.cookies.get(CHOICE_COOKIE) == HIDDEN
 
 
 class CookieChoiceForm(FlaskForm):

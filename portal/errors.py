@@ -17,11 +17,11 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.wrappers import Response
 
 from portal import htmx
+from portal import messages
 from portal.accounts.forms import LoginForm
 from portal.db import is_outage
 from portal.db import outage_summary
 from portal.extensions import db
-from portal.guides import codes
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,16 @@ def _page(error: HTTPException, message: str | None = None) -> tuple[str, int]:
 def _login_page(code: str, status: int) -> tuple[str, int]:
     door = LOGIN_ENDPOINTS[request.endpoint or ""]
     form = LoginForm(formdata=None)
-    return render_template("auth/login.html", form=form, door=door, message=codes.get(code)), status
+    return render_template(
+        "auth/login.html", form=form, door=door, message=messages.get(code)
+    ), status
 
 
 def handle_csrf(error: CSRFError) -> tuple[str, int] | Response:
     if request.endpoint in LOGIN_ENDPOINTS:
-        body, status = _login_page(codes.FORM_EXPIRED, 400)
+        body, status = _login_page(messages.FORM_EXPIRED, 400)
     else:
-        body, status = _page(error, codes.get(codes.FORM_EXPIRED).text)
+        body, status = _page(error, messages.get(messages.FORM_EXPIRED).text)
     response = make_response(body, status)
     if htmx.is_htmx():
         # htmx does not swap a 400: reload the page so it gets a fresh token (docs/security.md
@@ -74,7 +76,7 @@ def handle_http(error: HTTPException) -> tuple[str, int]:
     if error.code == 413:
         return _too_large()
     if error.code == 429 and request.endpoint in LOGIN_ENDPOINTS:
-        return _login_page(codes.RATE_LIMITED, 429)
+        return _login_page(messages.RATE_LIMITED, 429)
     if error.code == 429:
         return _page(error, "Too many requests. Wait a few minutes and try again.")
     return _page(error)

@@ -6,10 +6,18 @@ from typing import Any
 
 from flask import Flask
 from flask import current_app
-
-from portal.cookies import message_hidden
+from flask import has_request_context
+from flask import request
 
 ENVIRONMENT_NAMES = {"live": "Live", "training": "Training"}
+#: The one cookie choice (/cookies): its name and the value that hides the message.
+CHOICE_COOKIE = "portal-cookie-message"
+HIDDEN = "hidden"
+
+
+def message_hidden() -> bool:
+    """Whether this browser hid the cookie message (False outside a request: a mail template)."""
+    return has_request_context() and request.cookies.get(CHOICE_COOKIE) == HIDDEN
 
 
 def layout_context() -> dict[str, Any]:

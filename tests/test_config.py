@@ -29,6 +29,7 @@ from portal.config import normalise_database_url
 from portal.extensions import db
 
 KEY = "k" * 64
+BASE_URL = "https://portal.example.com"
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +54,17 @@ def made_apps() -> Iterator[list[Flask]]:
 
 @pytest.fixture
 def build(tmp_path: Path, made_apps: list[Flask]) -> Any:
-    """``create_app`` with a throw-away SQLite URL plus ``settings`` (applied last)."""
+    """``create_app`` with a throw-away SQLite URL and the https base URL production needs,
+    plus ``settings`` (applied last)."""
 
     def _build(**settings: Any) -> Flask:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite", **settings})
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite",
+                "PORTAL_BASE_URL": BASE_URL,
+                **settings,
+            }
+        )
         made_apps.append(app)
         return app
 

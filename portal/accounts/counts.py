@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from datetime import datetime
-from datetime import timedelta
 
 from sqlalchemy import ColumnElement
-from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import select
 
 from portal import clock
+from portal.accounts import states
 from portal.accounts.models import User
+from portal.accounts.rules import Access
 from portal.accounts.rules import Reason
 from portal.extensions import db
 
@@ -62,37 +62,30 @@ class ListedUser:
     on: date
 
 
-# --- the conditions, shared by the counts and the lists ---------------------------------
+# --- the conditions, shared by the counts and the lists (one home: ``states``) -------------
 
 
 def has_access() -> ColumnElement[bool]:
-    return User.enabled.is_(True)
+    return states.in_state(Access.HAS_ACCESS)
 
 
 def system_disabled(reason: Reason | None = None) -> ColumnElement[bool]:
-    condition = and_(User.enabled.is_(False), User.active.is_(True))
-    if reason is not None:
-        condition = and_(condition, User.disabled_reason == reason.value)
-    return condition
+    return states.in_state(Access.SYSTEM_DISABLED, reason)
 
 
 def access_removed() -> ColumnElement[bool]:
-    return and_(User.enabled.is_(False), User.active.is_(False))
+    return states.in_state(Access.REMOVED)
 
 
 def expiring_within(today: date, days: int = EXPIRING_DAYS) -> ColumnElement[bool]:
     """Enabled users whose expiry date is between today and today + ``days`` (inclusive)."""
-    return and_(
-        User.enabled.is_(True),
-        User.expires_on >= today,
-        User.expires_on <= today + timedelta(days=days),
-    )
+    return states.expiring_within(today, days)
 
 
 def dormant_for(now: datetime, days: int = DORMANT_DAYS) -> ColumnElement[bool]:
     """Enabled users whose last use (the later of last login and access granted) is more than
     ``days`` ago."""
-    return and_(User.enabled.is_(True), User.last_use_at < now - timedelta(days=days))
+    return states.dormant_for(now, days)
 
 
 # --- the queries -----------------------------------------------------------------------

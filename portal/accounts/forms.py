@@ -21,11 +21,10 @@ from wtforms.validators import Length
 from wtforms.validators import Regexp
 from wtforms.validators import ValidationError
 
+from portal import messages
 from portal.accounts import rules
 from portal.accounts import service
 from portal.accounts.models import key_fits
-from portal.accounts.service import find_user
-from portal.guides import codes
 
 USER_ID_LENGTH = "A User ID is 3 to 64 characters long"
 USER_ID_CHARACTERS = "A User ID may use only letters, digits and . _ - @"
@@ -44,13 +43,13 @@ def within_password_limit(message: str) -> Callable[[Form, Field], None]:
 class LoginForm(FlaskForm):
     user_id = StringField(
         "User ID",
-        validators=[DataRequired(codes.get("LOGIN-11").text)],
+        validators=[DataRequired(messages.get("LOGIN-11").text)],
     )
     password = PasswordField(
         "Password",
         validators=[
-            DataRequired(codes.get("LOGIN-12").text),
-            within_password_limit(codes.get("LOGIN-13").text),
+            DataRequired(messages.get("LOGIN-12").text),
+            within_password_limit(messages.get("LOGIN-13").text),
         ],
     )
 
@@ -88,8 +87,6 @@ class _AccountErrors:
             self.form_errors.append(str(exc))  # type: ignore[attr-defined]
 
 
-PAST_EXPIRY = service.EXPIRY_NOT_AFTER_TODAY
-USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 EMAIL_FORMAT = "Enter an email address in the correct format, like name@example.com"
 CONTROL_CHARACTERS = "Use letters, digits, spaces and punctuation only (no control characters)"
 
@@ -157,10 +154,17 @@ class UserCreateForm(_AccountErrors, FlaskForm):
         validators=[DataRequired("Enter an expiry date, for example 2027-03-31")],
     )
 
-    def validate_new(self, today: date, *, past_expiry: str = PAST_EXPIRY) -> bool:
+    def validate_new(
+        self,
+        today: date,
+        *,
+        user_id_taken: Callable[[str], bool],
+        past_expiry: str = messages.EXPIRY_NOT_AFTER_TODAY,
+    ) -> bool:
         """Validate a POST, then what the fields alone cannot tell: the expiry date is in the
-        future and the User ID is not taken (ignoring case).  Every problem is reported at
-        once; a value already refused is never looked up (NUL breaks PostgreSQL)."""
+        future (``rules``) and the User ID is not taken (``user_id_taken``, the service's
+        look-up, ignoring case).  Every problem is reported at once; a value already refused
+        is never looked up (NUL breaks PostgreSQL)."""
         valid = self.validate_on_submit()
         if request.method != "POST":
             return valid
@@ -168,8 +172,8 @@ class UserCreateForm(_AccountErrors, FlaskForm):
         if new_date and not rules.expiry_allowed(new_date, today=today):
             self.expires_on.errors = [*self.expires_on.errors, past_expiry]
             valid = False
-        if self.user_id.data and not self.user_id.errors and find_user(self.user_id.data):
-            self.user_id.errors = [*self.user_id.errors, USER_ID_TAKEN]
+        if self.user_id.data and not self.user_id.errors and user_id_taken(self.user_id.data):
+            self.user_id.errors = [*self.user_id.errors, messages.USER_ID_TAKEN]
             valid = False
         return valid
 

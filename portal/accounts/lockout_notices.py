@@ -39,6 +39,7 @@ from sqlalchemy.orm import mapped_column
 from portal import clock
 from portal import mail_queue
 from portal.accounts import rules
+from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.db import UTCDateTime
@@ -104,7 +105,7 @@ def on_lockout(user: User, *, now: datetime) -> list[QueuedMail]:
         queued.append(notice)
     if user.organisation_id is not None:
         admins = select(User.id, literal(user.id), literal(now, UTCDateTime)).where(
-            _has_access_as_administrator(),
+            _has_access_as_administrator(now),
             User.organisation_id == user.organisation_id,
             User.id != user.id,
         )
@@ -117,8 +118,9 @@ def on_lockout(user: User, *, now: datetime) -> list[QueuedMail]:
     return queued
 
 
-def _has_access_as_administrator() -> Any:
-    return (User.profile == Profile.ADMINISTRATOR.value) & User.enabled.is_(True)
+def _has_access_as_administrator(now: datetime) -> Any:
+    """Administrators with access at ``now``, as the rules say (``states``)."""
+    return states.administrator_with_access(now, clock.local_date(now))
 
 
 def _user_notice(user: User, *, now: datetime) -> QueuedMail | None:
@@ -176,14 +178,14 @@ def send_due(*, now: datetime, organisation_id: int | None = None) -> list[Queue
     if organisation_id is None:
         still_admin = (
             select(User.id)
-            .where(User.id == LockoutAlert.administrator_id, _has_access_as_administrator())
+            .where(User.id == LockoutAlert.administrator_id, _has_access_as_administrator(now))
             .exists()
         )
         db.session.execute(delete(LockoutAlert).where(~still_admin))  # by primary key, per alert
     candidates = (
         select(User.id, literal(now, UTCDateTime))
         .where(
-            _has_access_as_administrator(),
+            _has_access_as_administrator(now),
             User.id.in_(select(LockoutAlert.administrator_id)),
         )
         .order_by(User.id)  # the same lock order in every transaction

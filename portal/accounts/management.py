@@ -6,13 +6,17 @@ the decision, records the events with the actor, and flushes; the caller runs it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import date
 from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import clock
 from portal.accounts import rules
+from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -20,6 +24,7 @@ from portal.accounts.service import AccountError
 from portal.accounts.service import one_time_password
 from portal.accounts.service import valid_email
 from portal.accounts.service import valid_full_name
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.extensions import db
 
@@ -64,17 +69,18 @@ def lock_organisation_user(org_id: int, pk: int) -> User | None:
     )
 
 
-def is_last_admin_with_access(user: User) -> bool:
-    """Would removing ``user``'s access leave its organisation without an Administrator?"""
-    if not user.is_administrator or not user.enabled or user.organisation_id is None:
+def is_last_admin_with_access(user: User, *, now: datetime, today: date) -> bool:
+    """Would removing ``user``'s access leave its organisation without an Administrator with
+    access?  "With access" as the rules say at ``now`` (``states``): an Administrator whose
+    expiry date is reached, or inactive too long, no longer counts, swept or not."""
+    if user.organisation_id is None or not states.is_administrator_with_access(user, now, today):
         return False
     others = db.session.scalar(
         select(func.count())
         .select_from(User)
         .where(
             User.organisation_id == user.organisation_id,
-            User.profile == Profile.ADMINISTRATOR.value,
-            User.enabled.is_(True),
+            states.administrator_with_access(now, today),
             User.id != user.id,
         )
     )
@@ -127,7 +133,8 @@ def set_enabled(
         decision = rules.remove_access(
             state,
             actor_is_self=actor is not None and actor.id == user.id,
-            is_last_admin=actor is not None and is_last_admin_with_access(user),
+            is_last_admin=actor is not None
+            and is_last_admin_with_access(user, now=now, today=today),
         )
     if decision.outcome is rules.Outcome.OK:
         user.apply(decision.state)
@@ -181,10 +188,24 @@ def set_expiry(
     return decision
 
 
+@dataclass(frozen=True, slots=True)
+class DetailsChange:
+    """What :func:`update_details` did: ``ok`` (``changed`` lists what changed, perhaps
+    nothing), or a refusal (``refused_self``, ``refused_last_admin``) that changed nothing."""
+
+    outcome: rules.Outcome
+    changed: list[str] = field(default_factory=list)
+
+
 def update_details(
     actor: User, user: User, *, full_name: str, email: str, profile: str, now: datetime
-) -> list[str]:
-    """Change name, email and profile; returns what changed.  Raises AccountError on refusal."""
+) -> DetailsChange:
+    """Change name, email and profile.
+
+    Input that is not a name, an address or one of the two profiles raises AccountError (it is
+    the shape of the input); taking the Administrator profile from oneself, or from the
+    organisation's last Administrator with access (R4's reasoning), is refused as an outcome.
+    """
     user = lock_row(user)
     full_name = valid_full_name(full_name)
     email = valid_email(email)
@@ -192,21 +213,20 @@ def update_details(
         raise AccountError("Choose Claims Handler or Administrator")
     if user.is_administrator and profile != Profile.ADMINISTRATOR.value:
         if actor.id == user.id:
-            raise AccountError("You cannot remove your own Administrator profile")
-        if is_last_admin_with_access(user):
-            raise AccountError(
-                "This is the organisation's last Administrator with access: "
-                "make another user an Administrator first"
-            )
+            return DetailsChange(rules.Outcome.REFUSED_SELF)
+        if is_last_admin_with_access(user, now=now, today=clock.local_date(now)):
+            return DetailsChange(rules.Outcome.REFUSED_LAST_ADMIN)
     changed = []
-    for field, value in (("full_name", full_name), ("email", email), ("profile", profile)):
-        if getattr(user, field) != value:
-            changed.append(f"{field}: {getattr(user, field)} -> {value}")
-            setattr(user, field, value)
+    for name, value in (("full_name", full_name), ("email", email), ("profile", profile)):
+        if getattr(user, name) != value:
+            changed.append(f"{name}: {getattr(user, name)} -> {value}")
+            setattr(user, name, value)
     if changed:
-        record("details_changed", actor=actor, subject=user, now=now, details="; ".join(changed))
+        record(
+            kinds.DETAILS_CHANGED, actor=actor, subject=user, now=now, details="; ".join(changed)
+        )
     db.session.flush()
-    return changed
+    return DetailsChange(rules.Outcome.OK, changed)
 
 
 def reset_password(actor: User | None, user: User, *, now: datetime) -> str:
@@ -219,8 +239,8 @@ def reset_password(actor: User | None, user: User, *, now: datetime) -> str:
     plain = one_time_password()
     user.set_password(plain)
     user.must_change_password = True
-    user.failed_attempts = 0  # a locked-out user stays disabled (reason kept) until re-enabled
-    record("password_reset_by_admin", actor=actor, subject=user, now=now)
+    user.apply(rules.password_issued(user.to_state()))  # access itself stays as it is
+    record(kinds.PASSWORD_RESET_BY_ADMIN, actor=actor, subject=user, now=now)
     db.session.flush()
     return plain
 
@@ -228,5 +248,5 @@ def reset_password(actor: User | None, user: User, *, now: datetime) -> str:
 def sign_out_everywhere(actor: User | None, user: User, *, now: datetime) -> None:
     user = lock_row(user)
     user.rotate_session_token()
-    record("sessions_ended", actor=actor, subject=user, now=now)
+    record(kinds.SESSIONS_ENDED, actor=actor, subject=user, now=now)
     db.session.flush()

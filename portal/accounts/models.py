@@ -25,6 +25,8 @@ from portal.accounts import passwords
 from portal.accounts import rules
 from portal.db import UTCDateTime
 from portal.extensions import db
+from portal.keys import key_fits as key_fits  # re-exported: the accounts' own name
+from portal.keys import normalise_key as normalise_key
 
 
 class Profile(StrEnum):
@@ -51,21 +53,6 @@ ORGANISATION_PROFILES = (Profile.CLAIMS_HANDLER, Profile.ADMINISTRATOR)
 
 def _sql_list(values: object) -> str:
     return ", ".join(f"'{v}'" for v in values)  # type: ignore[attr-defined]
-
-
-def normalise_key(text: str) -> str:
-    """The case-insensitive, trimmed form used for uniqueness and look-up."""
-    return text.strip().casefold()
-
-
-def key_fits(text: str, length: int) -> bool:
-    """Does the stored key of ``text`` fit a ``*_key`` column of ``length`` characters?
-
-    Case-folding can lengthen text ("ß" is "ss", "ﬃ" is "ffi", "ΐ" is three characters), so a
-    value that fits its own column may not fit its key's: PostgreSQL then refused the row (a
-    500).  Every length check on a keyed value runs on this stored form too.
-    """
-    return len(normalise_key(text)) <= length
 
 
 def new_session_token() -> str:

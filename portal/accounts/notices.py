@@ -3,13 +3,15 @@
 
 It goes through ``portal.mail_queue``: stored in the transaction that causes them, sent after
 the commit, retried by the nightly job, never lost.  Recipients are the organisation's
-Administrators *with access* (``enabled``); a User ID that is not one of them gets nothing.
+Administrators *with access* as the rules say at the time of the run (``states``: Enabled, not
+expired, not inactive); a User ID that is not one of them gets nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from datetime import datetime
 from datetime import timedelta
 from itertools import groupby
 from typing import Any
@@ -19,9 +21,10 @@ from sqlalchemy import ColumnElement
 from sqlalchemy import select
 
 from portal import mail_queue
+from portal.accounts import states
 from portal.accounts.models import Organisation
-from portal.accounts.models import Profile
 from portal.accounts.models import User
+from portal.accounts.rules import Access
 from portal.extensions import db
 
 DIGEST_PURPOSE = "expiry.digest"
@@ -31,7 +34,9 @@ DIGEST_DAYS = 14
 DIGEST_MAX_LINES = 500
 
 
-def _administrators(organisations: Any) -> dict[int, list[tuple[int, str]]]:
+def _administrators(
+    organisations: Any, *, now: datetime, today: date
+) -> dict[int, list[tuple[int, str]]]:
     """(id, email) of the Administrators with access of each organisation in
     ``organisations`` (a list of ids, or a subquery of them)."""
     found: dict[int, list[tuple[int, str]]] = {}
@@ -39,8 +44,7 @@ def _administrators(organisations: Any) -> dict[int, list[tuple[int, str]]]:
         select(User.organisation_id, User.id, User.email)
         .where(
             User.organisation_id.in_(organisations),
-            User.profile == Profile.ADMINISTRATOR.value,
-            User.enabled.is_(True),
+            states.administrator_with_access(now, today),
         )
         .order_by(User.organisation_id, User.id)
     )
@@ -56,7 +60,9 @@ def _console_url(path: str) -> str:
 def _expiring_condition(today: date) -> ColumnElement[bool]:
     """Users with access whose expiry date is within DIGEST_DAYS after today."""
     last = today + timedelta(days=DIGEST_DAYS)
-    return User.enabled.is_(True) & (User.expires_on > today) & (User.expires_on <= last)
+    return (
+        states.in_state(Access.HAS_ACCESS) & (User.expires_on > today) & (User.expires_on <= last)
+    )
 
 
 def _expiring(today: date) -> Iterator[tuple[int, str, str, str, date]]:
@@ -95,14 +101,14 @@ def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, toda
     return "\n".join(lines) + "\n"
 
 
-def queue_expiry_digests(*, today: date) -> dict[str, int]:
+def queue_expiry_digests(*, now: datetime, today: date) -> dict[str, int]:
     """Inside the caller's write transaction: one digest per Administrator with access of each
     organisation that has users expiring within DIGEST_DAYS (no email when there are none)."""
     organisations = mails = 0
     expiring_orgs = (
         select(User.organisation_id).where(_expiring_condition(today)).distinct().scalar_subquery()
     )
-    administrators = _administrators(expiring_orgs)
+    administrators = _administrators(expiring_orgs, now=now, today=today)
     for (org_id, name), rows in groupby(_expiring(today), key=lambda r: (r[0], r[1])):
         users: list[tuple[str, str, date]] = []
         total = 0

@@ -31,16 +31,14 @@ from portal.accounts import rules
 from portal.accounts import tokens
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.keys import same_key
 
 log = logging.getLogger(__name__)
 
-#: Audit event kinds (R9, docs/security.md LG-01), next to the rules' own PASSWORD_RESET.
-RESET_REQUESTED = "password_reset_requested"  # a link was emailed
-RESET_REFUSED = "password_reset_refused"  # a known User ID, but no link (reason says why)
-RESET_COMPLETED = "password_reset_completed"
 
 #: ``mail_queue`` purposes of the two emails.
 LINK_PURPOSE = "password_reset.link"
@@ -71,7 +69,7 @@ def _find(user_id: str) -> User | None:
 
 def emails_match(stored: str, typed: str) -> bool:
     """Case-insensitive comparison (casefold on both sides); the mail goes to ``stored``."""
-    return stored.strip().casefold() == typed.strip().casefold()
+    return same_key(stored, typed)
 
 
 def reset_link(token: str) -> str:
@@ -108,7 +106,7 @@ def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
             refusal = "too_many"
         if refusal is not None:
             record(
-                RESET_REFUSED,
+                kinds.PASSWORD_RESET_REFUSED,
                 actor=None,
                 actor_label="anonymous",
                 subject=user,
@@ -118,7 +116,13 @@ def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
             return False
         minutes = int(cfg["PORTAL_RESET_TOKEN_MINUTES"])
         issued = tokens.issue(user, token=token, now=now, minutes=minutes)
-        record(RESET_REQUESTED, actor=None, actor_label="anonymous", subject=user, now=now)
+        record(
+            kinds.PASSWORD_RESET_REQUESTED,
+            actor=None,
+            actor_label="anonymous",
+            subject=user,
+            now=now,
+        )
         link = mail_queue.enqueue(
             user.email,
             f"Reset your {APP_NAME} password",
@@ -167,7 +171,7 @@ def complete(
             by_system = ev.kind is rules.EventKind.SYSTEM_DISABLED
             actor = None if by_system else user
             record(ev.kind, actor=actor, subject=user, now=now, reason=ev.reason)
-        record(RESET_COMPLETED, actor=user, subject=user, now=now)
+        record(kinds.PASSWORD_RESET_COMPLETED, actor=user, subject=user, now=now)
         reason = decision.state.reason
         notice = mail_queue.enqueue(
             user.email,

@@ -3,27 +3,29 @@ one for the latest disable event of the rows shown (never a query per row)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
 from datetime import datetime
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import paging
+from portal import search_text
 from portal.accounts import rules
 from portal.accounts import search
+from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
 from portal.extensions import db
 
 PER_PAGE = 50
+MAX_QUERY = 100
 #: Counting stops here: an exact count of 100,000 rows costs more than the page itself.
 COUNT_LIMIT = 10_000
 STATES = {a.value: a for a in rules.Access}
@@ -71,15 +73,16 @@ class UserFilters:
             raw = (args.get(name) or "").strip()
             if not raw:
                 return None
-            if re.fullmatch(r"[0-9]{1,9}", raw) and low <= int(raw) <= high:
-                return int(raw)
+            found = paging.whole_number(raw, low, high)
+            if found is not None:
+                return found
             errors.append(f"{name} must be a whole number from {low} to {high}: it was ignored")
             return None
 
         raw_sort = (args.get("sort") or "user_id").strip()
         sort = choice("sort", {*SORTS, *(f"-{s}" for s in SORTS)}) or "user_id"
         return cls(
-            q="".join(ch for ch in (args.get("q") or "") if ch.isprintable()).strip()[:100],
+            q=search_text.clean_query(args.get("q"), MAX_QUERY),
             profile=choice("profile", PROFILES),
             state=choice("state", STATES),
             reason=choice("reason", REASONS),
@@ -132,25 +135,15 @@ def _filtered(org_id: int, f: UserFilters, now: datetime, today: date) -> Select
     if f.profile:
         stmt = stmt.where(User.profile == f.profile)
     state = STATES.get(f.state)
+    reason = None
     if f.reason:
-        state = rules.Access.SYSTEM_DISABLED
-        stmt = stmt.where(User.disabled_reason == f.reason)
-    if state is rules.Access.HAS_ACCESS:
-        stmt = stmt.where(User.enabled.is_(True))
-    elif state is rules.Access.SYSTEM_DISABLED:
-        stmt = stmt.where(User.enabled.is_(False), User.active.is_(True))
-    elif state is rules.Access.REMOVED:
-        stmt = stmt.where(User.active.is_(False))
+        state, reason = rules.Access.SYSTEM_DISABLED, rules.Reason(f.reason)
+    if state is not None:
+        stmt = stmt.where(states.in_state(state, reason))
     if f.expiring is not None:
-        stmt = stmt.where(
-            User.enabled.is_(True),
-            User.expires_on >= today,
-            User.expires_on <= today + timedelta(days=f.expiring),
-        )
+        stmt = stmt.where(states.expiring_within(today, f.expiring))
     if f.dormant is not None:
-        stmt = stmt.where(
-            User.enabled.is_(True), User.last_use_at < now - timedelta(days=f.dormant)
-        )
+        stmt = stmt.where(states.dormant_for(now, f.dormant))
     return stmt
 
 
@@ -162,16 +155,30 @@ def users_page(
     counted = db.session.scalar(select(func.count()).select_from(ids.subquery()))
     more = (counted or 0) > COUNT_LIMIT
     total = min(counted or 0, COUNT_LIMIT)
-    pages = max(1, -(-total // per_page))
+    pages = paging.page_count(total, per_page)
     page = min(f.page, pages)
     columns = SORTS[f.sort]
     first = columns[0].desc() if f.descending else columns[0].asc()
     order = [first.nulls_last(), *(c.asc() for c in columns[1:])]
     rows = list(
-        db.session.scalars(base.order_by(*order).limit(per_page).offset((page - 1) * per_page))
+        db.session.scalars(
+            base.order_by(*order).limit(per_page).offset(paging.offset(page, per_page))
+        )
     )
     return UsersPage(
         rows, total, more, page, pages, latest_disables([u.id for u in rows if not u.enabled])
+    )
+
+
+def audit_trail(subject_id: int, *, limit: int) -> list[AuditEvent]:
+    """The newest ``limit`` audit events about one user, newest first (a user's page)."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_id == subject_id)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
     )
 
 

@@ -80,7 +80,7 @@ class EventKind(StrEnum):
 
 
 class Outcome(StrEnum):
-    """The result of a decision, mapped to a message and guide entry by ``guides.codes``."""
+    """The result of a decision, mapped to a message and guide entry by ``portal.messages``."""
 
     OK = "ok"
     NO_CHANGE = "no_change"
@@ -176,9 +176,14 @@ def last_use(s: AccountState) -> datetime:
     return s.last_login
 
 
+def expiry_reached(expires_on: date | None, today: date) -> bool:
+    """R3 for a bare date: ``today`` is on or after ``expires_on`` (None never expires)."""
+    return expires_on is not None and today >= expires_on
+
+
 def is_expired(s: AccountState, today: date) -> bool:
     """R3: on or after the expiry date (a date in the portal's time zone)."""
-    return s.expires_on is not None and today >= s.expires_on
+    return expiry_reached(s.expires_on, today)
 
 
 def inactivity_cutoff(now: datetime) -> datetime:
@@ -354,6 +359,13 @@ def sweep(s: AccountState, *, now: datetime, today: date) -> Decision:
     return Decision(
         _system_disable(s, reason), (Event(EventKind.SYSTEM_DISABLED, reason),), Outcome.OK
     )
+
+
+def password_issued(s: AccountState) -> AccountState:
+    """R1: a one-time password issued by an Administrator (or the CLI) sets the failure count
+    back to 0.  Access itself is not restored: a locked-out user stays disabled, its reason
+    kept, until Enabled is ticked again (R6)."""
+    return replace(s, failures=0)
 
 
 def may_self_reset(s: AccountState, *, is_admin: bool) -> bool:

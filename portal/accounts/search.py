@@ -21,6 +21,10 @@ from sqlalchemy import text
 
 from portal.accounts.models import User
 from portal.extensions import db
+from portal.keys import normalise_key
+from portal.search_text import LIKE_ESCAPE
+from portal.search_text import contains_pattern
+from portal.search_text import fts_phrase
 
 #: A trigram index can only answer text at least this long.
 TRIGRAM = 3
@@ -31,20 +35,10 @@ _FTS = text("SELECT rowid FROM users_search WHERE users_search MATCH :phrase").c
 )
 
 
-def like_pattern(needle: str) -> str:
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def fts_phrase(needle: str) -> str:
-    """An FTS5 phrase matching ``needle`` literally (double quotes doubled)."""
-    return '"' + needle.replace('"', '""') + '"'
-
-
 def matches(q: str) -> ColumnElement[bool]:
     """A condition on User: one of its keys contains ``q`` (casefolded, trimmed)."""
-    needle = q.strip().casefold()
+    needle = normalise_key(q)
     if len(needle) >= TRIGRAM and db.session.get_bind().dialect.name == "sqlite":
         return User.id.in_(_FTS.bindparams(phrase=fts_phrase(needle)))
-    pattern = like_pattern(needle)
-    return or_(*(key.like(pattern, escape="\\") for key in KEYS))
+    pattern = contains_pattern(needle)
+    return or_(*(key.like(pattern, escape=LIKE_ESCAPE) for key in KEYS))

@@ -28,6 +28,7 @@ from portal import mail_queue
 from portal.accounts import lockout_notices
 from portal.accounts import passwords
 from portal.accounts import rules
+from portal.accounts import states
 from portal.accounts.models import ORGANISATION_PROFILES
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
@@ -38,7 +39,7 @@ from portal.accounts.models import normalise_key
 from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
-from portal.guides import codes
+from portal.messages import EXPIRY_NOT_AFTER_TODAY
 from portal.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,9 @@ class AccountError(ValueError):
 class LoginResult:
     outcome: rules.Outcome | str
     user: User | None = None
-    message: codes.Message | None = None
+    #: For a refusal: may this user reset its own password (R7)?  The web layer picks the
+    #: message by the outcome and this (``messages.for_login``).
+    may_self_reset: bool = False
 
     @property
     def ok(self) -> bool:
@@ -77,7 +80,6 @@ class LoginResult:
 USER_ID_MAX = 64
 NAME_MAX = 200
 EMAIL_MAX = 254
-EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
 ORGANISATION_NAME_TOO_LONG = (
     f"The organisation's name must be {NAME_MAX} characters or fewer "
     "(some letters count as more than one, such as ß as ss)"
@@ -97,11 +99,21 @@ HIDDEN_REASON = (
     f"answered as a wrong password: {rules.GUESSES_WITHOUT_ACCESS} or more wrong passwords "
     "since access was lost"
 )
-GENERIC = LoginResult(rules.Outcome.BAD_PASSWORD, None, codes.get(codes.GENERIC_FAILURE))
+GENERIC = LoginResult(rules.Outcome.BAD_PASSWORD)
+#: The outcome of a right password at the Console's door from a user who is not an
+#: Administrator.
+REFUSED_CONSOLE = "refused_console"
 
 
 def find_user(user_id: str) -> User | None:
     return db.session.scalar(select(User).where(User.user_id_key == normalise_key(user_id)))
+
+
+def user_id_taken(user_id: str) -> bool:
+    """Does a user have this User ID already (User IDs ignore case)?  The create forms ask
+    before they are sent, so that every problem is reported at once; ``create_user`` asks
+    again inside its transaction."""
+    return find_user(user_id) is not None
 
 
 def _lock_user(pk: int) -> User:
@@ -231,7 +243,7 @@ def _decide_login(
 
     if decision.outcome is rules.Outcome.OK and door is Door.CONSOLE and not user.is_administrator:
         record(EventKind.LOGIN_REFUSED, actor=user, subject=user, now=now, reason="console")
-        return LoginResult("refused_console", None, codes.get(codes.CONSOLE_NOT_ALLOWED))
+        return LoginResult(REFUSED_CONSOLE)
 
     user.apply(decision.state)
     hidden = decision.outcome is rules.Outcome.BAD_PASSWORD  # a right password, not told why
@@ -243,9 +255,7 @@ def _decide_login(
     if decision.outcome is rules.Outcome.BAD_PASSWORD:
         return GENERIC  # R1 as amended: too many guesses since access was lost
     eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
-    return LoginResult(
-        decision.outcome, None, codes.for_refusal(decision.outcome, may_self_reset=eligible)
-    )
+    return LoginResult(decision.outcome, None, may_self_reset=eligible)
 
 
 def _wrong_password(
@@ -368,7 +378,7 @@ def create_user(
         )
     user_id = user_id.strip()
     _check_user_id(user_id)
-    if find_user(user_id) is not None:
+    if user_id_taken(user_id):
         raise AccountError(
             f"The User ID {user_id!r} is already taken (User IDs ignore case)", "user_id"
         )
@@ -463,15 +473,14 @@ def log_out(user: User, *, now: datetime) -> None:
     record(EventKind.LOGGED_OUT, actor=user, subject=user, now=now)
 
 
-def organisation_administrators(organisation_id: int) -> list[User]:
-    """The organisation's Administrators with access (shown on the Portal home)."""
+def organisation_administrators(organisation_id: int, *, now: datetime, today: date) -> list[User]:
+    """The organisation's Administrators with access at ``now`` (shown on the Portal home)."""
     return list(
         db.session.scalars(
             select(User)
             .where(
                 User.organisation_id == organisation_id,
-                User.profile == Profile.ADMINISTRATOR.value,
-                User.enabled.is_(True),
+                states.administrator_with_access(now, today),
             )
             .order_by(User.full_name)
         )

@@ -18,10 +18,11 @@ from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import htmx
+from portal import messages
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.extensions import login_manager
-from portal.guides import codes
 
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
@@ -102,9 +103,9 @@ def login_url_for_request() -> str:
 def unauthorized() -> Any:
     """Anonymous (or ended) sessions go to the right login page; HTMX gets ``HX-Redirect``."""
     if g.get("session_ended"):
-        flash(codes.SESSION_ENDED, "message-code")
+        flash(messages.SESSION_ENDED, "message-code")
     target = login_url_for_request()
-    if request.headers.get("HX-Request") == "true":
+    if htmx.is_htmx():
         response = Response("", status=200)
         response.headers["HX-Redirect"] = target
         return response

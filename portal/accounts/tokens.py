@@ -12,7 +12,6 @@ session token), and once the account's email address changes (the link went to t
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -33,6 +32,9 @@ from portal.accounts import rules
 from portal.accounts.models import User
 from portal.db import UTCDateTime
 from portal.extensions import db
+from portal.keys import normalise_key
+from portal.link_tokens import hash_token as hash_token  # re-exported: callers use tokens.*
+from portal.link_tokens import new_token as new_token
 
 #: The per-account cap counts the tokens issued within this window.
 CAP_WINDOW = timedelta(hours=1)
@@ -58,7 +60,7 @@ class PasswordResetToken(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Invalid(StrEnum):
-    """Why a token cannot be used (each has a RESET-nn message in ``guides.codes``)."""
+    """Why a token cannot be used (each has a RESET-nn message in ``portal.messages``)."""
 
     UNKNOWN = "unknown"  # never issued, tampered with, or superseded (fingerprint, eligibility)
     EXPIRED = "expired"
@@ -78,19 +80,11 @@ class Check:
         return self.problem is None
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def fingerprint(user: User) -> str:
     """What binds a token to the account as it was: password, sessions, last login and email
     (compared as the look-up compares it: case-folded, so a change of case alone keeps it)."""
     last_login = user.last_login_at.astimezone(UTC).isoformat() if user.last_login_at else "-"
-    email = user.email.strip().casefold()
+    email = normalise_key(user.email)
     material = "\x00".join((user.password_hash, user.session_token, last_login, email))
     return hashlib.sha256(material.encode()).hexdigest()
 

@@ -27,13 +27,13 @@ from wtforms.validators import EqualTo
 from portal import background
 from portal import clock
 from portal import mail_queue
+from portal import messages
 from portal.accounts import password_policy
 from portal.accounts import password_reset
 from portal.accounts import passwords
 from portal.accounts import tokens
 from portal.extensions import db
 from portal.extensions import limiter
-from portal.guides import codes
 
 bp = Blueprint("reset", __name__)
 
@@ -42,9 +42,9 @@ bp = Blueprint("reset", __name__)
 SESSION_KEY = "reset_token_hash"
 
 _INVALID_CODES = {
-    tokens.Invalid.UNKNOWN: (codes.RESET_INVALID, 404),
-    tokens.Invalid.EXPIRED: (codes.RESET_EXPIRED, 410),
-    tokens.Invalid.USED: (codes.RESET_USED, 410),
+    tokens.Invalid.UNKNOWN: (messages.RESET_INVALID, 404),
+    tokens.Invalid.EXPIRED: (messages.RESET_EXPIRED, 410),
+    tokens.Invalid.USED: (messages.RESET_USED, 410),
 }
 
 
@@ -76,7 +76,7 @@ def _request_page(
     html = render_template(
         "auth/reset_request.html",
         form=form,
-        message=codes.get(message) if message else None,
+        message=messages.get(message) if message else None,
         minutes=current_app.config["PORTAL_RESET_TOKEN_MINUTES"],
     )
     return Response(html, status=status, mimetype="text/html")
@@ -103,7 +103,7 @@ def request_reset() -> Response:
             form.email.data or "",
             now=clock.now(),
         )
-        return _request_page(ResetRequestForm(formdata=None), message=codes.RESET_REQUESTED)
+        return _request_page(ResetRequestForm(formdata=None), message=messages.RESET_REQUESTED)
     return _request_page(form)
 
 
@@ -111,14 +111,14 @@ def request_reset() -> Response:
 def rate_limited(_error: HTTPException) -> Response:
     """A friendly page (with its code) instead of the generic 429, and no more mail."""
     return _request_page(
-        ResetRequestForm(formdata=None), status=429, message=codes.RESET_RATE_LIMITED
+        ResetRequestForm(formdata=None), status=429, message=messages.RESET_RATE_LIMITED
     )
 
 
 def _invalid_page(problem: tokens.Invalid) -> Response:
     session.pop(SESSION_KEY, None)
     code, status = _INVALID_CODES[problem]
-    html = render_template("auth/reset_invalid.html", message=codes.get(code))
+    html = render_template("auth/reset_invalid.html", message=messages.get(code))
     return Response(html, status=status, mimetype="text/html")
 
 
@@ -175,9 +175,9 @@ def new_password() -> Response:
             session.pop(SESSION_KEY, None)
             mail_queue.deliver_soon([done.notice])  # queued with the reset, sent after it
             if done.has_access:
-                flash(codes.get(codes.RESET_DONE).text, "success")
+                flash(messages.get(messages.RESET_DONE).text, "success")
             else:
-                flash(codes.get(codes.RESET_DONE_EXPIRED).text, "success")
+                flash(messages.get(messages.RESET_DONE_EXPIRED).text, "success")
                 flash("LOGIN-06", "message-code")  # the login page shows it, with its guide link
             return redirect(url_for("auth.console_login"))
     html = render_template("auth/reset_new.html", form=form, user_id=user.user_id)

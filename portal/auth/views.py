@@ -17,6 +17,8 @@ from flask_login import logout_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import messages
+from portal.access import PUBLIC_ENDPOINTS
 from portal.accounts import password_policy
 from portal.accounts import service
 from portal.accounts.forms import ChangePasswordForm
@@ -26,8 +28,6 @@ from portal.accounts.session import start_session
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
-from portal.guides import codes
-from portal.helpdesk.public import PUBLIC_ENDPOINTS
 from portal.ops import metrics
 from portal.redirects import local_path
 
@@ -62,9 +62,9 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(home_for(door))
     form = LoginForm()
-    message: codes.Message | None = None
+    message: messages.Message | None = None
     for code in get_flashed_messages(category_filter=["message-code"]):
-        message = codes.get(str(code))  # without categories, each is the message itself
+        message = messages.get(str(code))  # without categories, each is the message itself
     if form.validate_on_submit():
         result = service.attempt_login(
             form.user_id.data or "",
@@ -79,7 +79,7 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
             if result.user.must_change_password:
                 return redirect(url_for("auth.change_password"))
             return redirect(local_path(request.args.get("next"), home_for(door)))
-        message = result.message
+        message = messages.for_login(result.outcome, may_self_reset=result.may_self_reset)
     return render_template("auth/login.html", form=form, door=door, message=message)
 
 
@@ -149,7 +149,7 @@ def change_password() -> Response | str:
         "auth/change_password.html",
         form=form,
         must_change=must,
-        must_message=codes.get(codes.MUST_CHANGE_PASSWORD),
+        must_message=messages.get(messages.MUST_CHANGE_PASSWORD),
     )
 
 

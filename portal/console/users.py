@@ -18,11 +18,11 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal import clock
 from portal import htmx
+from portal import messages
 from portal.accounts import management
 from portal.accounts import queries
 from portal.accounts import rules
@@ -31,7 +31,6 @@ from portal.accounts.forms import UserCreateForm
 from portal.accounts.forms import UserDetailsForm
 from portal.accounts.forms import UserExpiryForm
 from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.console import bp
 from portal.console.decorators import admin_required
 from portal.console.decorators import organisation_user_or_404
@@ -42,17 +41,6 @@ from portal.redirects import local_path
 CONFIRM_REMOVE = "Are you sure you want to remove this User’s access?"
 USERS_CHANGED = "users-changed"
 
-#: What an Administrator is told when the rules refuse a change.
-REFUSALS = {
-    rules.Outcome.REFUSED_SELF: "You cannot remove your own access.",
-    rules.Outcome.REFUSED_LAST_ADMIN: (
-        "This is your organisation's last Administrator with access: its access cannot be removed."
-    ),
-    rules.Outcome.REFUSED_EXPIRED: (
-        "The expiry date has been reached: extend the expiry date first, then tick Enabled."
-    ),
-    rules.Outcome.REFUSED_PAST_DATE: f"{service.EXPIRY_NOT_AFTER_TODAY}.",
-}
 DONE = {
     True: "Access restored for {user}: Enabled and Active are ticked.",
     False: "Access removed for {user}: Enabled and Active are unticked.",
@@ -107,7 +95,7 @@ def user_set_enabled(pk: int) -> Response:
         decision = management.set_enabled(
             actor, user, enabled=enabled, now=now, today=clock.today(), locked=True
         )
-    refusal = REFUSALS.get(decision.outcome)
+    refusal = messages.CONSOLE_REFUSALS.get(decision.outcome)
     notice = refusal or (DONE[enabled].format(user=user.user_id) if decision.changed else None)
     if not htmx.is_htmx():
         if notice:
@@ -145,7 +133,7 @@ def user_create() -> Response | str:
     if request.method == "GET":
         days = current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
         form.expires_on.data = clock.today() + timedelta(days=days)
-    valid = form.validate_new(clock.today())
+    valid = form.validate_new(clock.today(), user_id_taken=service.user_id_taken)
     if valid:
         try:
             with write_transaction(db.session):
@@ -183,12 +171,7 @@ def user_page(pk: int) -> str:
 def _render_user_page(
     user: User, details: UserDetailsForm, expiry: UserExpiryForm, status: int = 200
 ) -> str:
-    trail = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.subject_id == user.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(100)
-    ).all()
+    trail = queries.audit_trail(user.id, limit=100)
     disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
     return render_template(
         "console/users/show.html",
@@ -209,7 +192,7 @@ def user_update(pk: int) -> Response | tuple[str, int]:
     if details.validate_on_submit():
         try:
             with write_transaction(db.session):
-                changed = management.update_details(
+                change = management.update_details(
                     current_user._get_current_object(),
                     user,
                     full_name=details.full_name.data or "",
@@ -220,8 +203,11 @@ def user_update(pk: int) -> Response | tuple[str, int]:
         except service.AccountError as exc:
             details.add_account_error(exc)
         else:
-            flash("Details saved." if changed else "Nothing changed.", "success")
-            return redirect(url_for("console.user_page", pk=pk))
+            refusal = messages.PROFILE_REFUSALS.get(change.outcome)
+            if refusal is None:
+                flash("Details saved." if change.changed else "Nothing changed.", "success")
+                return redirect(url_for("console.user_page", pk=pk))
+            details.form_errors.append(refusal)
     user = organisation_user_or_404(pk)
     return _render_user_page(user, details, UserExpiryForm(expires_on=user.expires_on)), 422
 
@@ -241,7 +227,7 @@ def user_set_expiry(pk: int) -> Response:
                 now=clock.now(),
                 today=clock.today(),
             )
-        error = REFUSALS.get(decision.outcome)
+        error = messages.CONSOLE_REFUSALS.get(decision.outcome)
         changed = decision.changed
     else:
         error = "; ".join(e for errors in form.errors.values() for e in errors)

@@ -26,7 +26,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from portal.guides import codes
+from portal import messages
 
 CONTENT_PACKAGE = "portal.guides.content"
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -167,7 +167,7 @@ def search(query: str) -> list[Hit]:
         score = _score(words, page.title, f"{page.summary} {page.plain}")
         if score:
             hits.append(Hit(page.title, "guides.page", {"slug": page.slug}, page.summary, score))
-    for message in codes.MESSAGES:
+    for message in messages.MESSAGES:
         body = f"{message.cause} {message.what_to_do}"
         score = _score(words, f"{message.code} {message.text}", body)
         if score:

@@ -11,7 +11,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from portal import htmx
-from portal.guides import codes
+from portal import messages
 from portal.guides import pages
 
 bp = Blueprint("guides", __name__, url_prefix="/guides")
@@ -35,9 +35,9 @@ def index() -> Response:
 def troubleshooting() -> str:
     return render_template(
         "guides/troubleshooting.html",
-        messages=codes.MESSAGES,
-        sections=codes.SECTIONS,
-        helpers=codes.HELPERS,
+        messages=messages.MESSAGES,
+        sections=messages.SECTIONS,
+        helpers=messages.HELPERS,
     )
 
 

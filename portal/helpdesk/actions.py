@@ -15,23 +15,22 @@ from datetime import datetime
 
 from flask import current_app
 
+from portal import messages
 from portal.accounts.models import User
+from portal.audit import kinds
 from portal.audit.record import record
 from portal.extensions import db
-from portal.guides import codes
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Status
+from portal.helpdesk.timeline import add_event
 from portal.mail_queue import QueuedMail
 from portal.mail_queue import enqueue
 
 APP_NAME = "Claims Portal Console"
 NOTE_MAX = 5000
 GUIDES_INDEX = "index"
-#: Audit event kind of a status change (docs/rules.md R9), referrals included; the timeline has
-#: details.
-STATUS_AUDIT = "helpdesk_status_changed"
 
 
 class NotFound(LookupError):
@@ -46,36 +45,12 @@ def lock_request(pk: int) -> HelpdeskRequest:
     return req
 
 
-def add_event(
-    req: HelpdeskRequest,
-    kind: EventKind,
-    actor: User | None,
-    now: datetime,
-    *,
-    details: str | None = None,
-    from_status: str | None = None,
-    to_status: str | None = None,
-) -> RequestEvent:
-    ev = RequestEvent(
-        request_id=req.id,
-        occurred_at=now,
-        kind=kind.value,
-        actor_id=actor.id if actor is not None else None,
-        actor=actor.user_id if actor is not None else "system",
-        from_status=from_status,
-        to_status=to_status,
-        details=details,
-    )
-    db.session.add(ev)
-    return ev
-
-
 # --- status, notes, referral -----------------------------------------------------------------
 
 
 def _audit_status(req: HelpdeskRequest, to_status: str, actor: User, now: datetime) -> None:
     record(
-        STATUS_AUDIT,
+        kinds.HELPDESK_STATUS_CHANGED,
         actor=actor,
         subject=None,
         now=now,
@@ -151,7 +126,7 @@ def guide_sections() -> list[GuideSection]:
     sections = [GuideSection(GUIDES_INDEX, "Guides (all guides)", "/guides/")]
     sections += [
         GuideSection(m.code, f"{m.code}: {m.text}", f"/guides/troubleshooting#{m.anchor}")
-        for m in codes.MESSAGES
+        for m in messages.MESSAGES
     ]
     return sections
 

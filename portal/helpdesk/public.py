@@ -36,10 +36,10 @@ from werkzeug.wrappers import Response
 
 from portal import clock
 from portal import mail_queue
+from portal import messages
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
-from portal.guides import codes
 from portal.helpdesk import submissions
 from portal.helpdesk import suggestions
 from portal.helpdesk import upload_quota
@@ -60,18 +60,6 @@ bp = Blueprint("helpdesk_public", __name__, url_prefix="/helpdesk")
 SENT_KEY = "helpdesk_sent"
 #: The guide codes suggested to this browser since it opened the Contact Us form.
 SUGGESTED_KEY = "helpdesk_suggested"
-
-#: Endpoints anyone may reach, even a user who must first change a one-time password.
-PUBLIC_ENDPOINTS = frozenset(
-    f"helpdesk_public.{name}"
-    for name in (
-        "contact",
-        "contact_suggestions",
-        "contact_sent",
-        "resend_user_id",
-        "resend_user_id_sent",
-    )
-)
 
 
 def _rate_limit() -> str:
@@ -99,10 +87,10 @@ def _suggested_so_far() -> list[str]:
     kept = session.get(SUGGESTED_KEY)
     if not isinstance(kept, list):
         return []
-    return [code for code in kept if isinstance(code, str) and code in codes.BY_CODE]
+    return [code for code in kept if isinstance(code, str) and code in messages.BY_CODE]
 
 
-def _show_suggestions(text: str | None) -> list[codes.Message]:
+def _show_suggestions(text: str | None) -> list[messages.Message]:
     """The entries matching ``text``, remembered as shown to this browser."""
     found = suggestions.matching(text)
     if found:
@@ -130,7 +118,7 @@ def _prefill(form: ContactForm) -> None:
         form.email.data = user.email
         form.organisation.data = user.organisation.name if user.organisation_id else ""
         form.user_id.data = user.user_id
-    message = codes.BY_CODE.get(request.args.get("code", ""))
+    message = messages.BY_CODE.get(request.args.get("code", ""))
     if message is not None:
         form.error_message.data = f"{message.code}: {message.text}"
     if request.args.get("console") in {c.value for c in Console}:

@@ -16,7 +16,6 @@ shorter one is a scan.  ``bench/helpdesk.py`` has the figures on 100,000 request
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -33,9 +32,13 @@ from sqlalchemy import table
 from sqlalchemy import text
 from sqlalchemy import union
 
+from portal import paging
+from portal import search_text
+from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.accounts.rules import Reason
 from portal.extensions import db
 from portal.helpdesk import search_index
 from portal.helpdesk.models import Console
@@ -54,6 +57,8 @@ PER_PAGE = 50
 #: past the count ("Next" appears while there is a further row).
 COUNT_LIMIT = 1_000
 MAX_QUERY = 100
+#: Seven digits: a deeper page is refused as a typing error.
+MAX_PAGE = 9_999_999
 #: The timeline shows at most this many events (newest last); a request rarely has 20.
 TIMELINE_LIMIT = 500
 
@@ -65,10 +70,6 @@ FILTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "console": (HelpdeskRequest.console, tuple(c.value for c in Console)),
     "environment": (HelpdeskRequest.environment, tuple(e.value for e in Environment)),
 }
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,11 @@ class QueueFilters:
                 value = ""
             chosen[name] = value
         raw_page = (args.get("page") or "").strip()
-        page = 1
-        if raw_page:
-            if re.fullmatch(r"[0-9]{1,7}", raw_page) and int(raw_page) >= 1:
-                page = int(raw_page)
-            else:
-                errors.append("page must be a whole number from 1: it was ignored")
-        q = "".join(ch for ch in (args.get("q") or "") if ch.isprintable()).strip()[:MAX_QUERY]
-        return cls(q=q, page=page, errors=tuple(errors), **chosen)
+        page = paging.whole_number(raw_page, 1, MAX_PAGE)
+        if raw_page and page is None:
+            errors.append("page must be a whole number from 1: it was ignored")
+        q = search_text.clean_query(args.get("q"), MAX_QUERY)
+        return cls(q=q, page=page or 1, errors=tuple(errors), **chosen)
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """Query-string arguments for links (empty values and page 1 left out)."""
@@ -122,7 +120,7 @@ class QueueFilters:
 def _prefix(col: Any, key: str, dialect: str) -> Any:
     """``col`` starts with ``key``, answered from an index on each database."""
     if dialect == "postgresql":  # varchar_pattern_ops indexes (migration 0007)
-        return col.like(_escape_like(key) + "%", escape="\\")
+        return col.like(search_text.starts_with_pattern(key), escape=search_text.LIKE_ESCAPE)
     # SQLite compares with BINARY (code points): this range is exactly "starts with key".
     return and_(col >= key, col < key + "\U0010ffff")
 
@@ -164,14 +162,14 @@ def _error_text_ids(q: str, filters: list[Any], limit: int, ordered: bool) -> Se
             .select_from(fts)
             .join(HelpdeskRequest, HelpdeskRequest.id == fts.c.rowid)
             .where(text("helpdesk_requests_fts MATCH :phrase"), *filters)  # FTS_TABLE
-            .params(phrase=search_index.fts_phrase(q))
+            .params(phrase=search_text.fts_phrase(q))
         )
         if ordered:
             stmt = stmt.order_by(fts.c.rowid.desc())
         return stmt.limit(limit)
     # PostgreSQL's pg_trgm index is on exactly this expression; elsewhere it is a scan.
     contains = func.lower(HelpdeskRequest.error_message).like(
-        "%" + _escape_like(q.lower()) + "%", escape="\\"
+        search_text.contains_pattern(q.lower()), escape=search_text.LIKE_ESCAPE
     )
     return _newest([contains, *filters], limit, ordered)
 
@@ -230,9 +228,9 @@ def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
     )
     more = counted > COUNT_LIMIT
     total = min(counted, COUNT_LIMIT)
-    pages = None if more else max(1, -(-total // per_page))
+    pages = None if more else paging.page_count(total, per_page)
     page = f.page if pages is None else min(f.page, pages)
-    offset = (page - 1) * per_page
+    offset = paging.offset(page, per_page)
     wanted = matching_ids(f, offset + per_page + 1).subquery()
     rows = list(
         db.session.scalars(
@@ -275,7 +273,7 @@ class MentionedAccount:
 
     @property
     def expired(self) -> bool:
-        return self.disabled_reason == "expiry"
+        return self.disabled_reason == Reason.EXPIRY
 
     @property
     def profile_label(self) -> str:
@@ -304,4 +302,4 @@ def mentions_expired_user_id(account: MentionedAccount | None, *, today: date) -
     """The User ID was disabled for expiry, or its expiry date has been reached (R3)."""
     if account is None:
         return False
-    return account.expired or (account.expires_on is not None and account.expires_on <= today)
+    return account.expired or states.is_expired(account.expires_on, today)

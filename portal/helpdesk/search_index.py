@@ -38,8 +38,3 @@ def available() -> bool:
             found = db.session.scalar(query, {"name": "ix_helpdesk_requests_error_message_trgm"})
         cache["available"] = found is not None
     return bool(cache["available"])
-
-
-def fts_phrase(q: str) -> str:
-    """``q`` as one FTS5 phrase (a quoted string: no operators, quotes doubled)."""
-    return '"' + q.replace('"', '""') + '"'

@@ -18,25 +18,26 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.accounts.rules import Access
+from portal.audit import kinds
 from portal.audit.models import AuditEvent
 from portal.audit.record import record
 from portal.extensions import db
 from portal.helpdesk.actions import APP_NAME
-from portal.helpdesk.actions import add_event
 from portal.helpdesk.actions import lock_request
 from portal.helpdesk.actions import public_link
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestKind
+from portal.helpdesk.timeline import add_event
 from portal.mail_queue import QueuedMail
 from portal.mail_queue import enqueue
 
-#: Audit event kind for a User ID emailed by staff (counted for the daily cap).
-USER_ID_SENT_AUDIT = "helpdesk_user_id_sent"
 #: The window of the per-account cap.
 CAP_WINDOW = timedelta(days=1)
 
@@ -81,7 +82,7 @@ def sent_today(user: User, now: datetime) -> int:
             .select_from(AuditEvent)
             .where(
                 AuditEvent.subject_id == user.id,
-                AuditEvent.kind == USER_ID_SENT_AUDIT,
+                AuditEvent.kind == kinds.HELPDESK_USER_ID_SENT,
                 AuditEvent.occurred_at > now - CAP_WINDOW,
             )
         )
@@ -121,7 +122,7 @@ def send_user_id(pk: int, *, actor: User, now: datetime) -> SendResult:
         if row is not None:  # users are never deleted
             locked.append(row)
     admins = locked
-    eligible = [a for a in admins if a.active]
+    eligible = [a for a in admins if states.state_of(a) is not Access.REMOVED]
     allowed = [a for a in eligible if sent_today(a, now) < cap]
     if not allowed:
         refused = tuple(a.user_id for a in admins)
@@ -151,7 +152,7 @@ def send_user_id(pk: int, *, actor: User, now: datetime) -> SendResult:
             )
         )
         record(
-            USER_ID_SENT_AUDIT,
+            kinds.HELPDESK_USER_ID_SENT,
             actor=actor,
             subject=admin,
             now=now,

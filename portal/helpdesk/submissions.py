@@ -22,17 +22,17 @@ from flask import current_app
 from flask import render_template
 
 from portal import mail_queue
-from portal.audit.models import SYSTEM
 from portal.extensions import db
+from portal.helpdesk import timeline
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
-from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import RequestKind
 from portal.helpdesk.models import Screenshot
 from portal.helpdesk.models import Status
 from portal.helpdesk.models import reference
 from portal.helpdesk.screenshots import CleanImage
 from portal.helpdesk.upload_quota import check_before_storing
+from portal.keys import normalise_key
 
 if TYPE_CHECKING:
     from portal.accounts.models import User
@@ -60,10 +60,6 @@ class ContactDetails:
     details: str | None
 
 
-def _key(text: str) -> str:
-    return text.strip().casefold()
-
-
 def _new_request(
     kind: RequestKind, sender: Sender, environment: str, now: datetime
 ) -> HelpdeskRequest:
@@ -75,7 +71,7 @@ def _new_request(
         environment=environment,
         name=sender.name,
         email=sender.email,
-        email_key=_key(sender.email),
+        email_key=normalise_key(sender.email),
         organisation_name=sender.organisation,
         submitted_by_id=sender.user.id if sender.user is not None else None,
         has_screenshot=False,
@@ -85,15 +81,8 @@ def _new_request(
 def _created(request: HelpdeskRequest, sender: Sender, now: datetime) -> None:
     """The first line of the timeline: the sender (their User ID when logged in) sent it."""
     actor = sender.user.user_id if sender.user is not None else sender.name
-    db.session.add(
-        RequestEvent(
-            request_id=request.id,
-            occurred_at=now,
-            kind=EventKind.CREATED.value,
-            actor_id=None,
-            actor=actor[:64],
-            to_status=Status.NEW.value,
-        )
+    timeline.add_event(
+        request, EventKind.CREATED, None, now, actor_name=actor, to_status=Status.NEW.value
     )
 
 
@@ -130,7 +119,7 @@ def submit_contact(
     request.stated_role = details.stated_role
     request.console = details.console
     request.user_id_given = details.user_id or None
-    request.user_id_key = _key(details.user_id) if details.user_id else None
+    request.user_id_key = normalise_key(details.user_id) if details.user_id else None
     request.error_message = details.error_message or None
     request.details = details.details or None
     request.suggestions_shown = " ".join(suggestions_shown)[:500] or None
@@ -152,15 +141,8 @@ def submit_contact(
     _created(request, sender, now)
     subject, body = acknowledgement_text(ref)
     ack = mail_queue.enqueue(sender.email, subject, body, purpose=ACK_PURPOSE, ref=ref)
-    db.session.add(
-        RequestEvent(
-            request_id=request.id,
-            occurred_at=now,
-            kind=EventKind.MAIL_QUEUED.value,
-            actor_id=None,
-            actor=SYSTEM,
-            details=f"Acknowledgement to {sender.email}",
-        )
+    timeline.add_event(
+        request, EventKind.MAIL_QUEUED, None, now, details=f"Acknowledgement to {sender.email}"
     )
     db.session.flush()
     return request, ack

@@ -1,6 +1,6 @@
 """Check this first: the Troubleshooting Guide entries that match a typed error message.
 
-The entries are the login-message table (``portal.guides.codes``), so a suggestion always
+The entries are the login-message table (``portal.messages``), so a suggestion always
 names a message the app really shows, and links to its guide entry.  A message matches when
 
 1. its code is mentioned (``LOGIN-06``, ``login 6``, ``reset-03``), or
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from portal.guides import codes
+from portal import messages
 
 #: At most this many suggestions are shown.
 LIMIT = 3
@@ -86,13 +86,13 @@ def _keys(normalised: str) -> set[str]:
     return {word[:4] for word in normalised.split() if word not in _STOP_WORDS and len(word) > 1}
 
 
-_TABLE = tuple((m, _normalise(m.text), _keys(_normalise(m.text))) for m in codes.MESSAGES)
+_TABLE = tuple((m, _normalise(m.text), _keys(_normalise(m.text))) for m in messages.MESSAGES)
 
 
-def codes_mentioned(text: str) -> list[codes.Message]:
-    found: list[codes.Message] = []
+def codes_mentioned(text: str) -> list[messages.Message]:
+    found: list[messages.Message] = []
     for prefix, number in _CODE.findall(text[:MAX_CHARS]):
-        message = codes.BY_CODE.get(f"{prefix.upper()}-{int(number):02d}")
+        message = messages.BY_CODE.get(f"{prefix.upper()}-{int(number):02d}")
         if message is not None and message not in found:
             found.append(message)
     return found
@@ -110,7 +110,7 @@ def _text_score(typed: str, typed_keys: set[str], message_text: str, keys: set[s
     return 0.0
 
 
-def matching(text: str | None, limit: int = LIMIT) -> list[codes.Message]:
+def matching(text: str | None, limit: int = LIMIT) -> list[messages.Message]:
     """The guide entries for ``text``, best first: codes it mentions, then matches by text."""
     text = (text or "")[:MAX_CHARS]
     found = codes_mentioned(text)

@@ -24,11 +24,11 @@ from sqlalchemy import ColumnElement
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import literal
-from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
 from portal.accounts import rules
+from portal.accounts import states
 from portal.accounts.models import User
 from portal.audit.models import SYSTEM
 from portal.audit.models import AuditEvent
@@ -53,11 +53,10 @@ def conditions(*, now: datetime, today: date) -> list[tuple[rules.Reason, Column
     matters for counting without changing anything (``--dry-run``), since the real sweep
     disables the expired ones first.
     """
-    expired = User.expires_on <= today  # rules.is_expired: today >= expires_on
-    inactive = User.last_use_at < rules.inactivity_cutoff(now)  # rules.due_disable
+    expired = states.expired(today)
     return [
         (rules.Reason.EXPIRY, expired),
-        (rules.Reason.INACTIVITY, inactive & or_(User.expires_on.is_(None), ~expired)),
+        (rules.Reason.INACTIVITY, states.inactive(now) & ~expired),
     ]
 
 

@@ -191,8 +191,8 @@ def _step_purge_tokens(now: datetime, _today: date) -> dict[str, int]:
     return {"purged": tokens.purge_expired(now)}
 
 
-def _step_expiry_digests(_now: datetime, today: date) -> dict[str, int]:
-    return notices.queue_expiry_digests(today=today)
+def _step_expiry_digests(now: datetime, today: date) -> dict[str, int]:
+    return notices.queue_expiry_digests(now=now, today=today)
 
 
 def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,9 @@ from sqlalchemy import select
 
 from portal import mail_queue
 from portal.extensions import db
+from portal.keys import normalise_key
+from portal.link_tokens import hash_token as hash_token  # re-exported: callers use service.*
+from portal.link_tokens import new_token
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import CONFIRMED
 from portal.newsletter.models import PENDING
@@ -43,11 +45,7 @@ APP_NAME = "Claims Portal Console"
 
 
 def email_key(email: str) -> str:
-    return email.strip().casefold()
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    return normalise_key(email)
 
 
 def _base_url() -> str:
@@ -154,7 +152,7 @@ def sign_up(email: str, *, now: datetime) -> QueuedMail | None:
         purpose = "newsletter.already"
     else:
         hours = int(current_app.config["PORTAL_NEWSLETTER_CONFIRM_HOURS"])
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         if not _awaiting_confirmation(subscriber, now):
             subscriber.email = email.strip()
         subscriber.status = PENDING

@@ -18,6 +18,7 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.offboarding import erase as erasing
 from portal.offboarding import export as exporting
+from portal.search_text import contains_pattern
 
 org_cli = AppGroup("org", help="A firm's data: export it, erase it.")
 users_cli = AppGroup("users", help="Users across every firm.")
@@ -94,11 +95,6 @@ def delete(name: str, export_path: Path, typed: str | None) -> None:
     )
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 @users_cli.command("find")
 @click.argument("text")
 @click.option("--limit", default=50, show_default=True, help="At most this many users.")
@@ -109,7 +105,7 @@ def find(text: str, limit: int) -> None:
         raise click.BadParameter("type some text to look for", param_hint="TEXT")
     if limit < 1:
         raise click.BadParameter("must be 1 or more", param_hint="--limit")
-    pattern = _like(key)
+    pattern = contains_pattern(key)
     rows = db.session.execute(
         select(User, Organisation.name)
         .outerjoin(Organisation, User.organisation_id == Organisation.id)

@@ -18,9 +18,9 @@ from portal.accounts import management
 from portal.accounts import rules
 from portal.accounts.models import User
 from portal.extensions import db
+from portal.helpdesk import timeline
 from portal.helpdesk.models import EventKind as RequestEventKind
 from portal.helpdesk.models import HelpdeskRequest
-from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import parse_reference
 from portal.helpdesk.models import reference as format_reference
 from portal.input_guard import MAX_ID
@@ -52,16 +52,7 @@ def linked_request(text: str | None) -> HelpdeskRequest | None:
 def _timeline(request: HelpdeskRequest | None, actor: User, details: str, now: datetime) -> None:
     if request is None:
         return
-    db.session.add(
-        RequestEvent(
-            request_id=request.id,
-            occurred_at=now,
-            kind=RequestEventKind.ACCOUNT_ACTION.value,
-            actor_id=actor.id,
-            actor=actor.user_id,
-            details=details,
-        )
-    )
+    timeline.add_event(request, RequestEventKind.ACCOUNT_ACTION, actor, now, details=details)
     db.session.execute(
         update(HelpdeskRequest)
         .where(HelpdeskRequest.id == request.id)

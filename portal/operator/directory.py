@@ -8,6 +8,7 @@ from sqlalchemy import case
 from sqlalchemy import or_
 from sqlalchemy import select
 
+from portal import search_text
 from portal.accounts.models import Organisation
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
@@ -20,13 +21,12 @@ MAX_QUERY = 100
 
 def clean_query(text: str | None) -> str:
     """What was typed, printable characters only, trimmed and bounded."""
-    return "".join(ch for ch in (text or "") if ch.isprintable()).strip()[:MAX_QUERY]
+    return search_text.clean_query(text, MAX_QUERY)
 
 
 def like_pattern(text: str) -> str:
     """A case-folded ``LIKE`` pattern for "contains ``text``" (``\\`` is the escape)."""
-    escaped = normalise_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return search_text.contains_pattern(normalise_key(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ not shown, and the number of queries does not grow with the number of organisati
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +17,13 @@ from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import paging
+from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
+from portal.accounts.rules import Access
 from portal.extensions import db
 from portal.operator.directory import like_pattern
 
@@ -55,6 +57,18 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, User.id)))
 
 
+def _state_counts() -> tuple[ColumnElement[int], ...]:
+    """Users with access, system-disabled, access removed, and Administrators with Enabled
+    ticked (the stored states, as the Console's counts)."""
+    enabled = states.in_state(Access.HAS_ACCESS)
+    return (
+        _count(enabled),
+        _count(states.in_state(Access.SYSTEM_DISABLED)),
+        _count(states.in_state(Access.REMOVED)),
+        _count(and_(enabled, User.profile == Profile.ADMINISTRATOR.value)),
+    )
+
+
 def summaries(*, q: str = "", page: int = 1, per_page: int = PER_PAGE) -> OrganisationsPage:
     """Organisations whose name contains ``q``, by name, with their users counted by state."""
     q = q.strip()[:200]
@@ -62,10 +76,10 @@ def summaries(*, q: str = "", page: int = 1, per_page: int = PER_PAGE) -> Organi
     if q:
         chosen = chosen.where(Organisation.name_key.like(like_pattern(q), escape="\\"))
     total = db.session.scalar(select(func.count()).select_from(chosen.subquery())) or 0
-    pages = max(1, -(-total // per_page))
+    pages = paging.page_count(total, per_page)
     page = min(max(page, 1), pages)
     shown = (
-        chosen.order_by(Organisation.name_key).limit(per_page).offset((page - 1) * per_page)
+        chosen.order_by(Organisation.name_key).limit(per_page).offset(paging.offset(page, per_page))
     ).subquery()
     stmt = (
         select(
@@ -73,10 +87,7 @@ def summaries(*, q: str = "", page: int = 1, per_page: int = PER_PAGE) -> Organi
             shown.c.name,
             shown.c.created_at,
             func.count(User.id),
-            _count(User.enabled.is_(True)),
-            _count(and_(User.enabled.is_(False), User.active.is_(True))),
-            _count(User.active.is_(False)),
-            _count(and_(User.enabled.is_(True), User.profile == Profile.ADMINISTRATOR.value)),
+            *_state_counts(),
         )
         .select_from(shown)
         .outerjoin(User, User.organisation_id == shown.c.id)
@@ -95,10 +106,7 @@ def summary(org_id: int) -> OrganisationSummary | None:
             Organisation.name,
             Organisation.created_at,
             func.count(User.id),
-            _count(User.enabled.is_(True)),
-            _count(and_(User.enabled.is_(False), User.active.is_(True))),
-            _count(User.active.is_(False)),
-            _count(and_(User.enabled.is_(True), User.profile == Profile.ADMINISTRATOR.value)),
+            *_state_counts(),
         )
         .outerjoin(User, User.organisation_id == Organisation.id)
         .where(Organisation.id == org_id)
@@ -120,5 +128,4 @@ def administrators(org_id: int) -> list[User]:
 
 
 def page_number(args: Mapping[str, str]) -> int:
-    raw = (args.get("page") or "").strip()
-    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else 1
+    return paging.whole_number(args.get("page"), 0, 999_999_999) or 1

@@ -1,12 +1,15 @@
 """The account actions on a user's operator page: re-enable, extend the expiry date, and both
 in one step (routes on the ``operator`` blueprint; the factory imports this module).
 
-Each POST is parsed (form, the optional helpdesk request reference), then ``actions`` runs
-inside ``write_transaction``; bad input or a refusal shows the page again with 422 and changes
-nothing, success redirects back to the page (post/redirect/get).
+Each POST goes through :func:`_run`: the form and the optional helpdesk request reference are
+parsed, then ``actions`` runs inside ``write_transaction``; bad input or a refusal
+(``messages.OPERATOR_REFUSALS``) shows the page again with 422 and changes nothing, success
+redirects back to the page (post/redirect/get).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import flash
 from flask import redirect
@@ -15,6 +18,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import messages
 from portal.access import portal_team_required
 from portal.accounts import rules
 from portal.accounts.models import User
@@ -22,20 +26,11 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
 from portal.operator import actions
+from portal.operator import bp
 from portal.operator.forms import EnableForm
 from portal.operator.forms import ExpiryForm
-from portal.operator.views import FUTURE_DATE
-from portal.operator.views import bp
-from portal.operator.views import render_user
-from portal.operator.views import user_or_404
-
-REFUSALS = {
-    rules.Outcome.REFUSED_EXPIRED: (
-        "The expiry date of {user} has been reached: extend the expiry date first, "
-        "or use “Extend and re-enable”."
-    ),
-    rules.Outcome.REFUSED_PAST_DATE: f"{FUTURE_DATE}.",
-}
+from portal.operator.user_page import render_user
+from portal.operator.user_page import user_or_404
 
 
 def _back(user: User, linked: HelpdeskRequest | None) -> Response:
@@ -59,7 +54,7 @@ def _parse(
             form.expires_on.data,  # type: ignore[arg-type]  # a date once validated
             today=clock.today(),
         ):
-            error = FUTURE_DATE
+            error = messages.FUTURE_DATE
         else:
             try:
                 linked = actions.linked_request(form.reference.data)
@@ -77,93 +72,95 @@ def _parse(
     return linked, render_user(user, linked=linked, error=error, expiry=expiry, status=422)
 
 
+#: An action: (actor, user, linked request) → its decisions, in the order they were taken.
+Act = Callable[[User, User, HelpdeskRequest | None], tuple[rules.Decision | None, ...]]
+#: What a successful action says: (user, decisions) → the notice.
+Done = Callable[[User, tuple[rules.Decision | None, ...]], str]
+
+
+def _run(
+    pk: int, form: EnableForm | ExpiryForm, act: Act, done: Done
+) -> Response | tuple[str, int]:
+    """Parse, run ``act`` in one write transaction, then show the first refusal (422) or flash
+    ``done`` and go back to the user's page."""
+    user = user_or_404(pk)
+    expiry = form if isinstance(form, ExpiryForm) else None
+    linked, refused = _parse(user, form, future_date=expiry is not None)
+    if refused is not None:
+        return refused
+    with write_transaction(db.session):
+        decisions = act(current_user._get_current_object(), user, linked)
+    for decision in decisions:
+        refusal = messages.OPERATOR_REFUSALS.get(decision.outcome) if decision else None
+        if refusal:
+            error = refusal.format(user=user.user_id)
+            return render_user(user, linked=linked, error=error, expiry=expiry, status=422)
+    flash(done(user, decisions), "success")
+    return _back(user, linked)
+
+
 @bp.post("/users/<int:pk>/enable")
 @portal_team_required
 def user_enable(pk: int) -> Response | tuple[str, int]:
     """R6: tick Enabled (Active back on, reason and failures cleared)."""
-    user = user_or_404(pk)
-    form = EnableForm()
-    linked, refused = _parse(user, form, future_date=False)
-    if refused is not None:
-        return refused
-    with write_transaction(db.session):
-        decision = actions.reenable(
-            current_user._get_current_object(),
-            user,
-            request=linked,
-            now=clock.now(),
-            today=clock.today(),
-        )
-    refusal = REFUSALS.get(decision.outcome)
-    if refusal:
-        return render_user(user, linked=linked, error=refusal.format(user=user.user_id), status=422)
-    if decision.changed:
-        flash(f"Access restored for {user.user_id}: Enabled and Active are ticked.", "success")
-    else:
-        flash(f"{user.user_id} already has access: nothing changed.", "success")
-    return _back(user, linked)
+
+    def act(actor: User, user: User, linked: HelpdeskRequest | None) -> tuple[rules.Decision]:
+        now, today = clock.now(), clock.today()
+        return (actions.reenable(actor, user, request=linked, now=now, today=today),)
+
+    def done(user: User, decisions: tuple[rules.Decision | None, ...]) -> str:
+        if decisions[0] is not None and decisions[0].changed:
+            return f"Access restored for {user.user_id}: Enabled and Active are ticked."
+        return f"{user.user_id} already has access: nothing changed."
+
+    return _run(pk, EnableForm(), act, done)
 
 
 @bp.post("/users/<int:pk>/expiry")
 @portal_team_required
 def user_extend(pk: int) -> Response | tuple[str, int]:
     """Change the expiry date (access itself is not restored: see ``user_extend_enable``)."""
-    user = user_or_404(pk)
     form = ExpiryForm()
-    linked, refused = _parse(user, form, future_date=True)
-    if refused is not None:
-        return refused
-    with write_transaction(db.session):
-        decision = actions.extend(
-            current_user._get_current_object(),
-            user,
-            form.expires_on.data,  # type: ignore[arg-type]
-            request=linked,
-            now=clock.now(),
-            today=clock.today(),
-        )
-    refusal = REFUSALS.get(decision.outcome)
-    if refusal:
-        return render_user(user, linked=linked, error=refusal, expiry=form, status=422)
-    if decision.changed:
-        flash(f"Expiry date of {user.user_id} saved: access ends on {user.expires_on}.", "success")
-    else:
-        flash(f"The expiry date of {user.user_id} was already {user.expires_on}.", "success")
-    return _back(user, linked)
+
+    def act(actor: User, user: User, linked: HelpdeskRequest | None) -> tuple[rules.Decision]:
+        now, today = clock.now(), clock.today()
+        new_date = form.expires_on.data
+        assert new_date is not None  # validated by _parse
+        return (actions.extend(actor, user, new_date, request=linked, now=now, today=today),)
+
+    def done(user: User, decisions: tuple[rules.Decision | None, ...]) -> str:
+        if decisions[0] is not None and decisions[0].changed:
+            return f"Expiry date of {user.user_id} saved: access ends on {user.expires_on}."
+        return f"The expiry date of {user.user_id} was already {user.expires_on}."
+
+    return _run(pk, form, act, done)
 
 
 @bp.post("/users/<int:pk>/extend-and-enable")
 @portal_team_required
 def user_extend_enable(pk: int) -> Response | tuple[str, int]:
     """The usual fix for an expired User ID: a new expiry date, then R6, in one step."""
-    user = user_or_404(pk)
     form = ExpiryForm()
-    linked, refused = _parse(user, form, future_date=True)
-    if refused is not None:
-        return refused
-    with write_transaction(db.session):
-        extended, enabled = actions.extend_and_reenable(
-            current_user._get_current_object(),
-            user,
-            form.expires_on.data,  # type: ignore[arg-type]
-            request=linked,
-            now=clock.now(),
-            today=clock.today(),
+
+    def act(
+        actor: User, user: User, linked: HelpdeskRequest | None
+    ) -> tuple[rules.Decision, rules.Decision | None]:
+        now, today = clock.now(), clock.today()
+        new_date = form.expires_on.data
+        assert new_date is not None  # validated by _parse
+        return actions.extend_and_reenable(
+            actor, user, new_date, request=linked, now=now, today=today
         )
-    refusal = REFUSALS.get(extended.outcome) or (
-        REFUSALS.get(enabled.outcome) if enabled is not None else None
-    )
-    if refusal:
-        return render_user(
-            user, linked=linked, error=refusal.format(user=user.user_id), expiry=form, status=422
+
+    def done(user: User, decisions: tuple[rules.Decision | None, ...]) -> str:
+        enabled = decisions[1]
+        restored = (
+            "access restored: Enabled and Active are ticked"
+            if enabled is not None and enabled.changed
+            else "access was already on"
         )
-    restored = (
-        "access restored: Enabled and Active are ticked"
-        if enabled is not None and enabled.changed
-        else "access was already on"
-    )
-    flash(
-        f"Expiry date of {user.user_id} saved (access ends on {user.expires_on}); {restored}.",
-        "success",
-    )
-    return _back(user, linked)
+        return (
+            f"Expiry date of {user.user_id} saved (access ends on {user.expires_on}); {restored}."
+        )
+
+    return _run(pk, form, act, done)

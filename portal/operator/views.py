@@ -5,16 +5,14 @@ came from one (``?ref=HD-000123`` carried from the request's page).
 
 Views are thin: parse → ``service`` / ``actions`` inside ``write_transaction`` → render.
 Changes are POSTs answered with a redirect (post/redirect/get) or the page again with 422.
-The account actions on a user's page are in ``user_actions.py`` (routes on this blueprint).
+The account actions on a user's page are in ``user_actions.py`` (routes on the same blueprint,
+defined in the package); both render a user's page with ``user_page.py``.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from datetime import timedelta
-from typing import Any
 
-from flask import Blueprint
 from flask import abort
 from flask import current_app
 from flask import flash
@@ -30,31 +28,27 @@ from werkzeug.wrappers import Response
 
 from portal import clock
 from portal import htmx
+from portal import messages
 from portal.access import portal_team_required
-from portal.accounts import queries
-from portal.accounts import rules
 from portal.accounts import service
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
-from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import Status
 from portal.operator import actions
+from portal.operator import bp
 from portal.operator import directory
 from portal.operator import mail_report
 from portal.operator import organisations
 from portal.operator.forms import AdministratorForm
-from portal.operator.forms import ExpiryForm
 from portal.operator.forms import OrganisationForm
-
-bp = Blueprint("operator", __name__, url_prefix="/operator")
+from portal.operator.user_page import render_user
+from portal.operator.user_page import user_or_404
 
 #: Requests referred to the Portal team shown on the area's home page.
 REFERRED_SHOWN = 20
-FUTURE_DATE = "The new expiry date must be after today"
 
 
 # --- home -----------------------------------------------------------------------------------
@@ -155,7 +149,9 @@ def administrator_create(pk: int) -> tuple[str, int] | str:
         form.expires_on.data = today + timedelta(
             days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
         )
-    valid = form.validate_new(today, past_expiry=FUTURE_DATE)
+    valid = form.validate_new(
+        today, user_id_taken=service.user_id_taken, past_expiry=messages.FUTURE_DATE
+    )
     if valid:
         try:
             with write_transaction(db.session):
@@ -173,10 +169,7 @@ def administrator_create(pk: int) -> tuple[str, int] | str:
             form.add_account_error(exc)
         except IntegrityError:  # the same User ID created at the same moment
             db.session.rollback()
-            form.user_id.errors = [
-                *form.user_id.errors,
-                "That User ID is already taken (User IDs ignore case)",
-            ]
+            form.user_id.errors = [*form.user_id.errors, messages.USER_ID_TAKEN]
         else:
             return render_template(
                 "operator/one_time_password.html", user=user, organisation=org, password=password
@@ -210,57 +203,6 @@ def users() -> Response:
     else:
         response = make_response(render_template("operator/users.html", **context))
     return htmx.add_vary(response)
-
-
-def user_or_404(pk: int) -> User:
-    user = db.session.get(User, pk)
-    if user is None:
-        abort(404)
-    return user
-
-
-def render_user(
-    user: User,
-    *,
-    linked: HelpdeskRequest | None,
-    error: str | None = None,
-    ref_error: str | None = None,
-    expiry: ExpiryForm | None = None,
-    status: int = 200,
-) -> tuple[str, int]:
-    trail = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.subject_id == user.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(50)
-    ).all()
-    organisation = (
-        db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
-    )
-    today = clock.today()
-    if expiry is None:
-        expiry = ExpiryForm(formdata=None, expires_on=_suggested_expiry(user, today))
-    context: dict[str, Any] = {
-        "user": user,
-        "organisation": organisation,
-        "expired": rules.is_expired(user.to_state(), today),
-        "disabled_by": queries.latest_disables([user.id]) if not user.enabled else {},
-        "trail": trail,
-        "linked": linked,
-        "error": error,
-        "ref_error": ref_error,
-        "expiry": expiry,
-    }
-    return render_template("operator/user.html", **context), status
-
-
-def _suggested_expiry(user: User, today: date) -> date:
-    """The usual extension: PORTAL_DEFAULT_EXPIRY_DAYS after today or the current date."""
-    start = max(user.expires_on or today, today)
-    try:
-        return start + timedelta(days=current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"])
-    except OverflowError:
-        return start
 
 
 @bp.get("/users/<int:pk>")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint
-from flask import Flask
 from flask import abort
 from flask import current_app
 from flask import jsonify
@@ -69,8 +68,3 @@ def _figures_registry() -> CollectorRegistry:
     figures = CollectorRegistry(auto_describe=False)
     figures.register(DatabaseFigures(clock.now()))
     return figures
-
-
-def init_app(app: Flask) -> None:
-    metrics.init_app(app)
-    app.register_blueprint(bp)

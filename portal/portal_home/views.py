@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from portal import clock
 from portal.accounts import service
 
 bp = Blueprint("portal_home", __name__)
@@ -25,6 +26,10 @@ def index() -> Response:
 def home() -> str:
     user = current_user._get_current_object()
     admins = (
-        service.organisation_administrators(user.organisation_id) if user.organisation_id else []
+        service.organisation_administrators(
+            user.organisation_id, now=clock.now(), today=clock.today()
+        )
+        if user.organisation_id
+        else []
     )
     return render_template("portal/home.html", user=user, administrators=admins)

@@ -16,11 +16,11 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from portal import clock
+from portal import messages as codes
 from portal.accounts import rules
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.extensions import db
-from portal.guides import codes
 from tests.factories import PASSWORD
 from tests.factories import lock_out
 from tests.factories import login

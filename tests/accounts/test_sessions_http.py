@@ -146,7 +146,12 @@ def test_idle_timeout_is_configurable(client: FlaskClient) -> None:
 def test_production_cookie_attributes(database_url: str) -> None:
     from tests.conftest import base_settings
 
-    settings = {**base_settings(database_url), "TESTING": False, "PORTAL_ENV": "production"}
+    settings = {
+        **base_settings(database_url),
+        "TESTING": False,
+        "PORTAL_ENV": "production",
+        "PORTAL_BASE_URL": "https://portal.example",  # production refuses to start without
+    }
     app = create_app(settings)
     with app.app_context():
         user = make_user()

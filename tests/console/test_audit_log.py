@@ -20,8 +20,8 @@ from portal import clock
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
+from portal.audit import export as audit
 from portal.audit.models import AuditEvent
-from portal.console import audit
 from portal.db import write_transaction
 from portal.extensions import db
 from tests.factories import make_org

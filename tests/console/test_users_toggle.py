@@ -12,6 +12,7 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import markupsafe
 import pytest
@@ -132,8 +133,8 @@ def test_r4_two_administrators_acting_on_each_other_at_once_keep_one(
     barrier = threading.Barrier(2, timeout=1.5)
     real = management.is_last_admin_with_access
 
-    def meet_then_check(user: User) -> bool:
-        answer = real(user)
+    def meet_then_check(user: User, **when: Any) -> bool:
+        answer = real(user, **when)
         # Both requests count before either commits, when the database lets them (PostgreSQL);
         # on SQLite the second waits for the write lock and the barrier times out.
         with contextlib.suppress(threading.BrokenBarrierError):

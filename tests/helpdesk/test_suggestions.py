@@ -8,7 +8,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from portal.guides import codes
+from portal import messages as codes
 from portal.helpdesk import suggestions
 
 from .conftest import contact_data

@@ -59,7 +59,7 @@ def queued() -> list[QueuedMail]:
 def test_the_guide_choices_are_the_troubleshooting_entries_and_the_index(
     client: FlaskClient, staff: User
 ) -> None:
-    from portal.guides import codes
+    from portal import messages as codes
 
     req = make_request()
     page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)

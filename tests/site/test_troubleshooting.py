@@ -29,13 +29,13 @@ from wtforms.validators import Length
 from wtforms.validators import Regexp
 
 from portal import clock
+from portal import messages as codes
 from portal.accounts import password_policy
 from portal.accounts.forms import ChangePasswordForm
 from portal.accounts.forms import LoginForm
 from portal.accounts.models import Profile
 from portal.auth.reset import NewPasswordForm
 from portal.auth.reset import ResetRequestForm
-from portal.guides import codes
 from tests.factories import PASSWORD
 from tests.factories import lock_out
 from tests.factories import login

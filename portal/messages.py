@@ -1,8 +1,16 @@
-"""Every message a login or password reset page can show: code, text, cause, what to do, who
-can help.
+"""Every message the portal shows about accounts, in one module (docs/architecture.md §2).
 
-One table, used by the login views and rendered by the Troubleshooting Guide, so a message
-cannot exist without its guide entry.  Codes are stable (people quote them to the Helpdesk).
+* **Login codes**: every message a login or password reset page can show: code, text, cause,
+  what to do, who can help.  One table, used by the login views and rendered by the
+  Troubleshooting Guide, so a message cannot exist without its guide entry.  Codes are stable
+  (people quote them to the Helpdesk).  The login service returns outcomes; the web layer turns
+  them into messages here (:func:`for_login`).
+* **Refusal texts**: what the Admin Console (:data:`CONSOLE_REFUSALS`,
+  :data:`PROFILE_REFUSALS`), the operator pages (:data:`OPERATOR_REFUSALS`) and the CLI
+  (:func:`cli_refusal`) say when ``rules`` refuses a change.
+
+It imports only ``accounts.rules`` and ``accounts.states`` from the portal, so every layer may
+use it; ``guides`` renders its table and nothing in ``accounts`` imports ``guides``.
 """
 
 from __future__ import annotations
@@ -11,6 +19,9 @@ import re
 from dataclasses import dataclass
 
 from portal.accounts import rules
+from portal.accounts import states
+
+_DAYS = states.INACTIVITY_DAYS
 
 YOURSELF = "Yourself"
 ADMINISTRATOR = "Your Administrator"
@@ -105,8 +116,8 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-04",
-        "Your User ID was disabled because it had not been used for more than 90 days.",
-        "Nobody logged in with this User ID for more than 90 days.",
+        f"Your User ID was disabled because it had not been used for more than {_DAYS} days.",
+        f"Nobody logged in with this User ID for more than {_DAYS} days.",
         "As an Administrator disabled by the system you may reset your own password by "
         'email: follow "Forgotten your password?" on the Admin Console login page. A reset '
         "also restores your access. Or ask another Administrator of your organisation to "
@@ -115,9 +126,9 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-05",
-        "Your User ID was disabled because it had not been used for more than 90 days. "
+        f"Your User ID was disabled because it had not been used for more than {_DAYS} days. "
         "Ask your Administrator to re-enable it.",
-        "Nobody logged in with this User ID for more than 90 days.",
+        f"Nobody logged in with this User ID for more than {_DAYS} days.",
         "Ask one of your organisation's Administrators to tick Enabled for your User ID.",
         (ADMINISTRATOR,),
     ),
@@ -403,6 +414,17 @@ def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:
     return BY_CODE[_REFUSAL_CODES[(outcome, may_self_reset)]]
 
 
+def for_login(outcome: rules.Outcome | str, *, may_self_reset: bool) -> Message | None:
+    """The message a login page shows for the login service's outcome (None: let in)."""
+    if outcome == rules.Outcome.OK:
+        return None
+    if outcome == "refused_console":
+        return BY_CODE[CONSOLE_NOT_ALLOWED]
+    if outcome == rules.Outcome.BAD_PASSWORD:
+        return BY_CODE[GENERIC_FAILURE]
+    return for_refusal(rules.Outcome(outcome), may_self_reset=may_self_reset)
+
+
 def get(code: str) -> Message:
     return BY_CODE[code]
 
@@ -413,3 +435,59 @@ def for_text(text: str) -> Message | None:
     if found is None:
         found = next((m for m in MESSAGES if m.pattern and m.matches(text)), None)
     return found
+
+
+# --- refusal texts (docs/rules.md R3, R4, R6) ------------------------------------------------
+
+EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
+FUTURE_DATE = "The new expiry date must be after today"
+USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
+
+#: What an Administrator is told in the Console when the rules refuse a change.
+CONSOLE_REFUSALS: dict[rules.Outcome, str] = {
+    rules.Outcome.REFUSED_SELF: "You cannot remove your own access.",
+    rules.Outcome.REFUSED_LAST_ADMIN: (
+        "This is your organisation's last Administrator with access: its access cannot be removed."
+    ),
+    rules.Outcome.REFUSED_EXPIRED: (
+        "The expiry date has been reached: extend the expiry date first, then tick Enabled."
+    ),
+    rules.Outcome.REFUSED_PAST_DATE: f"{EXPIRY_NOT_AFTER_TODAY}.",
+}
+
+#: Changing a user's profile away from Administrator (``management.update_details``).
+PROFILE_REFUSALS: dict[rules.Outcome, str] = {
+    rules.Outcome.REFUSED_SELF: "You cannot remove your own Administrator profile",
+    rules.Outcome.REFUSED_LAST_ADMIN: (
+        "This is the organisation's last Administrator with access: "
+        "make another user an Administrator first"
+    ),
+}
+
+#: The operator pages' refusals (``{user}`` is the User ID).
+OPERATOR_REFUSALS: dict[rules.Outcome, str] = {
+    rules.Outcome.REFUSED_EXPIRED: (
+        "The expiry date of {user} has been reached: extend the expiry date first, "
+        "or use “Extend and re-enable”."
+    ),
+    rules.Outcome.REFUSED_PAST_DATE: f"{FUTURE_DATE}.",
+}
+
+#: Why a user that still has Enabled ticked cannot log in (R2/R3), for ``portal enable``.
+CLI_DUE: dict[rules.Reason, str] = {
+    rules.Reason.EXPIRY: "its expiry date {expires_on} has been reached",
+    rules.Reason.INACTIVITY: f"it was not used for more than {states.INACTIVITY_DAYS} days",
+}
+
+
+def cli_refusal(outcome: rules.Outcome, *, user_id: str, expires_on: object, due: bool) -> str:
+    """What ``portal enable``/``disable`` says when the rules refuse (``due``: the user was
+    still Enabled but due when the command ran)."""
+    if outcome is rules.Outcome.REFUSED_EXPIRED:
+        was = "due: " if due else ""
+        return (
+            f"{user_id}: {was}its expiry date {expires_on} has been reached, so it "
+            "cannot log in: extend the expiry date first (portal extend "
+            f"{user_id} --to YYYY-MM-DD), then enable it."
+        )
+    return CONSOLE_REFUSALS.get(outcome, f"{user_id}: refused ({outcome.value})")

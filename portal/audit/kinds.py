@@ -1,0 +1,80 @@
+"""Every kind of audit event (docs/rules.md R9) and its label: the one registry.
+
+The account events decided by the rules are ``rules.EventKind``; the others are the constants
+below.  ``record.record`` refuses a kind that is not in :data:`LABELS`, and
+``tests/audit/test_kinds.py`` checks that every kind the code records is here, so the audit
+log's "What happened" column and filter never show a raw code for an event of our own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from portal.accounts.rules import EventKind
+
+# --- kinds recorded outside the rules (services and the web layer) -----------------------------
+
+#: A logged-in user opened a page their profile may not see (docs/security.md AC-04).
+AUTHZ_DENIED: Final = "authz_denied"
+#: An Administrator changed a user's name, email address or profile.
+DETAILS_CHANGED: Final = "details_changed"
+#: An Administrator issued a one-time password.
+PASSWORD_RESET_BY_ADMIN: Final = "password_reset_by_admin"  # noqa: S105 (a kind, not a password)
+#: An Administrator signed a user out everywhere.
+SESSIONS_ENDED: Final = "sessions_ended"
+#: Self-service reset (R7): a link was emailed.
+PASSWORD_RESET_REQUESTED: Final = "password_reset_requested"  # noqa: S105 (a kind, not a password)
+#: Self-service reset: a known User ID, but no link (the reason says why).
+PASSWORD_RESET_REFUSED: Final = "password_reset_refused"  # noqa: S105 (a kind, not a password)
+#: Self-service reset: a new password was set through a link.
+PASSWORD_RESET_COMPLETED: Final = "password_reset_completed"  # noqa: S105 (a kind, not a password)
+#: A helpdesk request's status changed, referrals included (the timeline has the details).
+HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
+#: The Helpdesk emailed an Administrator their User ID.
+HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
+
+#: Every kind the code records, and what the audit log calls it.
+LABELS: Final[dict[str, str]] = {
+    EventKind.LOGIN_SUCCEEDED: "Logged in",
+    EventKind.LOGIN_FAILED: "Login failed",
+    EventKind.LOGIN_REFUSED: "Login refused (no access)",
+    EventKind.LOCKED_OUT: "Locked out",
+    EventKind.SYSTEM_DISABLED: "Disabled by the system",
+    EventKind.ACCESS_REMOVED: "Access removed",
+    EventKind.REMOVE_REFUSED: "Access removal refused",
+    EventKind.ENABLED: "Access given (Enabled checked)",
+    EventKind.ENABLE_REFUSED: "Enabling refused",
+    EventKind.PASSWORD_RESET: "Password reset (self-service)",
+    PASSWORD_RESET_BY_ADMIN: "One-time password issued",
+    EventKind.PASSWORD_CHANGED: "Password changed",
+    EventKind.EXPIRY_CHANGED: "Expiry date changed",
+    EventKind.EXPIRY_REFUSED: "Expiry date change refused",
+    EventKind.USER_CREATED: "User created",
+    DETAILS_CHANGED: "Details changed",
+    SESSIONS_ENDED: "Signed out everywhere",
+    EventKind.ORGANISATION_CREATED: "Organisation created",
+    EventKind.ORGANISATION_ERASED: "Organisation erased",
+    EventKind.LOGGED_OUT: "Logged out",
+    AUTHZ_DENIED: "Access to a page refused",
+    PASSWORD_RESET_REQUESTED: "Password reset link sent",
+    PASSWORD_RESET_REFUSED: "Password reset link refused",
+    PASSWORD_RESET_COMPLETED: "Password reset link used",
+    HELPDESK_STATUS_CHANGED: "Helpdesk request status changed",
+    HELPDESK_USER_ID_SENT: "User ID sent by the Helpdesk",
+}
+
+
+class UnknownKind(ValueError):
+    """An audit event of a kind that is not in :data:`LABELS`."""
+
+
+def check(kind: str) -> str:
+    """``kind`` as stored; refuses a kind the registry does not know."""
+    if kind not in LABELS:
+        raise UnknownKind(f"audit event kind {kind!r} is not in portal/audit/kinds.py")
+    return str(kind)
+
+
+def label(kind: str) -> str:
+    """What the audit log calls ``kind``; a stored kind we no longer record reads as words."""
+    return LABELS.get(kind) or kind.replace("_", " ").capitalize()
