@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import delete
@@ -37,6 +36,8 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from portal import clock
+from portal import emails
+from portal import links
 from portal import mail_queue
 from portal.accounts import rules
 from portal.accounts import states
@@ -90,10 +91,6 @@ def _local(moment: datetime) -> str:
     return f"{local.day} {local:%b %Y %H:%M %Z}"
 
 
-def _console_url(path: str) -> str:
-    return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/") + path
-
-
 def on_lockout(user: User, *, now: datetime) -> list[QueuedMail]:
     """Inside the lockout's write transaction (``user``'s row locked): queue the user's notice
     if none went in the last day, record an alert for each Administrator with access of its
@@ -141,25 +138,14 @@ def _user_notice(user: User, *, now: datetime) -> QueuedMail | None:
     if claimed is None:
         return None
     email, user_id, full_name, profile = claimed
-    if profile == Profile.ADMINISTRATOR.value:
-        what_now = (
-            'You may reset your own password by email: follow "Forgotten your password?" on '
-            "the Admin Console login page. A reset also restores your access. Or ask another "
-            "Administrator of your organisation to re-enable you."
-        )
-    elif profile == Profile.CLAIMS_HANDLER.value:
-        what_now = "Ask one of your organisation's Administrators to re-enable your User ID."
-    else:
-        what_now = "Ask the Portal team to re-enable your User ID."
-    body = (
-        f"Hello {full_name},\n\n"
-        f"Your User ID {user_id} was locked at {_local(now)} after "
-        f"{rules.LOCKOUT_AFTER} wrong passwords in a row. Until it is re-enabled, the login "
-        "page answers every attempt as if the password were wrong.\n\n"
-        f"{what_now}\n\n"
-        "If it was not you who typed those passwords, someone may be trying to guess yours: "
-        "tell your Administrator, and choose a new password once your access is back.\n\n"
-        "You receive at most one of these emails a day.\n"
+    body = emails.render(
+        "lockout_user.txt",
+        full_name=full_name,
+        user_id=user_id,
+        locked_at=_local(now),
+        lockout_after=rules.LOCKOUT_AFTER,
+        is_administrator=profile == Profile.ADMINISTRATOR.value,
+        is_claims_handler=profile == Profile.CLAIMS_HANDLER.value,
     )
     return mail_queue.enqueue(
         email,
@@ -244,29 +230,17 @@ def _subject(locked: list[Locked]) -> str:
 
 
 def _admin_body(locked: list[Locked]) -> str:
-    lines = [
-        f"These User IDs of your organisation were locked out after {rules.LOCKOUT_AFTER} "
-        "wrong passwords in a row:",
-        "",
-    ]
-    lines += [
-        f"- {uid} ({name}) was locked out at {_local(at)}: {_console_url(f'/console/users/{pk}')}"
-        for uid, name, at, pk in locked[:MAX_LINES]
-    ]
-    if len(locked) > MAX_LINES:
-        lines.append(f"- … and {len(locked) - MAX_LINES} more")
-    every = int(rules.ADMIN_LOCKOUT_ALERT_EVERY.total_seconds() // 60)
-    lines += [
-        "",
-        "If this was not expected, someone may be guessing passwords. Once you have spoken to "
-        "a user, you can give the access back by ticking Enabled in the Admin Console (each "
-        "link above; every locked-out user of the organisation: "
-        f"{_console_url('/console/users?reason=lockout')}).",
-        "",
-        f"You receive this email as an Administrator of the organisation, at most once every "
-        f"{every} minutes; lockouts in between are listed in the next one.",
-    ]
-    return "\n".join(lines) + "\n"
+    return emails.render(
+        "lockout_administrators.txt",
+        lockout_after=rules.LOCKOUT_AFTER,
+        locked=[
+            (uid, name, _local(at), links.absolute_url(f"/console/users/{pk}"))
+            for uid, name, at, pk in locked[:MAX_LINES]
+        ],
+        more=max(0, len(locked) - MAX_LINES),
+        lockouts_link=links.absolute_url("/console/users?reason=lockout"),
+        every=int(rules.ADMIN_LOCKOUT_ALERT_EVERY.total_seconds() // 60),
+    )
 
 
 def send_waiting(*, now: datetime) -> int:

@@ -16,10 +16,11 @@ from datetime import timedelta
 from itertools import groupby
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import ColumnElement
 from sqlalchemy import select
 
+from portal import emails
+from portal import links
 from portal import mail_queue
 from portal.accounts import states
 from portal.accounts.models import Organisation
@@ -53,10 +54,6 @@ def _administrators(
     return found
 
 
-def _console_url(path: str) -> str:
-    return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/") + path
-
-
 def _expiring_condition(today: date) -> ColumnElement[bool]:
     """Users with access whose expiry date is within DIGEST_DAYS after today."""
     last = today + timedelta(days=DIGEST_DAYS)
@@ -81,24 +78,15 @@ def _expiring(today: date) -> Iterator[tuple[int, str, str, str, date]]:
 
 
 def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, today: date) -> str:
-    lines = [
-        f"These users of {name} reach their expiry date within {DIGEST_DAYS} days. On that "
-        "date they can no longer log in, unless you extend the date in the Admin Console.",
-        "",
-    ]
-    for user_id, full_name, expires_on in users:
-        days = (expires_on - today).days
-        when = "tomorrow" if days == 1 else f"in {days} days"
-        lines.append(f"- {user_id} ({full_name}): expires on {expires_on:%d %b %Y} ({when})")
-    if total > len(users):
-        lines.append(f"- … and {total - len(users)} more")
-    lines += [
-        "",
-        f"Users list, by expiry date: {_console_url('/console/users?sort=expiry')}",
-        "",
-        "You receive this email as an Administrator of the organisation.",
-    ]
-    return "\n".join(lines) + "\n"
+    return emails.render(
+        "expiry_digest.txt",
+        name=name,
+        days=DIGEST_DAYS,
+        users=users,
+        today=today,
+        more=max(0, total - len(users)),
+        users_link=links.absolute_url("/console/users?sort=expiry"),
+    )
 
 
 def queue_expiry_digests(*, now: datetime, today: date) -> dict[str, int]:

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
+from portal import emails
+from portal import links
 from portal import mail_queue
 from portal.accounts import rules
 from portal.accounts import tokens
@@ -43,8 +45,6 @@ log = logging.getLogger(__name__)
 #: ``mail_queue`` purposes of the two emails.
 LINK_PURPOSE = "password_reset.link"
 NOTICE_PURPOSE = "password_reset.notice"
-
-APP_NAME = "Claims Portal Console"
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,7 @@ def emails_match(stored: str, typed: str) -> bool:
 
 def reset_link(token: str) -> str:
     """Built from PORTAL_BASE_URL, never from the request's Host header (docs/security.md RS-06)."""
-    base = str(current_app.config["PORTAL_BASE_URL"]).rstrip("/")
-    return f"{base}/password-reset/{token}"
+    return links.absolute_url(f"/password-reset/{token}")
 
 
 def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
@@ -125,7 +124,7 @@ def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
         )
         link = mail_queue.enqueue(
             user.email,
-            f"Reset your {APP_NAME} password",
+            f"Reset your {emails.APP_NAME} password",
             _link_text(user.full_name, user.user_id, token, minutes),
             purpose=LINK_PURPOSE,
             ref=user.user_id[:40],
@@ -136,14 +135,12 @@ def request_reset(user_id: str, email: str, *, now: datetime) -> bool:
 
 
 def _link_text(full_name: str, user_id: str, token: str, minutes: int) -> str:
-    return (
-        f"Hello {full_name},\n\n"
-        f"Someone, we hope you, asked to reset the password of the Administrator User ID "
-        f"{user_id} on the {APP_NAME}.\n\n"
-        f"To choose a new password, open this link within {minutes} minutes:\n\n"
-        f"{reset_link(token)}\n\n"
-        "The link works once. Your current password keeps working until you use it.\n"
-        "If you did not ask for this, ignore this email: nothing has changed.\n"
+    return emails.render(
+        "password_reset_link.txt",
+        full_name=full_name,
+        user_id=user_id,
+        minutes=minutes,
+        link=reset_link(token),
     )
 
 
@@ -175,7 +172,7 @@ def complete(
         reason = decision.state.reason
         notice = mail_queue.enqueue(
             user.email,
-            f"Your {APP_NAME} password was changed",
+            f"Your {emails.APP_NAME} password was changed",
             _notice_text(user.full_name, user.user_id, user.enabled, reason, now=now),
             purpose=NOTICE_PURPOSE,
             ref=user.user_id[:40],
@@ -200,20 +197,10 @@ def _notice_text(
     now: datetime,
 ) -> str:
     """The notice to the account's stored address that its password changed (no password)."""
-    when = now.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"]))
-    text = (
-        f"Hello {full_name},\n\n"
-        f"The password of your User ID {user_id} on the {APP_NAME} was changed on "
-        f"{when:%d %B %Y at %H:%M %Z} with a password reset link. Every session of this "
-        "User ID has been ended.\n\n"
+    return emails.render(
+        "password_changed.txt",
+        full_name=full_name,
+        user_id=user_id,
+        when=now.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"])),
+        expired=not has_access and reason is rules.Reason.EXPIRY,
     )
-    if not has_access and reason is rules.Reason.EXPIRY:
-        text += (
-            "Your User ID has reached its expiry date, so access stays off until an "
-            "Administrator of your organisation extends the expiry date and ticks Enabled.\n\n"
-        )
-    text += (
-        "If you did not do this, contact another Administrator of your organisation or the "
-        "Helpdesk at once.\n"
-    )
-    return text

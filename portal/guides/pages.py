@@ -27,6 +27,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from portal import messages
+from portal.accounts import states
 
 CONTENT_PACKAGE = "portal.guides.content"
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -101,8 +102,24 @@ def parse(slug: str, source: str) -> Page:
         summary=header["summary"],
         group=header["group"],
         order=int(header["order"]),
-        markdown=match.group(2),
+        markdown=_fill(slug, match.group(2)),
     )
+
+
+def _placeholders() -> dict[str, str]:
+    """The figures the guides quote, from their one home (``{{ name }}`` in a content file)."""
+    return {"inactivity_days": str(states.INACTIVITY_DAYS)}
+
+
+def _fill(slug: str, markdown: str) -> str:
+    values = _placeholders()
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise ContentError(f"{slug}.md: unknown placeholder {match.group(0)!r}")
+        return values[match.group(1)]
+
+    return re.sub(r"\{\{ *(\w+) *\}\}", value, markdown)
 
 
 @functools.cache

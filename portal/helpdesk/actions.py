@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
-
+from portal import emails
+from portal import links
 from portal import messages
 from portal.accounts.models import User
 from portal.audit import kinds
@@ -28,7 +28,6 @@ from portal.helpdesk.timeline import add_event
 from portal.mail_queue import QueuedMail
 from portal.mail_queue import enqueue
 
-APP_NAME = "Claims Portal Console"
 NOTE_MAX = 5000
 GUIDES_INDEX = "index"
 
@@ -135,24 +134,16 @@ def guide_section(key: str) -> GuideSection | None:
     return next((s for s in guide_sections() if s.key == key), None)
 
 
-def public_link(path: str) -> str:
-    """An absolute link built from PORTAL_BASE_URL, never from the request's Host header."""
-    return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/") + path
-
-
 def reply_with_guide(pk: int, key: str, *, actor: User, now: datetime) -> QueuedMail:
     """Email the requester a link to a guide section; a ``guide_reply`` event."""
     section = guide_section(key)
     if section is None:
         raise ValueError("unknown guide section")
     req = lock_request(pk)
-    link = public_link(section.path)
-    text = (
-        "Hello,\n\n"  # never what was typed: the address is unverified (as the acknowledgement)
-        f"Thank you for contacting the {APP_NAME} Helpdesk (reference {req.reference}).\n\n"
-        "The answer to your question is in our guide:\n\n"
-        f"{section.label}\n{link}\n\n"
-        "If it does not solve the problem, reply to the Helpdesk quoting your reference.\n"
+    link = links.absolute_url(section.path)
+    # "Hello," and never what was typed: the address is unverified (as the acknowledgement).
+    text = emails.render(
+        "helpdesk_guide_reply.txt", reference=req.reference, label=section.label, link=link
     )
     row = enqueue(
         req.email,

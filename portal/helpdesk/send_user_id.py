@@ -18,6 +18,8 @@ from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import emails
+from portal import links
 from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
@@ -28,9 +30,7 @@ from portal.audit import kinds
 from portal.audit.models import AuditEvent
 from portal.audit.record import record
 from portal.extensions import db
-from portal.helpdesk.actions import APP_NAME
 from portal.helpdesk.actions import lock_request
-from portal.helpdesk.actions import public_link
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestKind
@@ -145,7 +145,7 @@ def send_user_id(pk: int, *, actor: User, now: datetime) -> SendResult:
         mails.append(
             enqueue(
                 admin.email,  # the stored address, never the one typed in the request
-                f"Your {APP_NAME} Administrator User ID",
+                f"Your {emails.APP_NAME} Administrator User ID",
                 _user_id_text(admin, req),
                 purpose="helpdesk.user_id",
                 ref=req.reference,
@@ -170,11 +170,10 @@ def send_user_id(pk: int, *, actor: User, now: datetime) -> SendResult:
 
 
 def _user_id_text(admin: User, req: HelpdeskRequest) -> str:
-    return (
-        f"Hello {admin.full_name},\n\n"
-        f"You asked the {APP_NAME} Helpdesk to resend your Administrator User ID "
-        f"(reference {req.reference}).\n\n"
-        f"Your User ID is: {admin.user_id}\n\n"
-        f"Log in to the Admin Console at {public_link('/console/login')}\n\n"
-        "If you did not ask for this, you can ignore this email: nothing has changed.\n"
+    return emails.render(
+        "helpdesk_user_id.txt",
+        full_name=admin.full_name,
+        reference=req.reference,
+        user_id=admin.user_id,
+        login_link=links.absolute_url("/console/login"),
     )

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flask import current_app
-from flask import render_template
-
+from portal import emails
+from portal import links
 from portal import mail_queue
 from portal.extensions import db
 from portal.helpdesk import timeline
@@ -89,10 +88,10 @@ def _created(request: HelpdeskRequest, sender: Sender, now: datetime) -> None:
 def acknowledgement_text(ref: str) -> tuple[str, str]:
     """The acknowledgement's subject and body (fixed text and the reference only)."""
     subject = f"Your Helpdesk request {ref}"
-    body = render_template(
-        "helpdesk/email/acknowledgement.txt",
+    body = emails.render(
+        "helpdesk_acknowledgement.txt",
         reference=ref,
-        guide_url=current_app.config["PORTAL_BASE_URL"].rstrip("/") + "/guides/troubleshooting",
+        guide_url=links.absolute_url("/guides/troubleshooting"),
     )
     return subject, body
 

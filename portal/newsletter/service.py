@@ -26,6 +26,8 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
+from portal import emails
+from portal import links
 from portal import mail_queue
 from portal.extensions import db
 from portal.keys import normalise_key
@@ -41,16 +43,10 @@ from portal.newsletter.models import Subscriber
 RESEND_AFTER = timedelta(minutes=10)
 MAX_TOKEN_LENGTH = 200
 UNSUBSCRIBE_SALT = "newsletter-unsubscribe"
-APP_NAME = "Claims Portal Console"
 
 
 def email_key(email: str) -> str:
     return normalise_key(email)
-
-
-def _base_url() -> str:
-    """Links are built from PORTAL_BASE_URL, never from the Host header (docs/security.md RS-06)."""
-    return str(current_app.config["PORTAL_BASE_URL"]).rstrip("/")
 
 
 def _address_digest(key: str) -> str:
@@ -71,11 +67,11 @@ def unsubscribe_token(subscriber: Subscriber) -> str:
 
 
 def confirm_link(token: str) -> str:
-    return f"{_base_url()}/newsletter/confirm/{token}"
+    return links.absolute_url(f"/newsletter/confirm/{token}")
 
 
 def unsubscribe_link(subscriber: Subscriber) -> str:
-    return f"{_base_url()}/newsletter/unsubscribe/{unsubscribe_token(subscriber)}"
+    return links.absolute_url(f"/newsletter/unsubscribe/{unsubscribe_token(subscriber)}")
 
 
 def _subject(text: str) -> str:
@@ -83,36 +79,24 @@ def _subject(text: str) -> str:
     return f"[Training] {text}" if training else text
 
 
-def _footer(subscriber: Subscriber) -> str:
-    return (
-        "\n\n--\nYou get this email because someone asked for the "
-        f"{APP_NAME} newsletter for this address.\n"
-        f"Unsubscribe (no login needed): {unsubscribe_link(subscriber)}\n"
-    )
-
-
 def _confirmation_email(subscriber: Subscriber, token: str, hours: int) -> tuple[str, str]:
-    body = (
-        f"Hello,\n\nPlease confirm that you want the {APP_NAME} newsletter at this address:\n\n"
-        f"{confirm_link(token)}\n\n"
-        f"The link works once, for {hours} hours. If you did not ask for the newsletter, ignore "
-        "this email: you will not be subscribed."
+    body = emails.render(
+        "newsletter_confirm.txt",
+        confirm_link=confirm_link(token),
+        hours=hours,
+        unsubscribe_link=unsubscribe_link(subscriber),
     )
-    return _subject("Confirm your newsletter subscription"), body + _footer(subscriber)
+    return _subject("Confirm your newsletter subscription"), body
 
 
 def _already_email(subscriber: Subscriber) -> tuple[str, str]:
-    body = (
-        f"Hello,\n\nSomeone asked for the {APP_NAME} newsletter at this address. You are already "
-        "subscribed, so nothing has changed. If you no longer want it, use the unsubscribe "
-        "link below."
-    )
-    return _subject("You are already subscribed to the newsletter"), body + _footer(subscriber)
+    body = emails.render("newsletter_already.txt", unsubscribe_link=unsubscribe_link(subscriber))
+    return _subject("You are already subscribed to the newsletter"), body
 
 
 def _welcome_email(subscriber: Subscriber) -> tuple[str, str]:
-    body = f"Hello,\n\nYour subscription to the {APP_NAME} newsletter is confirmed. Thank you."
-    return _subject("Your newsletter subscription is confirmed"), body + _footer(subscriber)
+    body = emails.render("newsletter_welcome.txt", unsubscribe_link=unsubscribe_link(subscriber))
+    return _subject("Your newsletter subscription is confirmed"), body
 
 
 def _awaiting_confirmation(subscriber: Subscriber, now: datetime) -> bool:
