@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 
-.PHONY: run test lint format clean venv bench bench-sweep bench-load screenshots lock lock-upgrade
+.PHONY: run test test-fast checks lint hooks format clean venv bench bench-sweep bench-load screenshots \
+    lock lock-upgrade
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,14 +50,29 @@ run: $(VENV)/.installed
 	PORTAL_ENV=development $(FLASK) portal demo-data --once
 	PORTAL_ENV=development PORTAL_SCHEDULER=on $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
 
-## make test: set up with the dev extras and run the whole suite.
-test: $(VENV)/.installed-dev
-	$(BIN)/ruff check .
+## make test: set up with the dev extras, run the checks, then the whole suite.
+test: checks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-dev
+## make checks: ruff check, the format check and mypy (settings in pyproject.toml).
+checks: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## make test-fast: the checks, then the suite without the browser and slow tests, in parallel,
+## on SQLite only (the PostgreSQL run shares one database between tests).
+test-fast: checks
+	PORTAL_TEST_DATABASE_URL= HYPOTHESIS_PROFILE=fast \
+		$(BIN)/python -m pytest -n auto -m "not slow and not browser" $(PYTEST_ARGS)
+
+## make lint: every pre-commit hook over every file (ruff, mypy, codespell, djlint).
+lint: $(VENV)/.installed-dev
+	$(BIN)/pre-commit run --all-files
+
+## make hooks: run those hooks on each `git commit` (on the files it changes).
+hooks: $(VENV)/.installed-dev
+	$(BIN)/pre-commit install
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
@@ -79,4 +95,4 @@ screenshots: $(VENV)/.installed-dev
 	$(BIN)/python tools/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -54,7 +54,7 @@ def _pool(app: Flask) -> _Pool:
         pool = app.extensions.get(EXTENSION_KEY)
         if pool is None:
             pool = app.extensions[EXTENSION_KEY] = _Pool()
-        return pool  # type: ignore[no-any-return]
+        return pool
 
 
 def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from flask import current_app
@@ -16,6 +17,7 @@ from portal.accounts import rules
 from portal.accounts import service
 from portal.accounts import states
 from portal.accounts.models import Profile
+from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.devsetup import write_private
 from portal.extensions import db
@@ -34,8 +36,15 @@ DEMO_USERS = (
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
+
+
+def _find_user_or_fail(user_id: str) -> User:
+    user = service.find_user(user_id)
+    if user is None:
+        _fail(f"No user with the User ID {user_id!r}")
+    return user
 
 
 @portal_cli.command("create-org")
@@ -146,14 +155,12 @@ def demo_data(once: bool, force: bool) -> None:
 def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:
     from portal.accounts import management
 
-    user = service.find_user(user_id)
-    if user is None:
-        _fail(f"No user with the User ID {user_id!r}")
+    user = _find_user_or_fail(user_id)
     now, today = clock.now(), clock.today()
     due = rules.due_disable(user.to_state(), now, today)
     with write_transaction(db.session):
         decision = management.set_enabled(None, user, enabled=enabled, now=now, today=today)
-    user = service.find_user(user_id)
+    user = _find_user_or_fail(user_id)
     if decision.outcome not in (rules.Outcome.OK, rules.Outcome.NO_CHANGE):
         _fail(
             messages.cli_refusal(
@@ -216,9 +223,7 @@ def extend(user_id: str, to: object) -> None:
     """
     from portal.accounts import management
 
-    user = service.find_user(user_id)
-    if user is None:
-        _fail(f"No user with the User ID {user_id!r}")
+    user = _find_user_or_fail(user_id)
     new_date = to.date()  # type: ignore[attr-defined]
     now, today = clock.now(), clock.today()
     old = user.expires_on
@@ -226,7 +231,7 @@ def extend(user_id: str, to: object) -> None:
         decision = management.set_expiry(None, user, new_date, now=now, today=today)
     if decision.outcome is rules.Outcome.REFUSED_PAST_DATE:
         _fail(f"{messages.EXPIRY_NOT_AFTER_TODAY} ({today}): {new_date} was refused")
-    user = service.find_user(user_id)
+    user = _find_user_or_fail(user_id)
     if decision.outcome is rules.Outcome.NO_CHANGE:
         click.echo(f"{user.user_id}: expiry date unchanged ({new_date}).")
         return

@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 import click
+from flask import Flask
 from flask import current_app
 from flask.cli import FlaskGroup
 from flask.cli import NoAppException
@@ -29,7 +30,7 @@ def version() -> str:
         return "unknown"
 
 
-def _create_app():  # type: ignore[no-untyped-def]
+def _create_app() -> Flask:
     """The app from the environment; a settings error is a one-line message, not a traceback."""
     from portal import ConfigError
     from portal import create_app

@@ -9,18 +9,22 @@ from contextvars import ContextVar
 from datetime import UTC
 from datetime import datetime
 from typing import Any
+from typing import cast
 
 from sqlalchemy import DateTime
 from sqlalchemy import MetaData
 from sqlalchemy import event
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import scoped_session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -66,8 +70,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# A plain Session or Flask-SQLAlchemy's request-scoped ``db.session``, which proxies one.
+AnySession = Session | scoped_session[Any]
+
+
 @contextmanager
-def write_transaction(session: Session) -> Iterator[None]:
+def write_transaction(session: AnySession) -> Iterator[None]:
     """Run the block in its own transaction, committed at the end (rolled back on error).
 
     On SQLite the transaction begins IMMEDIATE, taking the write lock before its first read, so
@@ -85,6 +93,15 @@ def write_transaction(session: Session) -> Iterator[None]:
             yield
     finally:
         _writing.reset(token)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched.
+
+    ``Session.execute`` is typed to return a plain ``Result``; for these statements it is a
+    ``CursorResult``, which has the count.
+    """
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def configure_sqlite(engine: Engine) -> None:

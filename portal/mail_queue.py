@@ -73,7 +73,7 @@ MIN_LEASE = timedelta(minutes=2)
 BATCH = 1000
 
 
-class QueuedMail(db.Model):  # type: ignore[name-defined,misc]
+class QueuedMail(db.Model):  # type: ignore[name-defined]
     __tablename__ = "mail_queue"
     __table_args__ = (
         Index("ix_mail_queue_status_created_at", "status", "created_at"),
@@ -366,8 +366,8 @@ def retry_now(*, include_failed: bool = True) -> dict[str, int]:
 def counts_by_status() -> dict[str, int]:
     """How many rows each status has (every status present, 0 when none)."""
     found = dict(
-        db.session.execute(
-            select(QueuedMail.status, func.count()).group_by(QueuedMail.status)
-        ).all()
+        db.session.execute(select(QueuedMail.status, func.count()).group_by(QueuedMail.status))
+        .tuples()
+        .all()
     )
     return {status: int(found.get(status, 0)) for status in STATUSES}

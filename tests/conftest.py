@@ -26,6 +26,8 @@ from tests.mail_server import smtp_server  # noqa: F401
 
 hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
 hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+# `make test-fast`: fewer examples, for a quick answer while working.
+hypothesis_settings.register_profile("fast", max_examples=20, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")

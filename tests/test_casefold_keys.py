@@ -30,9 +30,9 @@ from portal.newsletter.models import Subscriber
 from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
+from tests.helpers import sign_in_as
 from tests.mail_server import SmtpServer
 from tests.mail_server import smtp_settings
-from tests.portal_team.helpers import sign_in
 
 #: 67 × "ΐ": 67 characters, 201 once case-folded (a 200-character key).
 LONG_NAME = "ΐ" * 67
@@ -161,7 +161,7 @@ def test_console_edit_refuses_text_longer_once_folded(
 
 def test_operator_create_organisation_refuses_a_name_longer_once_folded(app: Flask) -> None:
     client = app.test_client()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     before = count(Organisation)
     response = client.post("/operator/organisations/new", data={"name": "ΐ" * 100})
     assert response.status_code == 422
@@ -174,7 +174,7 @@ def test_operator_create_organisation_refuses_a_name_longer_once_folded(app: Fla
 def test_operator_first_administrator_refuses_an_email_longer_once_folded(app: Flask) -> None:
     org = make_org()
     client = app.test_client()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     before = count(User)
     response = client.post(
         f"/operator/organisations/{org.id}/administrators/new",

@@ -26,18 +26,11 @@ from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
 from tests.factories import remove_access
+from tests.helpers import audit_events
 
 
 def portal(runner: FlaskCliRunner, *args: str) -> Result:
     return runner.invoke(args=["portal", *args])
-
-
-def events(user: User, kind: str | None = None) -> list[AuditEvent]:
-    db.session.rollback()
-    stmt = select(AuditEvent).where(AuditEvent.subject_id == user.id)
-    if kind is not None:
-        stmt = stmt.where(AuditEvent.kind == kind)
-    return list(db.session.scalars(stmt.order_by(AuditEvent.id)))
 
 
 def flags(user: User) -> tuple[bool, bool, str | None]:
@@ -62,7 +55,7 @@ def test_enable_restores_a_locked_out_administrator(app: Flask, runner: FlaskCli
     assert flags(admin) == (True, True, None)
     assert refresh(admin).failed_attempts == 0
 
-    enabled = events(admin, "enabled")
+    enabled = audit_events(admin, "enabled")
     assert len(enabled) == 1
     assert enabled[0].actor == "system"
     assert enabled[0].actor_id is None
@@ -87,9 +80,9 @@ def test_enable_refuses_an_expired_user_with_a_clear_message(runner: FlaskCliRun
     assert "extend the expiry date first" in result.output
     assert "Traceback" not in result.output
     assert flags(admin) == (False, True, "expiry")
-    refused = events(admin, "enable_refused")
+    refused = audit_events(admin, "enable_refused")
     assert [(e.actor, e.reason) for e in refused] == [("system", "refused_expired")]
-    assert events(admin, "enabled") == []
+    assert audit_events(admin, "enabled") == []
 
 
 def test_enable_after_access_was_removed(runner: FlaskCliRunner) -> None:
@@ -107,7 +100,7 @@ def test_enable_of_a_user_with_access_changes_nothing(runner: FlaskCliRunner) ->
     assert result.exit_code == 0, result.output
     assert "unchanged" in result.output
     assert flags(handler) == (True, True, None)
-    assert [e.kind for e in events(handler)] == ["user_created"]
+    assert [e.kind for e in audit_events(handler)] == ["user_created"]
 
 
 def test_disable_removes_access_and_ends_sessions(app: Flask, runner: FlaskCliRunner) -> None:
@@ -121,7 +114,7 @@ def test_disable_removes_access_and_ends_sessions(app: Flask, runner: FlaskCliRu
     assert result.exit_code == 0, result.output
     assert "access removed" in result.output
     assert flags(handler) == (False, False, None)
-    removed = events(handler, "access_removed")
+    removed = audit_events(handler, "access_removed")
     assert [(e.actor, e.actor_id) for e in removed] == [("system", None)]
 
     ended = theirs.get("/portal/")
@@ -130,7 +123,7 @@ def test_disable_removes_access_and_ends_sessions(app: Flask, runner: FlaskCliRu
 
     again = portal(runner, "disable", handler.user_id)  # idempotent
     assert again.exit_code == 0, again.output
-    assert len(events(handler, "access_removed")) == 1
+    assert len(audit_events(handler, "access_removed")) == 1
 
 
 def test_disable_of_a_system_disabled_user_needs_the_r5_steps(runner: FlaskCliRunner) -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.live_server import gunicorn
+
+pytestmark = pytest.mark.slow  # a real gunicorn
 
 SECRETS = {
     "/password-reset/": "ResetTokenThatMustNotBeLogged0123456789abcdefg",

@@ -11,6 +11,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 from flask import Flask
 
@@ -23,6 +24,8 @@ from tests.factories import PASSWORD
 from tests.factories import make_user
 from tests.live_server import free_port
 from tests.live_server import gunicorn
+
+pytestmark = pytest.mark.slow  # a real gunicorn
 
 FALLING_BACK = "Rate limit storage unreachable - falling back to in-memory storage"
 CLIENTS = 4

@@ -18,6 +18,7 @@ from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.helpdesk_factories import make_request
+from tests.helpers import sign_in_as
 
 TOO_BIG = MAX_ID + 1
 
@@ -90,10 +91,7 @@ def test_a_user_id_longer_once_casefolded_is_refused(client: FlaskClient) -> Non
     ],
 )
 def test_an_id_beyond_any_table_is_a_404(client: FlaskClient, profile: Profile, path: str) -> None:
-    org = make_org() if profile is Profile.ADMINISTRATOR else None
-    user = make_user(org, profile=profile)
-    door = "console" if profile is Profile.ADMINISTRATOR else "portal"
-    assert login(client, user.user_id, door=door).status_code == 302
+    sign_in_as(client, profile, make_org() if profile is Profile.ADMINISTRATOR else None)
     assert client.get(path).status_code == 404
     assert client.get(path.replace(str(TOO_BIG), str(MAX_ID))).status_code == 404
 

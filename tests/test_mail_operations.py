@@ -20,8 +20,8 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.jobs import runner
 from portal.mail_queue import QueuedMail
+from tests.helpers import sign_in_as
 from tests.mail_server import SmtpServer
-from tests.portal_team.helpers import sign_in
 
 
 def _queue(to: str, *, purpose: str = "helpdesk.ack", secret: bool = False) -> int:
@@ -56,7 +56,7 @@ def smtp(app: Flask, smtp_server: SmtpServer) -> SmtpServer:
 def test_failed_mail_is_counted_on_the_operator_home_and_listed(
     app: Flask, client: FlaskClient
 ) -> None:
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     home = client.get("/operator/").get_data(as_text=True)
     assert 'id="mail-undelivered"' not in home
     assert 'href="/operator/mail"' in home
@@ -83,7 +83,7 @@ def test_failed_mail_is_counted_on_the_operator_home_and_listed(
     "profile", [Profile.HELPDESK, Profile.ADMINISTRATOR, Profile.CLAIMS_HANDLER]
 )
 def test_the_mail_page_is_for_the_portal_team_only(client: FlaskClient, profile: Profile) -> None:
-    sign_in(client, profile)
+    sign_in_as(client, profile)
     assert client.get("/operator/mail").status_code == 403
 
 

@@ -93,6 +93,7 @@ def test_devsetup_makes_a_private_instance_folder(
     assert mode(folder / "config.py") == 0o600
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_the_migrations_from_the_command_line_make_a_private_file(tmp_path: Path) -> None:
     path = tmp_path / "cli.sqlite"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}

@@ -55,7 +55,7 @@ USER_PURPOSE = "lockout.user"
 MAX_LINES = 100
 
 
-class LockoutAlert(db.Model):  # type: ignore[name-defined,misc]
+class LockoutAlert(db.Model):  # type: ignore[name-defined]
     """A lockout an Administrator has not been emailed about yet (deleted once it is)."""
 
     __tablename__ = "lockout_alerts"
@@ -68,7 +68,7 @@ class LockoutAlert(db.Model):  # type: ignore[name-defined,misc]
     locked_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class LockoutAlertWindow(db.Model):  # type: ignore[name-defined,misc]
+class LockoutAlertWindow(db.Model):  # type: ignore[name-defined]
     """When an Administrator was last emailed about lockouts (one row per Administrator)."""
 
     __tablename__ = "lockout_alert_windows"

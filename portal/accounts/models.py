@@ -59,7 +59,7 @@ def new_session_token() -> str:
     return secrets.token_hex(16)
 
 
-class Organisation(db.Model):  # type: ignore[name-defined,misc]
+class Organisation(db.Model):  # type: ignore[name-defined]
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -77,7 +77,7 @@ class Organisation(db.Model):  # type: ignore[name-defined,misc]
         return value
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("active OR NOT enabled", "active_if_enabled"),

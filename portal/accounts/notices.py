@@ -72,8 +72,9 @@ def _expiring(today: date) -> Iterator[tuple[int, str, str, str, date]]:
         .order_by(User.organisation_id, User.expires_on, User.user_id_key)
         .execution_options(yield_per=1000)
     )
-    for row in db.session.execute(query):
-        yield row._tuple()
+    for org_id, org_name, user_id, full_name, expires_on in db.session.execute(query).tuples():
+        assert expires_on is not None  # the condition compares it with dates
+        yield org_id, org_name, user_id, full_name, expires_on
 
 
 def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, today: date) -> str:

@@ -56,7 +56,7 @@ def init_app(app: Flask) -> None:
 
 
 def _hashing() -> Hashing:
-    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION_KEY]
 
 
 def hash_password(plain: str) -> str:

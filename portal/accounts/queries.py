@@ -192,4 +192,8 @@ def latest_disables(user_ids: list[int]) -> dict[int, DisableInfo]:
         .group_by(AuditEvent.subject_id)
     )
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.id.in_(latest)))
-    return {e.subject_id: DisableInfo(e.kind, e.actor, e.occurred_at) for e in events}
+    return {
+        e.subject_id: DisableInfo(e.kind, e.actor, e.occurred_at)
+        for e in events
+        if e.subject_id is not None
+    }

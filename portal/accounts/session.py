@@ -67,17 +67,20 @@ def load_user(alt_id: str) -> User | None:
         pk_text, token = alt_id.split(":", 1)
         pk = int(pk_text)
     except ValueError:
-        return _end_session()
+        _end_session()
+        return None
     now = clock.now().timestamp()
     if _timed_out(now):
-        return _end_session()
+        _end_session()
+        return None
     user = db.session.get(User, pk)
     if (
         user is None
         or not hmac.compare_digest(user.session_token.encode(), token.encode())
         or not user.is_active
     ):
-        return _end_session()
+        _end_session()
+        return None
     session[SEEN_AT] = now
     return user
 

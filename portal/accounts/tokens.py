@@ -100,11 +100,12 @@ def plausible(token: str) -> bool:
 
 def issued_since(user: User, since: datetime) -> int:
     """How many tokens ``user`` was issued from ``since`` on (the per-account cap)."""
-    return db.session.scalar(
+    count = db.session.scalar(
         select(func.count())
         .select_from(PasswordResetToken)
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.created_at >= since)
     )
+    return count or 0  # COUNT always answers; the driver's typing says it may not
 
 
 def issue(user: User, *, token: str, now: datetime, minutes: int) -> PasswordResetToken:

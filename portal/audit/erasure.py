@@ -20,17 +20,18 @@ from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped
-from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 
 from portal.audit.models import AuditEvent
+from portal.db import AnySession
+from portal.db import rowcount
 from portal.extensions import db
 
 ORG_DELETE = "org_delete"
 RETENTION = "retention"
 
 
-class AuditErasurePermit(db.Model):  # type: ignore[name-defined,misc]
+class AuditErasurePermit(db.Model):  # type: ignore[name-defined]
     """Present only inside a transaction that may delete audit events (never committed)."""
 
     __tablename__ = "audit_erasure_permits"
@@ -40,7 +41,7 @@ class AuditErasurePermit(db.Model):  # type: ignore[name-defined,misc]
 
 
 @contextlib.contextmanager
-def permit(session: Session, reason: str) -> Iterator[None]:
+def permit(session: AnySession, reason: str) -> Iterator[None]:
     """Inside an open write transaction: audit rows may be deleted until the block ends."""
     assert reason in (ORG_DELETE, RETENTION)
     permit_id = session.execute(
@@ -58,9 +59,9 @@ def permit(session: Session, reason: str) -> Iterator[None]:
     session.execute(remove)
 
 
-def purge_expired(session: Session, *, now: datetime, retention_days: int) -> int:
+def purge_expired(session: AnySession, *, now: datetime, retention_days: int) -> int:
     """Delete the audit events older than ``retention_days`` (in the caller's transaction)."""
     cutoff = now - timedelta(days=retention_days)
     with permit(session, RETENTION):
         result = session.execute(delete(AuditEvent).where(AuditEvent.occurred_at < cutoff))
-    return int(result.rowcount or 0)
+    return rowcount(result)

@@ -21,7 +21,7 @@ from portal.extensions import db
 SYSTEM = "system"
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_org_occurred", "organisation_id", "occurred_at"),)
 

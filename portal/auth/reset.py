@@ -155,7 +155,7 @@ def new_password() -> Response:
     form = NewPasswordForm()
     if form.validate_on_submit():
         cfg = current_app.config
-        org = user.organisation.name if user.organisation_id else ""
+        org = user.organisation.name if user.organisation else ""
         new = form.password.data or ""
         problems = password_policy.problems(
             new,

@@ -64,7 +64,7 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
     form = LoginForm()
     message: messages.Message | None = None
     for code in get_flashed_messages(category_filter=["message-code"]):
-        message = messages.get(code)
+        message = messages.get(str(code))  # without categories, each is the message itself
     if form.validate_on_submit():
         result = service.attempt_login(
             form.user_id.data or "",

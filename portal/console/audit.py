@@ -65,7 +65,7 @@ def audit_log() -> tuple[str, int]:
         return render_template("console/audit.html", rows=None, **context), 400
     page = _page_number()
     rows, more = queries.page(_filters(form), number=page, per_page=PER_PAGE, zone=ZoneInfo(tz))
-    args = form.query_args()
+    args: dict[str, Any] = form.query_args()
     return render_template(
         "console/audit.html",
         rows=rows,

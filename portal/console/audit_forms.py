@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Any
+from typing import cast
 
 from wtforms import DateField
 from wtforms import Form
@@ -78,7 +79,7 @@ class AuditFilterForm(Form):
         for field, label in ((self.date_from, "From"), (self.date_to, "To")):
             if field.raw_data and field.raw_data[0].strip() and field.data is None:
                 # DateField's own message ("Not a valid date value.") says too little.
-                field.errors[:] = [
+                cast("list[str]", field.errors)[:] = [
                     f"Enter a real ‘{label}’ date, in the form YYYY-MM-DD, for example 2025-03-31"
                 ]
                 ok = False

@@ -223,7 +223,7 @@ def user_set_expiry(pk: int) -> Response:
             decision = management.set_expiry(
                 current_user._get_current_object(),
                 user,
-                form.expires_on.data,
+                form.expires_on.data,  # type: ignore[arg-type]  # a date once validated
                 now=clock.now(),
                 today=clock.today(),
             )

@@ -125,7 +125,8 @@ def _environment_field() -> RadioField:
         "Live or Training?",
         choices=_choices(ENVIRONMENT_LABELS),
         default=deployment_environment,
-        invalid_choice_message=ENVIRONMENT_MISSING,
+        # The stubs (types-WTForms 3.2) lack WTForms 3.3's invalid_choice_message.
+        invalid_choice_message=ENVIRONMENT_MISSING,  # type: ignore[call-arg]
     )
 
 
@@ -162,12 +163,14 @@ class ContactForm(_Honeypot, TextForm):
     role = RadioField(
         "Are you an Administrator or a Claims Handler?",
         choices=_choices(ROLE_LABELS),
-        invalid_choice_message=ROLE_MISSING,
+        # The stubs (types-WTForms 3.2) lack WTForms 3.3's invalid_choice_message.
+        invalid_choice_message=ROLE_MISSING,  # type: ignore[call-arg]
     )
     console = RadioField(
         "Were you logging in to the Admin Console or the Portal?",
         choices=_choices(CONSOLE_LABELS),
-        invalid_choice_message=CONSOLE_MISSING,
+        # The stubs (types-WTForms 3.2) lack WTForms 3.3's invalid_choice_message.
+        invalid_choice_message=CONSOLE_MISSING,  # type: ignore[call-arg]
     )
     environment = _environment_field()
     error_message = TextAreaField(

@@ -99,7 +99,7 @@ def parse_reference(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class HelpdeskRequest(db.Model):  # type: ignore[name-defined,misc]
+class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     __tablename__ = "helpdesk_requests"
     __table_args__ = (
         CheckConstraint(f"kind IN ({_sql_list(RequestKind)})", name="kind"),
@@ -157,7 +157,7 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined,misc]
         return reference(self.id)
 
 
-class ReferenceCounter(db.Model):  # type: ignore[name-defined,misc]
+class ReferenceCounter(db.Model):  # type: ignore[name-defined]
     """SQLite only: the highest request number ever given out (one row, ``id`` 1).
 
     SQLite numbers a new row ``max(id) + 1``, so a number given to a honeypot catch (no row)
@@ -206,7 +206,7 @@ def _number_on_sqlite(
         target.id = take_request_number(connection)
 
 
-class Screenshot(db.Model):  # type: ignore[name-defined,misc]
+class Screenshot(db.Model):  # type: ignore[name-defined]
     """The re-encoded image sent with a request (PNG or JPEG only)."""
 
     __tablename__ = "helpdesk_screenshots"
@@ -236,7 +236,7 @@ class EventKind(StrEnum):
     ACCOUNT_ACTION = "account_action"  # a Portal team action taken for this request
 
 
-class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
+class RequestEvent(db.Model):  # type: ignore[name-defined]
     """One line of a request's timeline."""
 
     __tablename__ = "helpdesk_request_events"

@@ -294,7 +294,7 @@ def mentioned_account(req: HelpdeskRequest) -> MentionedAccount | None:
         active=user.active,
         disabled_reason=user.disabled_reason,
         expires_on=user.expires_on,
-        organisation=user.organisation.name if user.organisation_id else None,
+        organisation=user.organisation.name if user.organisation else None,
     )
 
 

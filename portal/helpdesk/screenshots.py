@@ -47,6 +47,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import IO
 from typing import Any
+from typing import cast
 
 from PIL import Image
 from PIL import ImageOps
@@ -284,7 +285,8 @@ def _stored_mode(image: Image.Image, fmt: str) -> Image.Image:
     return image.convert("RGBA" if "A" in image.mode else "RGB")
 
 
-def _encode(image: Image.Image, fmt: str, transparency: Any, out: _CappedOutput) -> None:
+def _encode(image: Image.Image, fmt: str, transparency: Any, capped: _CappedOutput) -> None:
+    out = cast("IO[bytes]", capped)  # the encoder only calls write() on it
     if fmt == "JPEG":
         image.save(out, format="JPEG", quality=JPEG_QUALITY)
     elif transparency is not None and image.mode in ("P", "L", "RGB", "I", "I;16"):

@@ -33,6 +33,7 @@ from flask import Flask
 from sqlalchemy import update
 
 from portal import clock
+from portal.db import rowcount
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.jobs.runs import RUNNING
@@ -140,12 +141,14 @@ def record_progress(run_id: int, counts: Mapping[str, Any]) -> None:
     """Inside the caller's write transaction: store the counts of the steps done so far and
     renew the heartbeat; :class:`LeaseLost` (rolling the caller's transaction back) when the
     run is no longer this process's."""
-    owned = db.session.execute(
-        update(JobRun)
-        .where(JobRun.id == run_id, JobRun.runner == runner_name(), JobRun.status == RUNNING)
-        .values(counts=json.dumps(counts, sort_keys=True), heartbeat_at=clock.now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    owned = rowcount(
+        db.session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id, JobRun.runner == runner_name(), JobRun.status == RUNNING)
+            .values(counts=json.dumps(counts, sort_keys=True), heartbeat_at=clock.now())
+            .execution_options(synchronize_session=False)
+        )
+    )
     if not owned:
         raise LeaseLost(f"run {run_id} was taken over by another process")
 
@@ -189,13 +192,15 @@ class Heartbeat:
 
     def _beat(self) -> None:
         with write_transaction(db.session):
-            owned = db.session.execute(
-                update(JobRun)
-                .where(JobRun.id == self.run_id, JobRun.runner == self._me)
-                .where(JobRun.status == RUNNING)
-                .values(heartbeat_at=clock.now())
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            owned = rowcount(
+                db.session.execute(
+                    update(JobRun)
+                    .where(JobRun.id == self.run_id, JobRun.runner == self._me)
+                    .where(JobRun.status == RUNNING)
+                    .values(heartbeat_at=clock.now())
+                    .execution_options(synchronize_session=False)
+                )
+            )
         if not owned:
             log.warning("nightly run %s: taken over by another process", self.run_id)
             self.lost.set()

@@ -219,7 +219,8 @@ def preview(*, now: datetime, today: date) -> SweepReport:
     report = SweepReport(dry_run=True)
     for reason, condition in conditions(now=now, today=today):
         due = (User.enabled.is_(True), condition)
-        report.counts[reason.value] = db.session.scalar(select(func.count(User.id)).where(*due))
+        count = db.session.scalar(select(func.count(User.id)).where(*due))
+        report.counts[reason.value] = count or 0
         report.samples[reason.value] = list(
             db.session.scalars(
                 select(User.user_id).where(*due).order_by(User.id).limit(SAMPLE_SIZE)

@@ -28,7 +28,7 @@ OK = "ok"
 FAILED = "failed"
 
 
-class JobRun(db.Model):  # type: ignore[name-defined,misc]
+class JobRun(db.Model):  # type: ignore[name-defined]
     __tablename__ = "job_runs"
     __table_args__ = (UniqueConstraint("job", "night", name="uq_job_runs_job_night"),)
 

@@ -20,7 +20,7 @@ UNSUBSCRIBED = "unsubscribed"
 STATUSES = (PENDING, CONFIRMED, UNSUBSCRIBED)
 
 
-class Subscriber(db.Model):  # type: ignore[name-defined,misc]
+class Subscriber(db.Model):  # type: ignore[name-defined]
     __tablename__ = "newsletter_subscribers"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'confirmed', 'unsubscribed')", name="status"),

@@ -12,6 +12,7 @@ from flask import stream_with_context
 from flask import url_for
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response as BaseResponse
 from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
@@ -64,7 +65,7 @@ def _rate_limit() -> str:
 
 @bp.route("", methods=["GET", "POST"])
 @limiter.limit(_rate_limit, methods=["POST"])
-def sign_up() -> Response | str | tuple[str, int]:
+def sign_up() -> BaseResponse | str | tuple[str, int]:
     """One answer whether or not the address was known (the email says which)."""
     form = SignUpForm()
     if form.validate_on_submit():

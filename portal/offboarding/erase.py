@@ -8,7 +8,7 @@ import json
 from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from portal.accounts.models import Organisation
 from portal.accounts.models import User
@@ -17,6 +17,8 @@ from portal.accounts.tokens import PasswordResetToken
 from portal.audit import erasure
 from portal.audit.models import AuditEvent
 from portal.audit.record import record
+from portal.db import AnySession
+from portal.db import rowcount
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
@@ -24,15 +26,15 @@ from portal.offboarding import scope
 
 
 def erase(
-    session: Session, org: Organisation, *, now: object, export_sha256: str
+    session: AnySession, org: Organisation, *, now: object, export_sha256: str
 ) -> dict[str, int]:
     """Delete everything the export held; record it in the operator-level audit (no firm)."""
     users = scope.user_ids(org)
     requests = select(HelpdeskRequest.id).where(scope.request_condition(org)).scalar_subquery()
     counts: dict[str, int] = {}
 
-    def run(name: str, statement: object) -> None:
-        counts[name] = int(session.execute(statement).rowcount or 0)  # type: ignore[call-overload]
+    def run(name: str, statement: Executable) -> None:
+        counts[name] = rowcount(session.execute(statement))
 
     run("screenshots", delete(Screenshot).where(Screenshot.request_id.in_(requests)))
     run("request_events", delete(RequestEvent).where(RequestEvent.request_id.in_(requests)))

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from portal.accounts.models import Organisation
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
+from portal.db import AnySession
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
@@ -90,7 +90,7 @@ def _csv(rows: list[Any], columns: tuple[str, ...]) -> bytes:
     return out.getvalue().encode()
 
 
-def _rows(session: Session, org: Organisation) -> dict[str, list[Any]]:
+def _rows(session: AnySession, org: Organisation) -> dict[str, list[Any]]:
     users = session.scalars(
         select(User).where(User.organisation_id == org.id).order_by(User.id)
     ).all()
@@ -103,12 +103,12 @@ def _rows(session: Session, org: Organisation) -> dict[str, list[Any]]:
     return {"users": list(users), "audit": list(audit), "requests": list(requests)}
 
 
-def counts(session: Session, org: Organisation) -> dict[str, int]:
+def counts(session: AnySession, org: Organisation) -> dict[str, int]:
     """How many users, audit events and Helpdesk requests the firm has now."""
     return {name: len(rows) for name, rows in _rows(session, org).items()}
 
 
-def write(session: Session, org: Organisation, path: Path, *, now: datetime) -> dict[str, Any]:
+def write(session: AnySession, org: Organisation, path: Path, *, now: datetime) -> dict[str, Any]:
     """Write the zip to ``path`` (new, 0600); returns its manifest."""
     rows = _rows(session, org)
     request_ids = [r.id for r in rows["requests"]]
@@ -166,7 +166,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of an export zip (raises ValueError when it is not one)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read("manifest.json"))  # type: ignore[no-any-return]
+            return json.loads(zf.read("manifest.json"))
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not an export made by `portal org export`: {exc}") from None
 

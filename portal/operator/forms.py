@@ -54,7 +54,7 @@ class OrganisationForm(FlaskForm):
 class AdministratorForm(UserCreateForm):
     """A firm's Administrator: the Console's create-user form without the profile choice."""
 
-    profile = None  # always an Administrator
+    profile = None  # type: ignore[assignment]  # always an Administrator: WTForms drops the field
 
 
 class EnableForm(FlaskForm):

@@ -50,7 +50,10 @@ def _parse(
     error = None
     if form.validate_on_submit():
         checked = future_date and isinstance(form, ExpiryForm)
-        if checked and not rules.expiry_allowed(form.expires_on.data, today=clock.today()):
+        if checked and not rules.expiry_allowed(
+            form.expires_on.data,  # type: ignore[arg-type]  # a date once validated
+            today=clock.today(),
+        ):
             error = messages.FUTURE_DATE
         else:
             try:

@@ -54,7 +54,9 @@ def mail_queue_figures(now: datetime) -> Iterator[Metric]:
             select(mail_queue.QueuedMail.status, func.count()).group_by(
                 mail_queue.QueuedMail.status
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     depth = GaugeMetricFamily(
         "portal_mail_queue_messages", "Messages in the mail queue by status.", labels=["status"]
@@ -80,7 +82,9 @@ def helpdesk_figures() -> Iterator[Metric]:
     rows = dict(
         db.session.execute(
             select(HelpdeskRequest.status, func.count()).group_by(HelpdeskRequest.status)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     requests = GaugeMetricFamily(
         "portal_helpdesk_requests", "Helpdesk requests by status.", labels=["status"]

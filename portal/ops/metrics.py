@@ -59,7 +59,7 @@ def registry() -> CollectorRegistry:
     """What ``/metrics`` reads: every worker's files, or this process's own registry."""
     if os.environ.get(MULTIPROCESS_ENV):
         collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(collected)
         return collected
     return REGISTRY
 

@@ -69,7 +69,7 @@ def _script(app: Flask) -> tuple[frozenset[str], ScriptDirectory]:
         script = ScriptDirectory(app.extensions["migrate"].directory)
         cached = (frozenset(script.get_heads()), script)
         app.extensions[_HEADS_KEY] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def schema_state(stored: set[str], heads: frozenset[str], script: ScriptDirectory) -> str:

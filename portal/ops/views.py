@@ -14,6 +14,7 @@ from flask import current_app
 from flask import jsonify
 from flask import request
 from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest
 from werkzeug.wrappers import Response
 
@@ -63,9 +64,7 @@ def metrics_page() -> Response:
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
-def _figures_registry():  # type: ignore[no-untyped-def]
-    from prometheus_client import CollectorRegistry
-
+def _figures_registry() -> CollectorRegistry:
     figures = CollectorRegistry(auto_describe=False)
-    figures.register(DatabaseFigures(clock.now()))  # type: ignore[arg-type]
+    figures.register(DatabaseFigures(clock.now()))
     return figures

@@ -26,28 +26,17 @@ from portal import clock
 from portal.accounts import service
 from portal.accounts.models import Profile
 from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
 from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
-from tests.portal_team.helpers import sign_in
+from tests.helpers import audit_events
+from tests.helpers import sign_in_as
 
 HX = {"HX-Request": "true"}
 AFTER_TODAY = "The expiry date must be after today"
-
-
-def events(user: User, kind: str) -> list[AuditEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.subject_id == user.id, AuditEvent.kind == kind)
-            .order_by(AuditEvent.id)
-        )
-    )
 
 
 def user_count() -> int:
@@ -121,8 +110,8 @@ def test_console_inline_expiry_refuses_today(app: Flask) -> None:
     assert "HX-Trigger" not in response.headers
     fresh = refresh(handler)
     assert (fresh.expires_on, fresh.enabled) == (old, True)
-    assert events(handler, "expiry_changed") == []
-    assert [e.reason for e in events(handler, "expiry_refused")] == ["refused_past_date"]
+    assert audit_events(handler, "expiry_changed") == []
+    assert [e.reason for e in audit_events(handler, "expiry_refused")] == ["refused_past_date"]
 
 
 def test_the_last_administrator_cannot_expire_itself_but_may_choose_tomorrow(app: Flask) -> None:
@@ -150,7 +139,7 @@ def test_the_last_administrator_cannot_expire_itself_but_may_choose_tomorrow(app
 def test_operator_first_administrator_refuses_today(app: Flask) -> None:
     org = make_org()
     client = app.test_client()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     before = user_count()
     response = client.post(
         f"/operator/organisations/{org.id}/administrators/new",
@@ -216,14 +205,14 @@ def test_cli_extend_sets_the_date_audited_like_the_operator(runner: FlaskCliRunn
     assert result.exit_code == 0, result.output
     assert f"expiry date now {new_date} (was {old}" in result.output
     assert refresh(handler).expires_on == new_date
-    (changed,) = events(handler, "expiry_changed")
+    (changed,) = audit_events(handler, "expiry_changed")
     assert (changed.actor, changed.actor_id) == ("system", None)
     assert changed.details == f"{old} -> {new_date}"
 
     again = portal(runner, "extend", handler.user_id, "--to", new_date.isoformat())
     assert again.exit_code == 0, again.output
     assert "unchanged" in again.output
-    assert len(events(handler, "expiry_changed")) == 1
+    assert len(audit_events(handler, "expiry_changed")) == 1
 
 
 @pytest.mark.parametrize("offset", [0, -1])
@@ -236,7 +225,7 @@ def test_cli_extend_refuses_today_and_earlier(runner: FlaskCliRunner, offset: in
     assert AFTER_TODAY in result.output
     assert "Traceback" not in result.output
     assert refresh(handler).expires_on == old
-    assert [e.reason for e in events(handler, "expiry_refused")] == ["refused_past_date"]
+    assert [e.reason for e in audit_events(handler, "expiry_refused")] == ["refused_past_date"]
 
 
 def test_cli_extend_of_an_unknown_user_or_a_bad_date(runner: FlaskCliRunner) -> None:
@@ -273,7 +262,7 @@ def test_cli_enable_reports_an_expired_user_as_due(runner: FlaskCliRunner) -> No
     assert f"portal extend {handler.user_id} --to" in result.output
     fresh = refresh(handler)
     assert (fresh.enabled, fresh.active, fresh.disabled_reason) == (False, True, "expiry")
-    assert [e.reason for e in events(handler, "system_disabled")] == ["expiry"]
+    assert [e.reason for e in audit_events(handler, "system_disabled")] == ["expiry"]
 
 
 def test_cli_enable_reports_an_inactive_user_as_due_and_restores_it(
@@ -288,8 +277,8 @@ def test_cli_enable_reports_an_inactive_user_as_due_and_restores_it(
     fresh = refresh(handler)
     assert (fresh.enabled, fresh.active, fresh.disabled_reason) == (True, True, None)
     assert fresh.last_use_at >= clock.now() - timedelta(minutes=5)  # the clock restarted (R6)
-    assert [e.reason for e in events(handler, "system_disabled")] == ["inactivity"]
-    assert len(events(handler, "enabled")) == 1
+    assert [e.reason for e in audit_events(handler, "system_disabled")] == ["inactivity"]
+    assert len(audit_events(handler, "enabled")) == 1
 
 
 def test_expiry_dates_are_days_in_the_portal_time_zone(app: Flask) -> None:

@@ -18,7 +18,6 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func
 from sqlalchemy import select
 
 from portal import clock
@@ -40,19 +39,11 @@ from tests.factories import make_user
 from tests.factories import message_codes
 from tests.factories import refresh
 from tests.factories import remove_access
-from tests.portal_team.helpers import sign_in
+from tests.helpers import audit_count
+from tests.helpers import sign_in_as
 
 WRONG = "not the right password at all"
 NEW_PASSWORD = "a brand new phrase for my account"
-
-
-def events(user: User, kind: str) -> int:
-    db.session.rollback()
-    return db.session.scalar(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.subject_id == user.id, AuditEvent.kind == kind)
-    )
 
 
 def without_access(user: User) -> int:
@@ -105,9 +96,9 @@ def test_after_five_wrong_passwords_since_the_lockout_the_right_one_learns_nothi
     assert (fresh.enabled, fresh.disabled_reason, fresh.failed_attempts) == (False, "lockout", 5)
     assert fresh.failed_attempts_without_access == rules.GUESSES_WITHOUT_ACCESS + more + 1
     # every attempt is still recorded: 5 + 4 + 1 + 20 + 1 wrong, 4 + 3 + 2 right
-    assert events(user, "login_failed") == 5 + 4 + 1 + more + 1
-    assert events(user, "login_refused") == 4 + 3 + 2
-    assert events(user, "locked_out") == 1
+    assert audit_count(user, "login_failed") == 5 + 4 + 1 + more + 1
+    assert audit_count(user, "login_refused") == 4 + 3 + 2
+    assert audit_count(user, "locked_out") == 1
     hidden = db.session.scalars(
         select(AuditEvent.details).where(
             AuditEvent.subject_id == user.id, AuditEvent.kind == "login_refused"
@@ -151,7 +142,7 @@ def _console(app: Flask, user: User) -> None:
 
 def _portal_team(app: Flask, user: User) -> None:
     client = app.test_client()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = client.post(f"/operator/users/{user.id}/enable", data={})
     assert response.status_code in (200, 302, 303), response.get_data(as_text=True)[:500]
 
@@ -254,6 +245,6 @@ def test_the_portal_team_sees_the_count_without_access(app: Flask, client: Flask
     for _ in range(7):
         login(client, user.user_id, WRONG)
     operator = app.test_client()
-    sign_in(operator)
+    sign_in_as(operator, Profile.PORTAL_TEAM)
     body = operator.get(f"/operator/users/{user.id}").get_data(as_text=True)
     assert re.search(r"Wrong passwords since access was lost</dt><dd>7</dd>", body), body[:2000]

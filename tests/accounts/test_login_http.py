@@ -20,7 +20,6 @@ from portal import messages as codes
 from portal.accounts import rules
 from portal.accounts.models import Profile
 from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.extensions import db
 from tests.factories import PASSWORD
 from tests.factories import lock_out
@@ -30,17 +29,10 @@ from tests.factories import make_user
 from tests.factories import message_codes
 from tests.factories import refresh
 from tests.factories import remove_access
+from tests.helpers import audit_count
+from tests.helpers import csrf_token_in
 
 WRONG = "not the right password at all"
-
-
-def events(user: User, kind: str) -> int:
-    db.session.rollback()  # a fresh snapshot
-    return db.session.scalar(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.subject_id == user.id, AuditEvent.kind == kind)
-    )
 
 
 def logged_in(client: FlaskClient) -> bool:
@@ -76,7 +68,7 @@ def test_fifth_failure_locks_and_the_right_password_then_gets_the_reason(
         "lockout",
         5,
     )
-    assert events(user, "locked_out") == 1
+    assert audit_count(user, "locked_out") == 1
     response = login(client, user.user_id)
     assert message_codes(response) == ["LOGIN-03"]  # a Claims Handler: ask the Administrator
     assert not logged_in(client)
@@ -89,8 +81,8 @@ def test_attempts_on_a_locked_account_change_nothing(client: FlaskClient) -> Non
     user = refresh(user)
     assert (user.failed_attempts, user.enabled, user.disabled_reason) == (5, False, "lockout")
     assert user.failed_attempts_without_access == 10  # R1 as amended: counted apart
-    assert events(user, "locked_out") == 0  # lock_out() went through the rules, not the login
-    assert events(user, "login_failed") == 10
+    assert audit_count(user, "locked_out") == 0  # lock_out() went through the rules, not the login
+    assert audit_count(user, "login_failed") == 10
 
 
 def test_user_id_variants_share_one_counter_and_unknown_ids_add_no_rows(
@@ -394,7 +386,7 @@ def test_empty_and_overlong_input_gets_field_messages(client: FlaskClient, app: 
 def test_successful_login_is_audited(client: FlaskClient) -> None:
     user = make_user()
     login(client, user.user_id)
-    assert events(user, "login_succeeded") == 1
+    assert audit_count(user, "login_succeeded") == 1
     assert refresh(user).last_login_at is not None
 
 
@@ -450,6 +442,5 @@ def test_login_needs_a_csrf_token(client: FlaskClient) -> None:
     assert response.status_code == 400
     assert message_codes(response) == ["LOGIN-15"]
     page = client.get("/portal/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert token is not None
-    assert login(client, user.user_id, csrf_token=token.group(1)).status_code == 302
+    token = csrf_token_in(page)
+    assert login(client, user.user_id, csrf_token=token).status_code == 302

@@ -29,7 +29,6 @@ from portal.accounts import tokens
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.tokens import PasswordResetToken
-from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.mail_queue import QueuedMail
@@ -42,6 +41,8 @@ from tests.factories import make_user
 from tests.factories import message_codes
 from tests.factories import refresh
 from tests.factories import remove_access
+from tests.helpers import audit_events
+from tests.helpers import csrf_token_in
 from tests.mail_server import SmtpServer
 from tests.mail_server import smtp_settings
 
@@ -124,17 +125,6 @@ def page_codes(response: TestResponse) -> list[str]:
     return re.findall(r"Code ((?:LOGIN|RESET)-\d+)", response.get_data(as_text=True))
 
 
-def events(user: User, kind: str) -> list[AuditEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.subject_id == user.id, AuditEvent.kind == kind)
-            .order_by(AuditEvent.id)
-        )
-    )
-
-
 def queued(purpose: str) -> list[QueuedMail]:
     db.session.rollback()
     db.session.expire_all()
@@ -172,9 +162,7 @@ def without_csrf(body: str) -> str:
 
 def csrf_of(client: FlaskClient) -> str:
     page = client.get("/password-reset").get_data(as_text=True)
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
+    return csrf_token_in(page)
 
 
 # --- the request page: same answer, mail only to an eligible Administrator (EN-03…EN-05) --
@@ -321,10 +309,10 @@ def test_requests_are_audited_without_what_was_typed(
     ask(client, admin.user_id, admin.email)
     ask(client, admin.user_id, "wrong@example.com")
     ask(client, handler.user_id, handler.email)
-    assert len(events(admin, "password_reset_requested")) == 1
-    assert [e.reason for e in events(admin, "password_reset_refused")] == ["email_mismatch"]
-    assert [e.reason for e in events(handler, "password_reset_refused")] == ["not_eligible"]
-    for event in events(admin, "password_reset_refused"):
+    assert len(audit_events(admin, "password_reset_requested")) == 1
+    assert [e.reason for e in audit_events(admin, "password_reset_refused")] == ["email_mismatch"]
+    assert [e.reason for e in audit_events(handler, "password_reset_refused")] == ["not_eligible"]
+    for event in audit_events(admin, "password_reset_refused"):
         assert "wrong@example.com" not in (event.details or "")
 
 
@@ -544,9 +532,9 @@ def test_a_reset_restores_access_after_a_system_disable(
     assert client.get("/console/").status_code == 200
     kinds = [
         e.kind
-        for e in events(admin, "password_reset")
-        + events(admin, "enabled")
-        + events(admin, "password_reset_completed")
+        for e in audit_events(admin, "password_reset")
+        + audit_events(admin, "enabled")
+        + audit_events(admin, "password_reset_completed")
     ]
     assert sorted(kinds) == ["enabled", "password_reset", "password_reset_completed"]
 
@@ -701,7 +689,7 @@ def test_at_most_three_links_per_account_per_hour(
         for _ in range(5):
             assert ask(client, admin.user_id, admin.email).status_code == 200
         assert len(smtp_server.wait_for(3)) == 3
-        refusals = [e.reason for e in events(admin, "password_reset_refused")]
+        refusals = [e.reason for e in audit_events(admin, "password_reset_refused")]
         assert refusals == ["too_many", "too_many"]
         clock.advance(timedelta(minutes=61))
         ask(client, admin.user_id, admin.email)

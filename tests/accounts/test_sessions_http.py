@@ -93,6 +93,9 @@ def test_a_logout_ends_the_users_other_sessions(app: Flask) -> None:
     first, second = app.test_client(), app.test_client()
     login(first, user.user_id)
     login(second, user.user_id)
+    # Both logins worked, so the last line below tests the logout, not a failed second login.
+    assert first.get("/portal/").status_code == 200
+    assert second.get("/portal/").status_code == 200
     first.post("/logout")
     assert second.get("/portal/").status_code == 302
 

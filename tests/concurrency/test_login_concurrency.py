@@ -33,6 +33,7 @@ from portal.extensions import db
 from tests.factories import PASSWORD
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.helpers import csrf_token_in
 from tests.live_server import gunicorn
 
 pytestmark = pytest.mark.slow
@@ -45,8 +46,6 @@ LOCKOUT_RUNS = 5
 MIXED_RUNS = 6
 REQUEST_TIMEOUT = 60.0
 
-_CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
-_VALUE = re.compile(r'\bvalue="([^"]*)"')
 _CODE = re.compile(r"Code (LOGIN-\d+)")
 
 T = TypeVar("T")
@@ -82,21 +81,12 @@ def _reply(response: requests.Response) -> Reply:
     )
 
 
-def csrf_token(html: str) -> str:
-    tag = _CSRF_INPUT.search(html)
-    assert tag is not None, "no csrf_token input on the login page"
-    value = _VALUE.search(tag.group(0))
-    assert value is not None, "the csrf_token input has no value"
-    assert value.group(1), "the csrf_token input is empty"
-    return value.group(1)
-
-
 def open_login(http: requests.Session, base: str) -> str:
     """GET the login page with ``http``: sets its session cookie; returns the CSRF token."""
     page = http.get(base + LOGIN, timeout=REQUEST_TIMEOUT)
     assert page.status_code == 200
     assert http.cookies, "the login page set no session cookie"
-    return csrf_token(page.text)
+    return csrf_token_in(page.text)
 
 
 def post_login(http: requests.Session, base: str, user_id: str, password: str, token: str) -> Reply:

@@ -24,10 +24,10 @@ from portal.audit import export as audit
 from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
-from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.helpers import sign_in_as
 from tests.statements import counting_statements
 
 HOSTILE = '"><img src=x onerror=alert(1)>'
@@ -35,9 +35,7 @@ ROW = re.compile(r'<tr id="event-(\d+)">')
 
 
 def log_in_admin(client: FlaskClient, org: Organisation, user_id: str | None = None) -> User:
-    admin = make_user(org, profile=Profile.ADMINISTRATOR, user_id=user_id)
-    assert login(client, admin.user_id, door="console").status_code == 302
-    return admin
+    return sign_in_as(client, Profile.ADMINISTRATOR, org, user_id=user_id)
 
 
 def add_events(org: Organisation | None, *events: dict[str, Any]) -> None:

@@ -32,14 +32,16 @@ from portal.audit.models import AuditEvent
 from portal.extensions import db
 from tests.conftest import base_settings
 from tests.factories import PASSWORD
-from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.helpers import audit_events
+from tests.helpers import csrf_sign_in
+from tests.helpers import csrf_token_in
+from tests.helpers import sign_in_as
 
 HX = {"HX-Request": "true"}
 TEMPLATES = Path(__file__).resolve().parents[2] / "portal" / "templates"
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 BODY_HEADERS = re.compile(r"<body hx-headers='([^']*)'>")
 HTMX_CONFIG = re.compile(r"<meta name=\"htmx-config\" content='([^']*)'>")
 
@@ -108,37 +110,7 @@ def sign_in(client: FlaskClient, org: Organisation, profile: str) -> User | None
         return None
     kind = Profile(profile)
     member = kind in (Profile.CLAIMS_HANDLER, Profile.ADMINISTRATOR)
-    user = make_user(org if member else None, profile=kind)
-    door = "console" if kind is Profile.ADMINISTRATOR else "portal"
-    response = login(client, user.user_id, door=door)
-    assert response.status_code == 302
-    assert "/login" not in response.headers["Location"]
-    return user
-
-
-def csrf_sign_in(client: FlaskClient, user: User, door: str = "console") -> None:
-    """Log in through the real form, token included (CSRF is on)."""
-    page = client.get(f"/{door}/login")
-    assert page.status_code == 200
-    token = CSRF_FIELD.search(page.get_data(as_text=True))
-    assert token is not None
-    response = client.post(
-        f"/{door}/login",
-        data={"user_id": user.user_id, "password": PASSWORD, "csrf_token": token.group(1)},
-    )
-    assert response.status_code == 302
-    assert "/login" not in response.headers["Location"]
-
-
-def denials(actor: User) -> list[AuditEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(AuditEvent).where(
-                AuditEvent.kind == "authz_denied", AuditEvent.actor_id == actor.id
-            )
-        )
-    )
+    return sign_in_as(client, kind, org if member else None)
 
 
 def without_tokens(body: str) -> str:
@@ -206,14 +178,14 @@ def test_every_console_route_for_every_profile(
     elif profile != "administrator":
         assert response.status_code == 403
         assert hx.status_code == 403
-        denied = denials(actor)
+        denied = audit_events(kind="authz_denied", actor=actor)
         assert len(denied) == 2
         assert {e.details for e in denied} == {f"{method} {url}"}
         assert {e.actor for e in denied} == {actor.user_id}
     else:
         assert response.status_code != 403
         assert hx.status_code != 403
-        assert denials(actor) == []
+        assert audit_events(kind="authz_denied", actor=actor) == []
 
 
 @pytest.mark.parametrize("profile", ["claims_handler", "helpdesk", "portal_team"])
@@ -299,9 +271,8 @@ def test_every_post_route_refuses_a_missing_token(
     # A token from another session is refused too.
     stranger = app.test_client()
     page = stranger.get("/portal/login").get_data(as_text=True)
-    foreign = CSRF_FIELD.search(page)
-    assert foreign is not None
-    response = client.post(url, data={**plausible_form(), "csrf_token": foreign.group(1)})
+    foreign = csrf_token_in(page)
+    response = client.post(url, data={**plausible_form(), "csrf_token": foreign})
     assert response.status_code == 400
     assert (snapshot(target), snapshot(admin)) == before
     if who == "administrator":
@@ -335,13 +306,10 @@ def test_console_toggle_works_with_the_token_from_hx_headers(client: FlaskClient
     assert not refresh(handler).enabled
 
     # The no-JavaScript form carries it as a field.
-    row_token = CSRF_FIELD.search(removed.get_data(as_text=True)) or re.search(
-        r'name="csrf_token" value="([^"]+)"', removed.get_data(as_text=True)
-    )
-    assert row_token is not None
+    row_token = csrf_token_in(removed.get_data(as_text=True))
     restored = client.post(
         f"/console/users/{handler.id}/enabled",
-        data={"enabled": "true", "csrf_token": row_token.group(1)},
+        data={"enabled": "true", "csrf_token": row_token},
     )
     assert restored.status_code == 302
     assert refresh(handler).enabled

@@ -19,8 +19,8 @@ from portal.helpdesk.models import RequestEvent
 from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
-from tests.portal_team.helpers import expired
-from tests.portal_team.helpers import make_request
+from tests.operator.helpers import expired
+from tests.operator.helpers import make_request
 
 from .conftest import Flags
 from .conftest import Watch

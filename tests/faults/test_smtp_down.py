@@ -26,13 +26,13 @@ from portal.accounts.models import Profile
 from portal.extensions import db
 from portal.mail_queue import QueuedMail
 from tests.concurrency.test_login_concurrency import LOGIN
-from tests.concurrency.test_login_concurrency import csrf_token
 from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.faults.processes import figure
 from tests.faults.processes import wait_until
 from tests.faults.traffic import Traffic
+from tests.helpers import csrf_token_in
 from tests.live_server import SERVER_ENV
 from tests.live_server import gunicorn
 from tests.mail_server import HOST
@@ -93,7 +93,7 @@ def _post_form(base: str, path: str, data: dict[str, Any]) -> int:
         assert page.status_code == 200
         answer = http.post(
             base + path,
-            data={**data, "csrf_token": csrf_token(page.text)},
+            data={**data, "csrf_token": csrf_token_in(page.text)},
             allow_redirects=False,
             timeout=TIMEOUT,
         )

@@ -13,8 +13,8 @@ import requests
 
 from tests.concurrency.test_login_concurrency import HOME
 from tests.concurrency.test_login_concurrency import LOGIN
-from tests.concurrency.test_login_concurrency import csrf_token
 from tests.faults.processes import wait_until
+from tests.helpers import csrf_token_in
 
 REQUEST_TIMEOUT = 60.0
 
@@ -36,7 +36,7 @@ def login_round(base: str, user_id: str, password: str) -> Outcome:
         statuses.append(page.status_code)
         if page.status_code != 200:
             return Outcome(statuses, False)
-        token = csrf_token(page.text)
+        token = csrf_token_in(page.text)
         answer = http.post(
             base + LOGIN,
             data={"user_id": user_id, "password": password, "csrf_token": token},

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from portal.config import DEFAULTS
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
+from tests.helpers import csrf_token_in
 from tests.mail_server import SmtpServer
 
 from .conftest import NOTHING
@@ -36,9 +37,7 @@ def all_requests() -> list[HelpdeskRequest]:
 
 def csrf_token(client: FlaskClient, path: str) -> str:
     page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
+    return csrf_token_in(page)
 
 
 # --- CSRF ---------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ message by the field); none is a 5xx.  Memory is read from the kernel (``/proc``
 from __future__ import annotations
 
 import os
-import re
 import struct
 import threading
 import zlib
@@ -19,9 +18,12 @@ import pytest
 import requests
 
 from portal.helpdesk import screenshots
+from tests.helpers import csrf_token_in
 from tests.live_server import gunicorn
 
 from .conftest import contact_data
+
+pytestmark = pytest.mark.slow  # a real gunicorn
 
 SIDE = 3872  # 15 megapixels
 MIB = 1024 * 1024
@@ -72,11 +74,10 @@ def _status(pid: int, field: str) -> int:
 def _send(base: str, image: bytes) -> tuple[int, str]:
     with requests.Session() as browser:
         page = browser.get(base + "/helpdesk/contact", timeout=30).text
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-        assert token is not None
+        token = csrf_token_in(page)
         answer = browser.post(
             base + "/helpdesk/contact",
-            data=contact_data(csrf_token=token.group(1)),
+            data=contact_data(csrf_token=token),
             files={"screenshot": ("shot.png", image, "image/png")},
             allow_redirects=False,
             timeout=60,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a subprocess decoding each image bomb
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "uploads.py"
 BUDGET_MIB = 80
 MARGIN_MIB = 8

@@ -7,17 +7,7 @@ from flask.testing import FlaskClient
 
 from portal.accounts.models import Profile
 from portal.accounts.models import User
-from tests.factories import login
-from tests.factories import make_user
-
-
-def sign_in_as(client: FlaskClient, profile: Profile) -> User:
-    user = make_user(profile=profile)
-    door = "console" if profile is Profile.ADMINISTRATOR else "portal"
-    response = login(client, user.user_id, door=door)
-    assert response.status_code == 302
-    assert "/login" not in response.headers["Location"]
-    return user
+from tests.helpers import sign_in_as
 
 
 @pytest.fixture

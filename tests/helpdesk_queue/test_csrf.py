@@ -20,10 +20,11 @@ from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import RequestKind
 from portal.mail_queue import QueuedMail
 from tests.conftest import base_settings
-from tests.console.test_console_access import csrf_sign_in
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.helpdesk_factories import make_request
+from tests.helpers import csrf_sign_in
+from tests.helpers import csrf_token_in
 
 QUEUE_POSTS = sorted(
     rule.rule
@@ -98,13 +99,10 @@ def test_the_status_select_works_with_the_token_from_hx_headers(client: FlaskCli
     assert response.status_code == 200
     assert _state()[2] == ["in_progress"]
     # And the plain form's own field works without JavaScript.
-    field = re.search(
-        r'<form id="request-status".*?name="csrf_token" type="hidden" value="([^"]+)"', page, re.S
-    )
-    assert field is not None
+    field = csrf_token_in(page[page.index('<form id="request-status"') :])
     response = client.post(
         f"/helpdesk/requests/{req.id}/status",
-        data={"status": "resolved", "csrf_token": field.group(1)},
+        data={"status": "resolved", "csrf_token": field},
     )
     assert response.status_code == 302
     assert _state()[2] == ["resolved"]

@@ -1,6 +1,6 @@
 """Helpdesk cannot enable accounts (docs/rules.md §1, §5; issue 4 item 7): the queue's pages offer
 no account control.  The walk of every account-changing route as a Helpdesk user (403, nothing
-changed) is ``tests/portal_team/test_helpdesk_cannot_change_accounts.py``.
+changed) is ``tests/operator/test_helpdesk_cannot_change_accounts.py``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
-from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import RequestKind
 from portal.mail_queue import QueuedMail
 from tests.factories import make_org
@@ -25,6 +24,7 @@ from tests.factories import make_user
 from tests.factories import remove_access
 from tests.helpdesk_factories import make_request
 from tests.helpdesk_queue.conftest import sign_in_as
+from tests.helpers import timeline
 from tests.mail_server import SmtpServer
 
 BASE_URL = "https://portal.example.org"
@@ -46,15 +46,6 @@ def _mail_done(app: Flask, smtp_server: SmtpServer) -> Iterator[None]:
     fixture needs the server, so it ends first)."""
     yield
     background.wait_idle(app)
-
-
-def events(req: HelpdeskRequest) -> list[RequestEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.id)
-        )
-    )
 
 
 def queued() -> list[QueuedMail]:
@@ -93,7 +84,7 @@ def test_reply_with_a_guide_link_reaches_the_requester(
     assert f"{BASE_URL}/guides/troubleshooting#LOGIN-02" in body
     assert "localhost" not in body  # the request's host: never used for links
     assert req.reference in message["Subject"]
-    last = events(req)[-1]
+    last = timeline(req)[-1]
     assert last.kind == "guide_reply"
     assert f"{BASE_URL}/guides/troubleshooting#LOGIN-02" in (last.details or "")
     page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
@@ -118,7 +109,7 @@ def test_an_unknown_guide_section_is_refused(client: FlaskClient, staff: User, b
     assert response.status_code == 422
     assert "There is a problem" in response.get_data(as_text=True)
     assert queued() == []
-    assert [e.kind for e in events(req)] == ["created"]
+    assert [e.kind for e in timeline(req)] == ["created"]
 
 
 # --- Send User ID -------------------------------------------------------------------------------
@@ -149,7 +140,7 @@ def test_send_user_id_goes_to_the_stored_address_only(
     assert "acme.handler" not in message.get_content()
     page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
     assert "User ID Acme.Admin emailed to the stored address." in page
-    last = events(req)[-1]
+    last = timeline(req)[-1]
     assert (last.kind, last.actor) == ("user_id_sent", staff.user_id)
     assert [m.to_address for m in queued()] == [admin.email]
 
@@ -162,7 +153,7 @@ def test_a_claims_handler_user_id_is_never_sent(
     req = _resend("Handlers Inc", "h@handlers.example")
     client.post(f"/helpdesk/requests/{req.id}/send-user-id")
     assert queued() == []
-    assert events(req)[-1].kind == "user_id_not_matched"
+    assert timeline(req)[-1].kind == "user_id_not_matched"
 
 
 def test_an_unknown_email_sends_nothing_and_says_so(
@@ -176,7 +167,7 @@ def test_an_unknown_email_sends_nothing_and_says_so(
     assert "Nothing sent: no Administrator matches this organisation and stored email." in body
     assert "User ID not sent" in body  # the timeline
     assert queued() == []
-    assert events(req)[-1].kind == "user_id_not_matched"
+    assert timeline(req)[-1].kind == "user_id_not_matched"
     # The right email with another organisation's name does not match either.
     other = _resend("Another Org", "real@acme.example")
     client.post(f"/helpdesk/requests/{other.id}/send-user-id")
@@ -203,7 +194,7 @@ def test_an_access_removed_administrator_gets_nothing(
     req = _resend("Acme Claims", "gone@acme.example")
     client.post(f"/helpdesk/requests/{req.id}/send-user-id")
     assert queued() == []
-    assert "access was removed" in (events(req)[-1].details or "")
+    assert "access was removed" in (timeline(req)[-1].details or "")
 
 
 @pytest.mark.config(PORTAL_HELPDESK_USER_ID_PER_DAY=2)
@@ -218,7 +209,7 @@ def test_at_most_n_per_account_per_day(app: Flask, client: FlaskClient, smtp: Sm
     assert f"Nothing sent: {admin.user_id} already had the daily number" in capped.get_data(
         as_text=True
     )
-    assert "daily limit" in (events(reqs[2])[-1].details or "")
+    assert "daily limit" in (timeline(reqs[2])[-1].details or "")
     background.wait_idle(app)
     smtp.wait_for(2)
     assert len(queued()) == 2
@@ -266,5 +257,5 @@ def test_the_cap_holds_under_concurrent_sends(app: Flask, smtp: SmtpServer) -> N
         t.join(30)
     assert statuses == [302, 302]
     assert len(queued()) == 1
-    outcomes = sorted(events(r)[-1].kind for r in reqs)
+    outcomes = sorted(timeline(r)[-1].kind for r in reqs)
     assert outcomes == ["user_id_not_matched", "user_id_sent"]

@@ -14,7 +14,6 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
-from portal.helpdesk.models import RequestEvent
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
@@ -22,17 +21,9 @@ from tests.factories import remove_access
 from tests.helpdesk_factories import make_request
 from tests.helpdesk_factories import png_bytes
 from tests.helpdesk_queue.conftest import sign_in_as
+from tests.helpers import timeline
 
 HX = {"HX-Request": "true", "HX-Target": "request-status"}
-
-
-def events(req: HelpdeskRequest) -> list[RequestEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.id)
-        )
-    )
 
 
 def status_of(req: HelpdeskRequest) -> str:
@@ -138,7 +129,7 @@ def test_status_inline_with_htmx_is_in_the_timeline(client: FlaskClient, staff: 
     assert "Saved: the status is now In progress." in body
     assert response.headers["HX-Trigger"] == "request-changed"
     assert status_of(req) == "in_progress"
-    [_created, changed] = events(req)
+    [_created, changed] = timeline(req)
     assert (changed.kind, changed.from_status, changed.to_status, changed.actor) == (
         "status_changed",
         "new",
@@ -154,16 +145,16 @@ def test_status_inline_with_htmx_is_in_the_timeline(client: FlaskClient, staff: 
     ).all()
     assert (audited.actor_id, audited.reason) == (staff.id, "in_progress")
     assert audited.details == f"{req.reference}: new -> in_progress"
-    timeline = client.get(f"/helpdesk/requests/{req.id}/timeline").get_data(as_text=True)
-    assert "Status changed" in timeline
-    assert "from New to In progress" in timeline
+    fragment = client.get(f"/helpdesk/requests/{req.id}/timeline").get_data(as_text=True)
+    assert "Status changed" in fragment
+    assert "from New to In progress" in fragment
     # Setting the same status again changes nothing and records nothing.
     again = client.post(
         f"/helpdesk/requests/{req.id}/status", data={"status": "in_progress"}, headers=HX
     )
     assert again.status_code == 200
     assert "HX-Trigger" not in again.headers
-    assert len(events(req)) == 2
+    assert len(timeline(req)) == 2
 
 
 @pytest.mark.parametrize("bad", ["", "closed", "NEW", "in_progress\x00"])
@@ -175,7 +166,7 @@ def test_bad_status_is_422_with_the_fragment(client: FlaskClient, staff: User, b
     assert body.lstrip().startswith('<form id="request-status"')
     assert "Choose one of: New, In progress, Referred to Portal team, Resolved" in body
     assert status_of(req) == "new"
-    assert len(events(req)) == 1
+    assert len(timeline(req)) == 1
 
 
 def test_status_without_javascript_redirects_back(client: FlaskClient, staff: User) -> None:
@@ -210,7 +201,7 @@ def test_a_note_is_added_to_the_timeline(client: FlaskClient, staff: User) -> No
     page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
     assert "Note added." in page
     assert "Called them &lt;b&gt;back&lt;/b&gt;." in page
-    note = events(req)[-1]
+    note = timeline(req)[-1]
     assert (note.kind, note.details, note.actor_id) == (
         "note",
         "Called them <b>back</b>.",
@@ -225,7 +216,7 @@ def test_an_empty_or_huge_note_is_refused(client: FlaskClient, staff: User, bad:
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert "There is a problem" in body
-    assert len(events(req)) == 1
+    assert len(timeline(req)) == 1
 
 
 # --- referral ----------------------------------------------------------------------------------
@@ -245,7 +236,7 @@ def test_expired_user_id_shows_the_referral_button_and_refers_in_one_step(
     response = client.post(f"/helpdesk/requests/{req.id}/refer", data={})
     assert response.status_code == 302
     assert status_of(req) == "referred"
-    referred = events(req)[-1]
+    referred = timeline(req)[-1]
     assert (referred.kind, referred.from_status, referred.to_status) == (
         "referred",
         "new",
@@ -258,7 +249,7 @@ def test_expired_user_id_shows_the_referral_button_and_refers_in_one_step(
     assert refresh(expired).expires_on == expired.expires_on
     # A second referral changes nothing.
     client.post(f"/helpdesk/requests/{req.id}/refer", data={})
-    assert [e.kind for e in events(req)].count("referred") == 1
+    assert [e.kind for e in timeline(req)].count("referred") == 1
 
 
 def test_a_user_id_disabled_for_expiry_is_detected(client: FlaskClient) -> None:
@@ -289,7 +280,7 @@ def test_no_prominent_referral_when_nothing_expired(client: FlaskClient, staff: 
     # Referral is still possible on any request, with a note for the Portal team.
     client.post(f"/helpdesk/requests/{req.id}/refer", data={"note": "Please look"})
     assert status_of(req) == "referred"
-    assert events(req)[-1].details == "Please look"
+    assert timeline(req)[-1].details == "Please look"
 
 
 # --- Helpdesk cannot enable accounts ------------------------------------------------------------

@@ -114,6 +114,7 @@ def test_the_first_claim_wins_and_the_second_gets_nothing(app: Flask) -> None:
     assert (row.status, row.finished_at) == ("running", None)
 
 
+@pytest.mark.slow  # two schedulers firing for real
 def test_two_schedulers_firing_together_run_one_sweep(
     app: Flask,
     second_app: Flask,
@@ -315,6 +316,7 @@ def test_the_factory_starts_it_only_when_asked(settings: dict[str, Any]) -> None
             db.engine.dispose()
 
 
+@pytest.mark.slow  # a new Python process
 def test_importing_portal_starts_no_thread() -> None:
     code = (
         "import threading, portal, portal.jobs.runner, portal.jobs.nightly;"

@@ -23,19 +23,13 @@ from portal.jobs import nightly
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
+from tests.helpers import audit_events
 
 NIGHT = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 02:00 in London (BST)
 
 
 def system_disabled_events() -> list[AuditEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.kind == rules.EventKind.SYSTEM_DISABLED.value)
-            .order_by(AuditEvent.id)
-        )
-    )
+    return audit_events(kind=rules.EventKind.SYSTEM_DISABLED.value)
 
 
 def state(user: User) -> tuple[bool, str | None]:

@@ -13,7 +13,6 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import settings
@@ -26,8 +25,8 @@ from portal.accounts.rules import Decision
 from portal.accounts.rules import EventKind
 from portal.accounts.rules import Outcome
 from portal.accounts.rules import Reason
+from tests.helpers import today_at
 
-LONDON = ZoneInfo("Europe/London")
 SECOND = timedelta(seconds=1)
 ONE_US = timedelta(microseconds=1)
 
@@ -62,12 +61,6 @@ elapsed_since_use = st.one_of(
 )
 
 ACCESSES = st.sampled_from(list(Access))
-
-
-def today_at(now: datetime) -> date:
-    """The portal-zone date at the aware UTC instant ``now``."""
-    assert now.tzinfo is UTC
-    return now.astimezone(LONDON).date()
 
 
 @st.composite

@@ -25,8 +25,8 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine
@@ -41,17 +41,15 @@ from portal.accounts.rules import Decision
 from portal.accounts.rules import EventKind
 from portal.accounts.rules import Outcome
 from portal.accounts.rules import Reason
+from tests.helpers import LONDON
+from tests.helpers import today_at
 
-LONDON = ZoneInfo("Europe/London")
+pytestmark = pytest.mark.slow  # hundreds of long random walks: ~10 s
+
 ONE_US = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
-
-
-def today_at(now: datetime) -> date:
-    """The portal-zone date at the aware UTC instant ``now``."""
-    return now.astimezone(LONDON).date()
 
 
 def london_midnight(d: date) -> datetime:

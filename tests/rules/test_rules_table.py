@@ -16,7 +16,6 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -28,8 +27,8 @@ from portal.accounts.rules import Event
 from portal.accounts.rules import EventKind
 from portal.accounts.rules import Outcome
 from portal.accounts.rules import Reason
+from tests.helpers import today_at
 
-LONDON = ZoneInfo("Europe/London")
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
@@ -46,12 +45,6 @@ ALL_KINDS = ["has_access", *DISABLED_KINDS]
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def today_at(now: datetime) -> date:
-    """The portal-zone date at the aware UTC instant ``now`` (what ``clock.today()`` returns)."""
-    assert now.tzinfo is UTC
-    return now.astimezone(LONDON).date()
 
 
 def fresh(*, now: datetime = T0, expires_on: date | None = None) -> AccountState:

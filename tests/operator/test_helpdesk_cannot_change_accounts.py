@@ -41,11 +41,11 @@ from tests.factories import lock_out
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import remove_access
-from tests.portal_team.helpers import accounts_snapshot
-from tests.portal_team.helpers import expired
-from tests.portal_team.helpers import future
-from tests.portal_team.helpers import make_request
-from tests.portal_team.helpers import sign_in
+from tests.helpers import sign_in_as
+from tests.operator.helpers import accounts_snapshot
+from tests.operator.helpers import expired
+from tests.operator.helpers import future
+from tests.operator.helpers import make_request
 
 HX = {"HX-Request": "true"}
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -189,7 +189,7 @@ def test_helpdesk_gets_403_and_changes_nothing(
     app: Flask, client: FlaskClient, rule: str, method: str, endpoint: str, target: str
 ) -> None:
     world = World()
-    helpdesk = sign_in(client, Profile.HELPDESK)
+    helpdesk = sign_in_as(client, Profile.HELPDESK)
     url = world.url(app, rule, method, endpoint, getattr(world, target))
     before = accounts_snapshot()
     events_before = timeline_size()
@@ -220,7 +220,7 @@ def test_organisation_users_get_403_from_operator_changes(
     profile: Profile,
 ) -> None:
     world = World()
-    sign_in(client, profile)
+    sign_in_as(client, profile)
     url = world.url(app, rule, method, endpoint, world.locked)
     before = accounts_snapshot()
     for headers in ({}, HX):
@@ -238,7 +238,7 @@ def test_other_routes_change_no_account_for_helpdesk(
     app: Flask, client: FlaskClient, rule: str, method: str, endpoint: str
 ) -> None:
     world = World()
-    helpdesk = sign_in(client, Profile.HELPDESK)
+    helpdesk = sign_in_as(client, Profile.HELPDESK)
     before = accounts_snapshot(skip=helpdesk)
     for target in (world.locked, world.expired, world.removed):
         url = world.url(app, rule, method, endpoint, target)
@@ -259,7 +259,7 @@ def test_no_account_control_on_pages_a_helpdesk_user_can_open(
     """Every GET page a Helpdesk user can open (200) offers no form or link to an account
     route: the controls are simply not there."""
     world = World()
-    sign_in(client, Profile.HELPDESK)
+    sign_in_as(client, Profile.HELPDESK)
     account_paths = {
         world.url(app, rule, method, endpoint, user)
         for rule, method, endpoint in ACCOUNT_ROUTES
@@ -286,7 +286,7 @@ def test_no_account_control_on_pages_a_helpdesk_user_can_open(
 def test_the_request_itself_is_untouched(client: FlaskClient) -> None:
     """Sanity: the walk's request exists and a Helpdesk user's refused posts left it alone."""
     world = World()
-    sign_in(client, Profile.HELPDESK)
+    sign_in_as(client, Profile.HELPDESK)
     client.post(f"/operator/users/{world.expired.id}/extend-and-enable", data=world.form())
     db.session.rollback()
     req = db.session.get(HelpdeskRequest, world.request.id)

@@ -33,6 +33,7 @@ from portal.newsletter.models import Subscriber
 from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
+from tests.helpers import csrf_token_in
 from tests.helpers import without_signed_tokens
 from tests.mail_server import SmtpServer
 
@@ -288,11 +289,10 @@ def test_confirm_and_unsubscribe_work_over_https(app: Flask) -> None:
     page = client.get(f"/newsletter/confirm/{token}", base_url=https)
     assert page.status_code == 200
     assert page.headers["Referrer-Policy"] != "no-referrer"  # the browser sends the Referer
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
-    assert csrf is not None
+    csrf = csrf_token_in(page.text)
     done = client.post(
         "/newsletter/confirm",
-        data={"token": token, "csrf_token": csrf.group(1)},
+        data={"token": token, "csrf_token": csrf},
         base_url=https,
         headers={"Referer": f"{https}/newsletter/confirm/{token}"},
     )

@@ -7,33 +7,29 @@ this file.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from portal import create_app
 from portal.accounts.models import Profile
-from portal.accounts.models import User
-from portal.audit.models import AuditEvent
-from portal.extensions import db
 from tests.conftest import base_settings
-from tests.factories import PASSWORD
 from tests.factories import lock_out
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
-from tests.portal_team.helpers import accounts_snapshot
-from tests.portal_team.helpers import future
-from tests.portal_team.helpers import make_request
-from tests.portal_team.helpers import sign_in
-from tests.portal_team.helpers import timeline
+from tests.helpers import audit_events
+from tests.helpers import csrf_sign_in
+from tests.helpers import csrf_token_in
+from tests.helpers import sign_in_as
+from tests.helpers import timeline
+from tests.operator.helpers import accounts_snapshot
+from tests.operator.helpers import future
+from tests.operator.helpers import make_request
 
 HX = {"HX-Request": "true"}
-CSRF_FIELD = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 def _routes() -> list[tuple[str, str, str]]:
@@ -81,17 +77,6 @@ def build(app: Flask, rule: str, method: str, endpoint: str, pk: int, org_id: in
     return app.url_map.bind("localhost").build(endpoint, values, method=method)
 
 
-def denials(actor: User) -> list[AuditEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(AuditEvent).where(
-                AuditEvent.kind == "authz_denied", AuditEvent.actor_id == actor.id
-            )
-        )
-    )
-
-
 def form(reference: str = "") -> dict[str, str]:
     return {
         "name": "Planted Organisation",
@@ -111,7 +96,7 @@ def test_every_operator_route_for_every_profile(
 ) -> None:
     org = make_org()
     target = lock_out(make_user(org))
-    actor = None if profile == "anonymous" else sign_in(client, Profile(profile))
+    actor = None if profile == "anonymous" else sign_in_as(client, Profile(profile))
     url = build(app, rule, method, endpoint, target.id, org.id)
     before = accounts_snapshot(skip=actor)
 
@@ -128,29 +113,17 @@ def test_every_operator_route_for_every_profile(
     elif profile != "portal_team":
         assert response.status_code == 403
         assert hx.status_code == 403
-        denied = denials(actor)
+        denied = audit_events(kind="authz_denied", actor=actor)
         assert [(e.reason, e.details) for e in denied] == [("operator", f"{method} {url}")] * 2
     else:
         assert response.status_code != 403
         assert hx.status_code != 403
-        assert denials(actor) == []
+        assert audit_events(kind="authz_denied", actor=actor) == []
         return
     assert accounts_snapshot(skip=actor) == before
 
 
 # --- CSRF on every operator POST (CS-01, CS-02) ----------------------------------------------
-
-
-def csrf_sign_in(client: FlaskClient, user: User) -> None:
-    page = client.get("/portal/login")
-    token = CSRF_FIELD.search(page.get_data(as_text=True))
-    assert token is not None
-    response = client.post(
-        "/portal/login",
-        data={"user_id": user.user_id, "password": PASSWORD, "csrf_token": token.group(1)},
-    )
-    assert response.status_code == 302
-    assert "/login" not in response.headers["Location"]
 
 
 @pytest.mark.config(WTF_CSRF_ENABLED=True)
@@ -162,7 +135,7 @@ def test_every_operator_post_refuses_a_missing_or_foreign_token(
     target = lock_out(make_user(org))
     req = make_request(user_id=target.user_id)
     operator = make_user(None, profile=Profile.PORTAL_TEAM)
-    csrf_sign_in(client, operator)
+    csrf_sign_in(client, operator, door="portal")
     url = build(app, rule, method, endpoint, target.id, org.id)
     before = accounts_snapshot()
     for headers in ({}, HX):
@@ -170,9 +143,8 @@ def test_every_operator_post_refuses_a_missing_or_foreign_token(
         assert response.status_code == 400
         assert "Your form expired" in response.get_data(as_text=True)
     stranger = app.test_client()
-    foreign = CSRF_FIELD.search(stranger.get("/portal/login").get_data(as_text=True))
-    assert foreign is not None
-    response = client.post(url, data={**form(req.reference), "csrf_token": foreign.group(1)})
+    foreign = csrf_token_in(stranger.get("/portal/login").get_data(as_text=True))
+    response = client.post(url, data={**form(req.reference), "csrf_token": foreign})
     assert response.status_code == 400
     assert accounts_snapshot() == before
     assert timeline(req) == []
@@ -184,15 +156,14 @@ def test_the_operator_forms_carry_a_working_token(app: Flask, client: FlaskClien
     org = make_org()
     target = lock_out(make_user(org))
     req = make_request(user_id=target.user_id)
-    csrf_sign_in(client, make_user(None, profile=Profile.PORTAL_TEAM))
+    csrf_sign_in(client, make_user(None, profile=Profile.PORTAL_TEAM), door="portal")
 
     page = client.get(f"/operator/users/{target.id}?ref={req.reference}").get_data(as_text=True)
     enable_form = page[page.index(f'action="/operator/users/{target.id}/enable"') :]
-    token = CSRF_FIELD.search(enable_form)
-    assert token is not None
+    token = csrf_token_in(enable_form)
     response = client.post(
         f"/operator/users/{target.id}/enable",
-        data={"csrf_token": token.group(1), "reference": req.reference},
+        data={"csrf_token": token, "reference": req.reference},
     )
     assert response.status_code == 302
     assert refresh(target).enabled
@@ -201,19 +172,17 @@ def test_the_operator_forms_carry_a_working_token(app: Flask, client: FlaskClien
     target2 = lock_out(make_user(org))
     page = client.get(f"/operator/users/{target2.id}").get_data(as_text=True)
     expiry_form = page[page.index(f'action="/operator/users/{target2.id}/extend-and-enable"') :]
-    token = CSRF_FIELD.search(expiry_form)
-    assert token is not None
+    token = csrf_token_in(expiry_form)
     extended = client.post(
         f"/operator/users/{target2.id}/extend-and-enable",
-        data={"csrf_token": token.group(1), "expires_on": future(30).isoformat()},
+        data={"csrf_token": token, "expires_on": future(30).isoformat()},
     )
     assert extended.status_code == 302
     assert refresh(target2).enabled
 
     new_org = client.get("/operator/organisations/new").get_data(as_text=True)
-    token = CSRF_FIELD.search(new_org)
-    assert token is not None
+    token = csrf_token_in(new_org)
     created = client.post(
-        "/operator/organisations/new", data={"name": "Tokened Ltd", "csrf_token": token.group(1)}
+        "/operator/organisations/new", data={"name": "Tokened Ltd", "csrf_token": token}
     )
     assert created.status_code == 302

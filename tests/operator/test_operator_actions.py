@@ -22,14 +22,14 @@ from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import refresh
 from tests.factories import remove_access
-from tests.portal_team.helpers import accounts_snapshot
-from tests.portal_team.helpers import events
-from tests.portal_team.helpers import expired
-from tests.portal_team.helpers import future
-from tests.portal_team.helpers import inactive
-from tests.portal_team.helpers import make_request
-from tests.portal_team.helpers import sign_in
-from tests.portal_team.helpers import timeline
+from tests.helpers import audit_events
+from tests.helpers import sign_in_as
+from tests.helpers import timeline
+from tests.operator.helpers import accounts_snapshot
+from tests.operator.helpers import expired
+from tests.operator.helpers import future
+from tests.operator.helpers import inactive
+from tests.operator.helpers import make_request
 
 
 def locked_out() -> User:
@@ -64,7 +64,7 @@ def assert_has_access(user: User) -> None:
 @pytest.mark.parametrize("state", list(DISABLED))
 def test_reenable_with_a_reference(client: FlaskClient, state: str) -> None:
     user = DISABLED[state]()
-    operator = sign_in(client)
+    operator = sign_in_as(client, Profile.PORTAL_TEAM)
     req = make_request(user_id=user.user_id)
 
     page = client.get(f"/operator/users/{user.id}?ref={req.reference}")
@@ -85,7 +85,7 @@ def test_reenable_with_a_reference(client: FlaskClient, state: str) -> None:
     assert_has_access(user)
     assert refresh(user).access_granted_at == acted_at  # the inactivity clock restarts
 
-    (enabled,) = events(user, "enabled")
+    (enabled,) = audit_events(user, "enabled")
     assert enabled.actor == operator.user_id
     assert enabled.actor_id == operator.id
     assert enabled.details == f"helpdesk request {req.reference}"
@@ -116,13 +116,13 @@ def refresh_request(req: HelpdeskRequest) -> HelpdeskRequest:
 @pytest.mark.parametrize("state", list(DISABLED))
 def test_reenable_without_a_reference(client: FlaskClient, state: str) -> None:
     user = DISABLED[state]()
-    operator = sign_in(client)
+    operator = sign_in_as(client, Profile.PORTAL_TEAM)
     other_request = make_request()
     response = client.post(f"/operator/users/{user.id}/enable", data={})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/operator/users/{user.id}"
     assert_has_access(user)
-    (enabled,) = events(user, "enabled")
+    (enabled,) = audit_events(user, "enabled")
     assert enabled.actor == operator.user_id
     assert enabled.details is None
     assert timeline(other_request) == []
@@ -130,7 +130,7 @@ def test_reenable_without_a_reference(client: FlaskClient, state: str) -> None:
 
 def test_the_reenabled_user_can_log_in(client: FlaskClient, app: object) -> None:
     user = locked_out()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     assert client.post(f"/operator/users/{user.id}/enable").status_code == 302
     other = client.application.test_client()
     response = login(other, user.user_id, PASSWORD)
@@ -144,7 +144,7 @@ def test_reenable_is_refused_while_expired_and_extend_and_reenable_fixes_it(
     org = make_org()
     user = expired(org, profile=Profile.ADMINISTRATOR)
     old_expiry = user.expires_on
-    operator = sign_in(client)
+    operator = sign_in_as(client, Profile.PORTAL_TEAM)
     req = make_request(user_id=user.user_id)
 
     page = client.get(f"/operator/users/{user.id}?ref={req.reference}").get_data(as_text=True)
@@ -156,7 +156,7 @@ def test_reenable_is_refused_while_expired_and_extend_and_reenable_fixes_it(
     assert refused.status_code == 422
     assert "extend the expiry date first" in refused.get_data(as_text=True)
     assert not refresh(user).enabled
-    assert [e.reason for e in events(user, "enable_refused")] == ["refused_expired"]
+    assert [e.reason for e in audit_events(user, "enable_refused")] == ["refused_expired"]
     assert timeline(req) == []  # nothing was done for the request
 
     new_date = future(365)
@@ -167,10 +167,10 @@ def test_reenable_is_refused_while_expired_and_extend_and_reenable_fixes_it(
     assert response.status_code == 302
     assert_has_access(user)
     assert refresh(user).expires_on == new_date
-    (changed,) = events(user, "expiry_changed")
+    (changed,) = audit_events(user, "expiry_changed")
     assert changed.actor == operator.user_id
     assert changed.details == f"{old_expiry} -> {new_date}; helpdesk request {req.reference}"
-    (enabled,) = events(user, "enabled")
+    (enabled,) = audit_events(user, "enabled")
     assert enabled.details == f"helpdesk request {req.reference}"
     (action,) = timeline(req)
     assert action.kind == "account_action"
@@ -186,7 +186,7 @@ def test_reenable_is_refused_while_expired_and_extend_and_reenable_fixes_it(
 @pytest.mark.parametrize("days", [0, -1, -400])
 def test_extend_and_reenable_needs_a_date_after_today(client: FlaskClient, days: int) -> None:
     user = expired(make_org())
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     req = make_request()
     before = accounts_snapshot()
     for path in ("extend-and-enable", "expiry"):
@@ -200,7 +200,7 @@ def test_extend_and_reenable_needs_a_date_after_today(client: FlaskClient, days:
         assert response.status_code == 422
         assert "The new expiry date must be after today" in response.get_data(as_text=True)
     assert accounts_snapshot() == before
-    assert events(user, "expiry_changed") == []
+    assert audit_events(user, "expiry_changed") == []
     assert timeline(req) == []
 
 
@@ -208,7 +208,7 @@ def test_extend_only(client: FlaskClient) -> None:
     org = make_org()
     user = make_user(org)
     old_expiry = user.expires_on
-    operator = sign_in(client)
+    operator = sign_in_as(client, Profile.PORTAL_TEAM)
     req = make_request(user_id=user.user_id, status="in_progress")
     new_date = future(700)
     response = client.post(
@@ -219,7 +219,7 @@ def test_extend_only(client: FlaskClient) -> None:
     fresh = refresh(user)
     assert fresh.expires_on == new_date
     assert fresh.enabled
-    (changed,) = events(user, "expiry_changed")
+    (changed,) = audit_events(user, "expiry_changed")
     assert changed.actor == operator.user_id
     assert changed.details == f"{old_expiry} -> {new_date}; helpdesk request {req.reference}"
     (action,) = timeline(req)
@@ -231,13 +231,13 @@ def test_extend_only(client: FlaskClient) -> None:
         data={"expires_on": new_date.isoformat(), "reference": req.reference},
     )
     assert again.status_code == 302
-    assert len(events(user, "expiry_changed")) == 1
+    assert len(audit_events(user, "expiry_changed")) == 1
     assert len(timeline(req)) == 1
 
 
 def test_extend_only_leaves_an_expired_user_disabled(client: FlaskClient) -> None:
     user = expired(make_org())
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     new_date = future(30)
     response = client.post(
         f"/operator/users/{user.id}/expiry", data={"expires_on": new_date.isoformat()}
@@ -266,7 +266,7 @@ def test_a_bad_reference_changes_nothing(
     client: FlaskClient, reference: str, message: str, path: str
 ) -> None:
     user = expired(make_org())
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     req = make_request()
     before = accounts_snapshot()
     response = client.post(
@@ -276,14 +276,14 @@ def test_a_bad_reference_changes_nothing(
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert accounts_snapshot() == before
-    assert events(user, "enabled") == []
-    assert events(user, "expiry_changed") == []
+    assert audit_events(user, "enabled") == []
+    assert audit_events(user, "expiry_changed") == []
     assert timeline(req) == []
 
 
 def test_a_reference_on_the_page_that_names_no_request_is_ignored(client: FlaskClient) -> None:
     user = locked_out()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     for ref in ("HD-424242", "<script>"):
         body = client.get(f"/operator/users/{user.id}", query_string={"ref": ref}).get_data(
             as_text=True
@@ -295,7 +295,7 @@ def test_a_reference_on_the_page_that_names_no_request_is_ignored(client: FlaskC
 
 @pytest.mark.parametrize("path", ["", "/enable", "/expiry", "/extend-and-enable"])
 def test_an_unknown_user_is_a_404(client: FlaskClient, path: str) -> None:
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     method = client.get if not path else client.post
     response = method(f"/operator/users/999999{path}", data={"expires_on": future().isoformat()})
     assert response.status_code == 404
@@ -303,7 +303,7 @@ def test_an_unknown_user_is_a_404(client: FlaskClient, path: str) -> None:
 
 def test_reenabling_a_user_who_has_access_changes_nothing(client: FlaskClient) -> None:
     user = make_user(make_org())
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     req = make_request()
     before = accounts_snapshot()
     response = client.post(f"/operator/users/{user.id}/enable", data={"reference": req.reference})
@@ -316,7 +316,7 @@ def test_reenabling_a_user_who_has_access_changes_nothing(client: FlaskClient) -
 
 def test_operator_staff_can_be_reenabled_too(client: FlaskClient) -> None:
     helpdesk = lock_out(make_user(None, profile=Profile.HELPDESK))
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     page = client.get(f"/operator/users/{helpdesk.id}").get_data(as_text=True)
     assert "Operator staff" in page
     assert client.post(f"/operator/users/{helpdesk.id}/enable").status_code == 302
@@ -325,7 +325,7 @@ def test_operator_staff_can_be_reenabled_too(client: FlaskClient) -> None:
 
 def test_the_users_page_shows_who_disabled_and_the_trail(client: FlaskClient) -> None:
     user = locked_out()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     body = client.get(f"/operator/users/{user.id}").get_data(as_text=True)
     assert "Disabled by the system: locked out" in body
     assert "locked out" in body
@@ -335,7 +335,7 @@ def test_the_users_page_shows_who_disabled_and_the_trail(client: FlaskClient) ->
 @pytest.mark.parametrize("reference", ["HD-999999999999", "HD-2147483648", "HD-0"])
 def test_a_reference_beyond_any_id_names_no_request(client: FlaskClient, reference: str) -> None:
     user = locked_out()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     before = accounts_snapshot()
     response = client.post(f"/operator/users/{user.id}/enable", data={"reference": reference})
     assert response.status_code == 422

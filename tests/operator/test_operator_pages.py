@@ -25,10 +25,10 @@ from tests.factories import login
 from tests.factories import make_org
 from tests.factories import make_user
 from tests.factories import remove_access
-from tests.portal_team.helpers import events
-from tests.portal_team.helpers import expired
-from tests.portal_team.helpers import make_request
-from tests.portal_team.helpers import sign_in
+from tests.helpers import audit_events
+from tests.helpers import sign_in_as
+from tests.operator.helpers import expired
+from tests.operator.helpers import make_request
 from tests.statements import counting_statements
 
 HX = {"HX-Request": "true"}
@@ -44,7 +44,7 @@ def org_count() -> int:
 
 
 def test_create_an_organisation(client: FlaskClient) -> None:
-    operator = sign_in(client)
+    operator = sign_in_as(client, Profile.PORTAL_TEAM)
     assert client.get("/operator/organisations/new").status_code == 200
     response = client.post("/operator/organisations/new", data={"name": "  Acme Claims Ltd "})
     assert response.status_code == 302
@@ -69,7 +69,7 @@ def test_create_an_organisation(client: FlaskClient) -> None:
 @pytest.mark.parametrize("name", ["Acme Claims Ltd", "ACME CLAIMS LTD", "  acme claims ltd  "])
 def test_a_duplicate_organisation_name_is_refused_clearly(client: FlaskClient, name: str) -> None:
     make_org("Acme Claims Ltd")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = client.post("/operator/organisations/new", data={"name": name})
     assert response.status_code == 422
     body = response.get_data(as_text=True)
@@ -84,7 +84,7 @@ def test_a_duplicate_organisation_name_is_refused_clearly(client: FlaskClient, n
     [("", "Enter the organisation"), ("   ", "Enter the organisation"), ("x" * 201, "200")],
 )
 def test_a_bad_organisation_name_is_refused(client: FlaskClient, name: str, message: str) -> None:
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = client.post("/operator/organisations/new", data={"name": name})
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -100,7 +100,7 @@ def test_organisations_with_their_users_counted_by_state(client: FlaskClient) ->
     remove_access(make_user(acme))
     lock_out(make_user(beta, profile=Profile.ADMINISTRATOR))
     make_user(None, profile=Profile.HELPDESK)  # operator staff belong to no organisation
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
 
     response = client.get("/operator/organisations")
     assert response.status_code == 200
@@ -159,7 +159,7 @@ def test_organisations_are_paginated(app: Flask) -> None:
 
 
 def test_an_unknown_organisation_is_a_404(client: FlaskClient) -> None:
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     assert client.get("/operator/organisations/999999").status_code == 404
     assert client.get("/operator/organisations/999999/administrators/new").status_code == 404
     response = client.post(
@@ -187,7 +187,7 @@ def test_register_the_first_administrator_who_must_change_the_password(
     client: FlaskClient, app: Flask
 ) -> None:
     org = make_org("Acme Claims Ltd")
-    operator = sign_in(client)
+    operator = sign_in_as(client, Profile.PORTAL_TEAM)
     form = client.get(f"/operator/organisations/{org.id}/administrators/new")
     assert form.status_code == 200
     assert "Register the first Administrator of Acme Claims Ltd" in form.get_data(as_text=True)
@@ -207,7 +207,7 @@ def test_register_the_first_administrator_who_must_change_the_password(
     assert admin.profile == Profile.ADMINISTRATOR.value
     assert admin.organisation_id == org.id
     assert admin.must_change_password
-    (created,) = events(admin, "user_created")
+    (created,) = audit_events(admin, "user_created")
     assert created.actor == operator.user_id
     assert created.organisation_id == org.id
 
@@ -259,7 +259,7 @@ def test_registering_refuses_bad_input(
 ) -> None:
     org = make_org()
     make_user(make_org(), user_id="acme.admin")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     before = db.session.scalar(select(func.count()).select_from(User))
     response = register(
         client, org, **({"user_id": "new.admin"} if field is None else {}), **changes
@@ -282,7 +282,7 @@ def test_registering_refuses_bad_input(
 def test_registering_another_administrator_says_the_firm_has_one(client: FlaskClient) -> None:
     org = make_org()
     make_user(org, profile=Profile.ADMINISTRATOR)
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     page = client.get(f"/operator/organisations/{org.id}/administrators/new")
     assert "already has 1 Administrator" in page.get_data(as_text=True)
 
@@ -296,7 +296,7 @@ def test_find_users_across_organisations(client: FlaskClient) -> None:
     b = lock_out(make_user(beta, user_id="Smith", email="j@beta.example"))
     staff = make_user(None, profile=Profile.HELPDESK, user_id="smith.helpdesk")
     make_user(beta, user_id="unrelated")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
 
     body = client.get("/operator/users?q=SMITH").get_data(as_text=True)
     for user in (a, b, staff):
@@ -324,7 +324,7 @@ def test_the_search_is_bounded(client: FlaskClient, monkeypatch: pytest.MonkeyPa
     for i in range(5):
         make_user(org, user_id=f"many{i}")
     monkeypatch.setattr(directory, "LIMIT", 3)
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     body = client.get("/operator/users?q=many").get_data(as_text=True)
     assert len(re.findall(r'href="/operator/users/\d+"', body)) == 3
     assert "More users match" in body
@@ -334,7 +334,7 @@ def test_the_search_is_bounded(client: FlaskClient, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("q", ["%", "_", "\\", "many%", "\x00", "x" * 500])
 def test_search_wildcards_are_literal(client: FlaskClient, q: str) -> None:
     make_user(make_org(), user_id="many1")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = client.get("/operator/users", query_string={"q": q})
     assert response.status_code == 200
     assert "many1" not in response.get_data(as_text=True)
@@ -342,7 +342,7 @@ def test_search_wildcards_are_literal(client: FlaskClient, q: str) -> None:
 
 def test_search_as_you_type_gets_the_results_alone(client: FlaskClient) -> None:
     user = make_user(make_org(), user_id="typed.user")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = client.get(
         "/operator/users?q=typed", headers={**HX, "HX-Target": "operator-results"}
     )
@@ -357,7 +357,7 @@ def test_search_as_you_type_gets_the_results_alone(client: FlaskClient) -> None:
 def test_a_reference_is_carried_from_the_search_to_the_user(client: FlaskClient) -> None:
     user = expired(make_org(), user_id="expired.admin")
     req = make_request(user_id="expired.admin")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     home = client.get("/operator/").get_data(as_text=True)
     assert req.reference in home
     link = f"/operator/users?q=expired.admin&amp;ref={req.reference}"
@@ -370,18 +370,18 @@ def test_a_reference_is_carried_from_the_search_to_the_user(client: FlaskClient)
 def test_only_referred_requests_are_on_the_home_page(client: FlaskClient) -> None:
     waiting = make_request(status="referred")
     done = make_request(status="resolved")
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     home = client.get("/operator/").get_data(as_text=True)
     assert waiting.reference in home
     assert done.reference not in home
 
 
 def test_the_operator_link_is_for_the_portal_team_only(client: FlaskClient, app: Flask) -> None:
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     assert 'href="/operator/">Operator</a>' in client.get("/portal/").get_data(as_text=True)
     for profile in (Profile.HELPDESK, Profile.ADMINISTRATOR, Profile.CLAIMS_HANDLER):
         other = app.test_client()
-        sign_in(other, profile)
+        sign_in_as(other, profile)
         assert "/operator/" not in other.get("/portal/").get_data(as_text=True)
 
 
@@ -392,7 +392,7 @@ def test_the_operator_link_is_for_the_portal_team_only(client: FlaskClient, app:
 def test_control_characters_in_an_organisation_name_are_refused(
     client: FlaskClient, name: str
 ) -> None:
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = client.post("/operator/organisations/new", data={"name": name})
     assert response.status_code == 422
     assert "no control characters" in response.get_data(as_text=True)
@@ -411,7 +411,7 @@ def test_control_characters_when_registering_are_refused(
     client: FlaskClient, changes: dict[str, str], message: str
 ) -> None:
     org = make_org()
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     response = register(client, org, **changes)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
@@ -423,7 +423,7 @@ def test_a_user_whose_expiry_is_the_last_date_there_is(client: FlaskClient) -> N
     from datetime import date
 
     user = make_user(make_org(), expires_on=date(9999, 12, 31))
-    sign_in(client)
+    sign_in_as(client, Profile.PORTAL_TEAM)
     page = client.get(f"/operator/users/{user.id}")
     assert page.status_code == 200
     assert 'value="9999-12-31"' in page.get_data(as_text=True)

@@ -1,5 +1,5 @@
-"""Helpers for the Portal team's tests: a signed-in operator, helpdesk requests, user states
-reached through the rules, and a snapshot of every account."""
+"""Helpers for the Portal team's tests: helpdesk requests, user states reached through the
+rules, and a snapshot of every account (signing in and audit queries: ``tests/helpers.py``)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,17 @@ from datetime import date
 from datetime import timedelta
 from typing import Any
 
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from portal import clock
 from portal.accounts import rules
 from portal.accounts.models import Organisation
-from portal.accounts.models import Profile
 from portal.accounts.models import User
-from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
-from portal.helpdesk.models import RequestEvent
 from tests.factories import apply
-from tests.factories import login
 from tests.factories import make_user
-
-
-def sign_in(client: FlaskClient, profile: Profile = Profile.PORTAL_TEAM) -> User:
-    """A new user of ``profile`` logged in on ``client`` (the Console door for Administrators)."""
-    user = make_user(None, profile=profile)
-    door = "console" if profile is Profile.ADMINISTRATOR else "portal"
-    response = login(client, user.user_id, door=door)
-    assert response.status_code == 302
-    assert "/login" not in response.headers["Location"]
-    return user
 
 
 def make_request(
@@ -76,26 +61,6 @@ def inactive(org: Organisation | None = None, **kwargs: Any) -> User:
     apply(user, rules.sweep(user.to_state(), now=clock.now(), today=clock.today()))
     assert user.disabled_reason == "inactivity"
     return user
-
-
-def events(user: User, kind: str) -> list[AuditEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.subject_id == user.id, AuditEvent.kind == kind)
-            .order_by(AuditEvent.id)
-        )
-    )
-
-
-def timeline(req: HelpdeskRequest) -> list[RequestEvent]:
-    db.session.rollback()
-    return list(
-        db.session.scalars(
-            select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.id)
-        )
-    )
 
 
 def accounts_snapshot(*, skip: User | None = None) -> tuple[list[Any], list[Any]]:
