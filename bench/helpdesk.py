@@ -51,12 +51,12 @@ from bench.console import timed  # noqa: E402
 from bench.console import verdict  # noqa: E402
 from bench.console import wipe_postgres  # noqa: E402
 from portal import clock  # noqa: E402
+from portal import messages  # noqa: E402
 from portal.accounts import service  # noqa: E402
 from portal.accounts.models import Profile  # noqa: E402
 from portal.accounts.models import normalise_key  # noqa: E402
 from portal.config import normalise_database_url  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal import messages  # noqa: E402
 from portal.helpdesk.models import HelpdeskRequest  # noqa: E402
 from portal.helpdesk.models import reference  # noqa: E402
 
