@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import make_response
+from flask import render_template
 from flask import request
 from werkzeug.wrappers import Response
 
@@ -25,3 +29,10 @@ def add_vary(response: Response) -> Response:
 def trigger(response: Response, event: str) -> Response:
     response.headers["HX-Trigger"] = event
     return response
+
+
+def page_or_fragment(target_id: str, fragment: str, page: str, /, **context: Any) -> Response:
+    """A list page's one view (docs/architecture.md §4): the results fragment when HTMX swaps
+    ``#target_id`` (search as you type, paging), else the whole page; either way it varies."""
+    template = fragment if target() == target_id else page
+    return add_vary(make_response(render_template(template, **context)))

@@ -60,11 +60,9 @@ def users() -> Response:
         current_user.organisation_id, filters, now=clock.now(), today=clock.today()
     )
     context = {"page": page, "filters": filters, "confirm_remove": CONFIRM_REMOVE}
-    if htmx.target() == "user-results":
-        response = make_response(render_template("console/users/_results.html", **context))
-    else:
-        response = make_response(render_template("console/users/index.html", **context))
-    return htmx.add_vary(response)
+    return htmx.page_or_fragment(
+        "user-results", "console/users/_results.html", "console/users/index.html", **context
+    )
 
 
 @bp.post("/users/<int:pk>/enabled")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import abort
-from flask import make_response
 from flask import render_template
 from flask import request
 from werkzeug.wrappers import Response
@@ -24,11 +23,15 @@ def index() -> Response:
     """All guides, and the results of a search (``?q=``); HTMX gets the results alone."""
     query = request.args.get("q", "")[: pages.MAX_QUERY_LENGTH].strip()
     hits = pages.search(query) if query else []
-    template = "guides/_results.html" if htmx.target() == RESULTS_ID else "guides/index.html"
-    html = render_template(
-        template, query=query, hits=hits, groups=pages.groups(), results_id=RESULTS_ID
+    return htmx.page_or_fragment(
+        RESULTS_ID,
+        "guides/_results.html",
+        "guides/index.html",
+        query=query,
+        hits=hits,
+        groups=pages.groups(),
+        results_id=RESULTS_ID,
     )
-    return htmx.add_vary(make_response(html))
 
 
 @bp.get("/troubleshooting")

@@ -95,12 +95,9 @@ def index() -> Response:
     filters = queue_queries.QueueFilters.from_args(request.args)
     page = queue_queries.queue_page(filters)
     context = {"page": page, "filters": filters, "labels": LABELS}
-    template = (
-        "helpdesk/queue/_results.html"
-        if htmx.target() == "queue-results"
-        else "helpdesk/queue/index.html"
+    return htmx.page_or_fragment(
+        "queue-results", "helpdesk/queue/_results.html", "helpdesk/queue/index.html", **context
     )
-    return htmx.add_vary(make_response(render_template(template, **context)))
 
 
 @bp.get("/<int:pk>")

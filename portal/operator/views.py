@@ -16,7 +16,6 @@ from datetime import timedelta
 from flask import abort
 from flask import current_app
 from flask import flash
-from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -198,11 +197,9 @@ def users() -> Response:
     linked, ref_error = _reference_arg()
     result = directory.search(request.args.get("q"))
     context = {"result": result, "linked": linked, "ref_error": ref_error}
-    if htmx.target() == "operator-results":
-        response = make_response(render_template("operator/_results.html", **context))
-    else:
-        response = make_response(render_template("operator/users.html", **context))
-    return htmx.add_vary(response)
+    return htmx.page_or_fragment(
+        "operator-results", "operator/_results.html", "operator/users.html", **context
+    )
 
 
 @bp.get("/users/<int:pk>")
