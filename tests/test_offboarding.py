@@ -263,3 +263,19 @@ def test_users_find_searches_every_firm(app: Flask, runner: FlaskCliRunner) -> N
     limited = portal(runner, "users", "find", "smith", "--limit", "1")
     assert "more than 1" in limited.output
     assert portal(runner, "users", "find", "  ").exit_code != 0
+
+
+def test_users_find_says_what_the_rules_say_of_access(app: Flask, runner: FlaskCliRunner) -> None:
+    """A user past its expiry date whom the nightly sweep has not yet disabled has no access."""
+    make_user(make_org("Gamma Ltd"), user_id="kept.smith")
+    expired = make_user(make_org("Delta Ltd"), user_id="lapsed.smith")
+    with write_transaction(db.session):
+        db.session.execute(
+            text("UPDATE users SET expires_on = :day WHERE id = :id"),
+            {"day": clock.today() - timedelta(days=1), "id": expired.id},
+        )
+    db.session.rollback()
+    lines = portal(runner, "users", "find", "smith").output.splitlines()
+    assert [line.split()[0] for line in lines] == ["kept.smith", "lapsed.smith"]
+    assert lines[0].endswith("has access")
+    assert lines[1].endswith("no access")

@@ -10,6 +10,7 @@ from sqlalchemy import or_
 from sqlalchemy import select
 
 from portal import clock
+from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
@@ -123,8 +124,10 @@ def find(text: str, limit: int) -> None:
     if not rows:
         click.echo(f"No user matches {text!r}.")
         return
+    now, today = clock.now(), clock.today()
     for user, firm in rows[:limit]:
-        access = "has access" if user.enabled and user.active else "no access"
+        # The rules decide (docs/rules.md R3): past its expiry date, a user not yet swept has none.
+        access = "has access" if states.has_access(user, now, today) else "no access"
         click.echo(
             f"{user.user_id:<24} {user.full_name:<28} {user.email:<32} "
             f"{firm or '(Portal team)':<24} {user.profile:<15} {access}"
