@@ -44,6 +44,9 @@ class Status(StrEnum):
     NEW = "new"
     IN_PROGRESS = "in_progress"
     REFERRED = "referred"
+    #: A reply asked the requester for something: the business-hours clock is paused (docs: the
+    #: Helpdesk's "loop closes"); what the requester adds on the status page moves it back.
+    WAITING = "waiting"
     RESOLVED = "resolved"
 
 
@@ -74,6 +77,7 @@ STATUS_LABELS = {
     Status.NEW: "New",
     Status.IN_PROGRESS: "In progress",
     Status.REFERRED: "Referred to Portal team",
+    Status.WAITING: "Waiting on requester",
     Status.RESOLVED: "Resolved",
 }
 ENVIRONMENT_LABELS = {Environment.LIVE: "Live", Environment.TRAINING: "Training"}
@@ -234,6 +238,9 @@ class EventKind(StrEnum):
     USER_ID_NOT_MATCHED = "user_id_not_matched"
     REFERRED = "referred"
     ACCOUNT_ACTION = "account_action"  # a Portal team action taken for this request
+    REPLY = "reply"  # a staff reply emailed to the requester and shown on the status page
+    REQUESTER_ADDED = "requester_added"  # what the requester added on the status page
+    ASSIGNED = "assigned"  # taken by, or given to, a staff member (details: who)
 
 
 class RequestEvent(db.Model):  # type: ignore[name-defined]

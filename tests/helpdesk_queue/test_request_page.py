@@ -164,7 +164,10 @@ def test_bad_status_is_422_with_the_fragment(client: FlaskClient, staff: User, b
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert body.lstrip().startswith('<form id="request-status"')
-    assert "Choose one of: New, In progress, Referred to Portal team, Resolved" in body
+    assert (
+        "Choose one of: New, In progress, Referred to Portal team, Waiting on requester, Resolved"
+        in body
+    )
     assert status_of(req) == "new"
     assert len(timeline(req)) == 1
 
