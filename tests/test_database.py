@@ -24,6 +24,7 @@ from flask import Flask
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import table
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
@@ -690,4 +691,43 @@ def test_every_migration_goes_down_and_up(app: Flask) -> None:
     flask_migrate.downgrade(revision="base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     flask_migrate.upgrade()
+    test_the_migrations_build_exactly_the_models(app)
+
+
+def test_the_sqlite_table_copies_keep_rows_that_reference_the_table(app: Flask) -> None:
+    """A migration that changes a CHECK on SQLite copies the table (drop, then rename): with
+    helpdesk requests, their timeline events and screenshots present, every row and the
+    error-text index survive down and up again."""
+    import flask_migrate
+
+    from tests.helpdesk_factories import make_request
+    from tests.helpdesk_factories import png_bytes
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the table copy happens on SQLite only")
+    req = make_request(error_message="Your password has expired", screenshot=png_bytes())
+    make_request(status="resolved")
+
+    def counts() -> tuple[int, ...]:
+        with db.engine.connect() as conn:
+            return tuple(
+                conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+                for name in ("helpdesk_requests", "helpdesk_request_events", "helpdesk_screenshots")
+            )
+
+    before = counts()
+    assert before == (2, 2, 1)
+    db.session.remove()
+    flask_migrate.downgrade(revision="0015_audit_retention")
+    assert counts() == before
+    flask_migrate.upgrade()
+    assert counts() == before
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+        found = conn.execute(
+            text("SELECT rowid FROM helpdesk_requests_fts WHERE helpdesk_requests_fts MATCH :q"),
+            {"q": '"password has exp"'},
+        ).all()
+    assert [row[0] for row in found] == [req.id]
     test_the_migrations_build_exactly_the_models(app)

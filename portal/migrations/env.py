@@ -89,10 +89,38 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, "OFF")
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _refuse_dangling_references(connection)
+            if connection.in_transaction():
+                connection.commit()
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, "ON")
+
+
+def _sqlite_foreign_keys(connection, state: str) -> None:
+    """SQLite changes a CHECK or a column by copying the table (create, copy, drop, rename). With
+    foreign keys enforced, dropping a table that other rows reference (helpdesk requests and
+    their timeline events) fails, so they are off while migrating, as Alembic's documentation
+    advises. The pragma is a no-op inside a transaction: it is sent on the driver's connection,
+    outside one (docs/architecture.md, "Connection settings")."""
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys = {state}")
+
+
+def _refuse_dangling_references(connection) -> None:
+    """After the copies every reference must still point at a row; otherwise the migration fails
+    (and nothing of it is committed) rather than leave orphans."""
+    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if dangling:
+        raise RuntimeError(f"migration left rows with dangling foreign keys: {dangling[:5]}")
 
 
 if context.is_offline_mode():
