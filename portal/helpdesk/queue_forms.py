@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wtforms import SelectField
+from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
@@ -45,4 +46,20 @@ class ReferForm(TextForm):
     note = TextAreaField(
         "Why (optional, for the Portal team)",
         validators=[Length(max=NOTE_MAX, message=f"At most {NOTE_MAX} characters")],
+    )
+
+
+class AssignForm(TextForm):
+    """``me``, a staff user's row id, or empty (nobody); checked against the staff in the view."""
+
+    assignee = StringField("Assigned to", validators=[Length(max=20)])
+
+
+class BulkStatusForm(TextForm):
+    """The status to set on the ticked requests (``ids``: read as whole numbers in the view)."""
+
+    status = SelectField(
+        "Set the status of the ticked requests to",
+        choices={s.value: label for s, label in STATUS_LABELS.items()},
+        validate_choice=True,
     )
