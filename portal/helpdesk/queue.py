@@ -217,7 +217,13 @@ def _render_page(
     guide_form: GuideReplyForm | None = None,
 ) -> str:
     today = clock.today()
+    now = clock.now()
     account = queue_queries.mentioned_account(req)
+    hours = business_hours.from_app()
+    age = ageing.age_of(req, hours.clock(now))
+    code = queue_queries.quoted_code(req.error_message)
+    if guide_form is None:
+        guide_form = GuideReplyForm(formdata=None, section=code or actions.GUIDES_INDEX)
     screenshot = None
     if req.has_screenshot:
         screenshot = db.session.execute(
@@ -232,12 +238,23 @@ def _render_page(
         events=queue_queries.timeline(req.id),
         status_form=StatusForm(status=req.status),
         note_form=note_form or NoteForm(formdata=None),
-        guide_form=guide_form or GuideReplyForm(formdata=None),
+        guide_form=guide_form,
         refer_form=ReferForm(formdata=None),
         account=account,
         expired=queue_queries.mentions_expired_user_id(account, today=today),
         screenshot=screenshot,
         is_resend=req.kind == RequestKind.RESEND_USER_ID.value,
+        age=age,
+        hours=hours,
+        describe_age=business_hours.describe,
+        quoted_code=code,
+        suggested=queue_queries.suggested_entries(req.suggestions_shown),
+        assignee=queue_queries.staff_names({req.assigned_to_id}).get(req.assigned_to_id)
+        if req.assigned_to_id
+        else None,
+        colleagues=queue_queries.colleagues(now, today),
+        me=_actor().id,
+        assign_form=AssignForm(formdata=None),
     )
 
 

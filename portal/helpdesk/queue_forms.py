@@ -39,7 +39,16 @@ class GuideReplyForm(TextForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.section.choices = {s.key: s.label for s in guide_sections()}
+        # Short labels (code and the start of the message) keep the select inside the page.
+        self.section.choices = {s.key: short_label(s.label) for s in guide_sections()}
+
+
+#: Characters of a guide section's label shown in the select.
+LABEL_MAX = 48
+
+
+def short_label(label: str) -> str:
+    return label if len(label) <= LABEL_MAX else label[: LABEL_MAX - 1].rstrip() + "…"
 
 
 class ReferForm(TextForm):

@@ -39,6 +39,7 @@ from sqlalchemy import union_all
 from portal import messages
 from portal import paging
 from portal import search_text
+from portal.accounts import queries
 from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -416,6 +417,23 @@ def quoted_code(error_message: str | None) -> str | None:
     return exact.code if exact else None
 
 
+@dataclass(frozen=True)
+class SuggestedEntry:
+    code: str
+    text: str
+    anchor: str
+
+
+def suggested_entries(codes: str | None) -> list[SuggestedEntry]:
+    """The Troubleshooting Guide entries shown to the requester while typing (known codes)."""
+    found = []
+    for code in (codes or "").split():
+        if code in messages.BY_CODE:
+            m = messages.get(code)
+            found.append(SuggestedEntry(m.code, m.text, m.anchor))
+    return found
+
+
 def get_request(pk: int) -> HelpdeskRequest | None:
     return db.session.get(HelpdeskRequest, pk)
 
@@ -442,6 +460,8 @@ class MentionedAccount:
     disabled_reason: str | None
     expires_on: date | None
     organisation: str | None
+    #: Who took access away, and when (the latest disabling audit event), while not enabled.
+    disabled_by: queries.DisableInfo | None = None
 
     @property
     def expired(self) -> bool:
@@ -467,6 +487,7 @@ def mentioned_account(req: HelpdeskRequest) -> MentionedAccount | None:
         disabled_reason=user.disabled_reason,
         expires_on=user.expires_on,
         organisation=user.organisation.name if user.organisation else None,
+        disabled_by=None if user.enabled else queries.latest_disables([user.id]).get(user.id),
     )
 
 
