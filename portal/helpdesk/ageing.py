@@ -5,7 +5,7 @@ leaving out the time it spent waiting on the requester (``waiting``) or resolved
 *pauses* in those statuses and runs in every other one (a request referred to the Portal team
 keeps ageing).
 
-Why three columns (docs/architecture.md, "Helpdesk age in business hours"): computing each age
+Why three columns (docs/architecture.md §8): computing each age
 from the timeline would read every request's events to sort 100,000 of them.  Instead the
 business clock ``B(t)`` (working seconds since a fixed origin) turns the age of a running
 request into ``B(now) - age_origin``, where ``age_origin = B(age_since) - age_seconds`` is

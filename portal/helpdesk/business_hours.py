@@ -3,14 +3,15 @@
 A working day is a weekday that is not a bank holiday in England and Wales (the ``holidays``
 package, ``GB`` subdivision ``ENG``, substitute days included), from
 ``PORTAL_HELPDESK_DAY_STARTS`` to ``PORTAL_HELPDESK_DAY_ENDS`` (09:00–17:30 by default) on the
-wall clock of ``PORTAL_TIMEZONE``.  Everything here is pure: no Flask, no database, no wall
+wall clock of ``PORTAL_TIMEZONE``.  Everything here but :func:`from_app` (the settings of
+the current app) is pure: no Flask, no database, no wall
 clock; callers pass the times (aware datetimes) and the :class:`WorkingHours`.
 
 The age of a request is measured on a *business clock*: :meth:`WorkingHours.clock` counts the
 working seconds from a fixed origin (:data:`ORIGIN`) up to a moment, so the working time
 between two moments is a subtraction (:func:`elapsed`), and a request that is running can be
 stored as one number, the business-clock reading at which its age was zero (see
-docs/architecture.md, "Helpdesk age in business hours").
+docs/architecture.md §8).
 
 The day is measured on the local wall clock: in the UK the clocks change at 01:00/02:00, never
 inside working hours, so every working day has the same length.

@@ -136,7 +136,7 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
         Index("ix_helpdesk_requests_assigned_to_id_id", "assigned_to_id", "id"),
         Index("ix_helpdesk_requests_assigned_to_id_age_origin", "assigned_to_id", "age_origin"),
         Index("ix_helpdesk_requests_name_key", "name_key"),
-        Index("ix_helpdesk_requests_age_origin", "age_origin"),
+        Index("ix_helpdesk_requests_age_origin_age_seconds", "age_origin", "age_seconds"),
         Index("ix_helpdesk_requests_status_age_origin", "status", "age_origin"),
         Index("ix_helpdesk_requests_status_age_seconds", "status", "age_seconds"),
         CheckConstraint("age_seconds >= 0", name="age_seconds"),

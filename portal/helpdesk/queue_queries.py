@@ -242,7 +242,7 @@ def _oldest(f: QueueFilters, me: int | None, limit: int, now_clock: int) -> Any:
         branches.append(
             select(HelpdeskRequest.id.label("id"), HelpdeskRequest.age_seconds.label("age"))
             .where(*base, *where)
-            .order_by(HelpdeskRequest.age_seconds.desc(), HelpdeskRequest.id)
+            .order_by(HelpdeskRequest.age_seconds.desc(), HelpdeskRequest.id.desc())
             .limit(limit)
         )
     if not branches:

@@ -19,27 +19,15 @@ down_revision = '0016_helpdesk_waiting'
 branch_labels = None
 depends_on = None
 
-FTS = "helpdesk_requests_fts"
+INDEXES = (
+    ('ix_helpdesk_requests_assigned_to_id_id', ['assigned_to_id', 'id']),
+    ('ix_helpdesk_requests_assigned_to_id_age_origin', ['assigned_to_id', 'age_origin']),
+    ('ix_helpdesk_requests_name_key', ['name_key']),
+    ('ix_helpdesk_requests_age_origin_age_seconds', ['age_origin', 'age_seconds']),
+    ('ix_helpdesk_requests_status_age_origin', ['status', 'age_origin']),
+    ('ix_helpdesk_requests_status_age_seconds', ['status', 'age_seconds']),
+)
 PAUSED = ("waiting", "resolved")
-
-
-def _sqlite_triggers(bind):
-    if bind.dialect.name != "sqlite":
-        return []
-    return [
-        row[0]
-        for row in bind.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'helpdesk_requests'"
-        )
-    ]
-
-
-def _restore(triggers):
-    """The batch copy on SQLite drops the error-text index's triggers (see 0016)."""
-    for statement in triggers:
-        op.execute(statement)
-    if triggers:
-        op.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')")
 
 
 def _aware(value):
@@ -90,37 +78,52 @@ def _backfill(bind):
         )
 
 
+#: On SQLite the columns are added in place (ALTER TABLE ADD COLUMN takes a REFERENCES clause
+#: and CHECK constraints): a batch copy of ``helpdesk_requests`` would have to DROP the table,
+#: which foreign_keys=ON refuses once requests have timeline events.
+SQLITE_COLUMNS = (
+    "assigned_to_id INTEGER REFERENCES users (id)",
+    "name_key VARCHAR(200) NOT NULL DEFAULT ''",
+    "age_seconds BIGINT NOT NULL DEFAULT 0"
+    " CONSTRAINT ck_helpdesk_requests_age_seconds CHECK (age_seconds >= 0)",
+    "age_since DATETIME",
+    "age_origin BIGINT"
+    " CONSTRAINT ck_helpdesk_requests_age_clock CHECK ((age_origin IS NULL) = (age_since IS NULL))",
+)
+
+
 def upgrade():
     bind = op.get_bind()
-    triggers = _sqlite_triggers(bind)
-    with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('assigned_to_id', sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column('name_key', sa.String(length=200), nullable=False, server_default='')
-        )
-        batch_op.add_column(
-            sa.Column('age_seconds', sa.BigInteger(), nullable=False, server_default='0')
-        )
-        batch_op.add_column(sa.Column('age_since', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('age_origin', sa.BigInteger(), nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f('fk_helpdesk_requests_assigned_to_id_users'), 'users', ['assigned_to_id'], ['id']
-        )
-        batch_op.create_check_constraint(batch_op.f('ck_helpdesk_requests_age_seconds'), 'age_seconds >= 0')
-        batch_op.create_check_constraint(
-            batch_op.f('ck_helpdesk_requests_age_clock'), '(age_origin IS NULL) = (age_since IS NULL)'
-        )
-    _restore(triggers)
+    if bind.dialect.name == "sqlite":
+        for column in SQLITE_COLUMNS:
+            op.execute(f"ALTER TABLE helpdesk_requests ADD COLUMN {column}")
+    else:
+        with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('assigned_to_id', sa.Integer(), nullable=True))
+            batch_op.add_column(
+                sa.Column('name_key', sa.String(length=200), nullable=False, server_default='')
+            )
+            batch_op.add_column(
+                sa.Column('age_seconds', sa.BigInteger(), nullable=False, server_default='0')
+            )
+            batch_op.add_column(sa.Column('age_since', sa.DateTime(timezone=True), nullable=True))
+            batch_op.add_column(sa.Column('age_origin', sa.BigInteger(), nullable=True))
+            batch_op.create_foreign_key(
+                batch_op.f('fk_helpdesk_requests_assigned_to_id_users'),
+                'users',
+                ['assigned_to_id'],
+                ['id'],
+            )
+            batch_op.create_check_constraint(
+                batch_op.f('ck_helpdesk_requests_age_seconds'), 'age_seconds >= 0'
+            )
+            batch_op.create_check_constraint(
+                batch_op.f('ck_helpdesk_requests_age_clock'),
+                '(age_origin IS NULL) = (age_since IS NULL)',
+            )
     _backfill(bind)
-    with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
-        batch_op.create_index('ix_helpdesk_requests_assigned_to_id_id', ['assigned_to_id', 'id'])
-        batch_op.create_index(
-            'ix_helpdesk_requests_assigned_to_id_age_origin', ['assigned_to_id', 'age_origin']
-        )
-        batch_op.create_index('ix_helpdesk_requests_name_key', ['name_key'])
-        batch_op.create_index('ix_helpdesk_requests_age_origin', ['age_origin'])
-        batch_op.create_index('ix_helpdesk_requests_status_age_origin', ['status', 'age_origin'])
-        batch_op.create_index('ix_helpdesk_requests_status_age_seconds', ['status', 'age_seconds'])
+    for name, columns in INDEXES:
+        op.create_index(name, 'helpdesk_requests', columns)
     if bind.dialect.name == "postgresql":
         # A prefix LIKE under a non-C collation needs varchar_pattern_ops (as 0007 for email).
         op.execute(
@@ -133,17 +136,13 @@ def downgrade():
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_helpdesk_requests_name_key_pattern")
-    triggers = _sqlite_triggers(bind)
+    for name, _columns in INDEXES:
+        op.drop_index(name, table_name='helpdesk_requests')
+    if bind.dialect.name == "sqlite":  # in place (SQLite 3.35+): each CHECK goes with its column
+        for column in ('age_origin', 'age_since', 'age_seconds', 'name_key', 'assigned_to_id'):
+            op.execute(f"ALTER TABLE helpdesk_requests DROP COLUMN {column}")
+        return
     with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
-        for name in (
-            'ix_helpdesk_requests_status_age_seconds',
-            'ix_helpdesk_requests_status_age_origin',
-            'ix_helpdesk_requests_age_origin',
-            'ix_helpdesk_requests_name_key',
-            'ix_helpdesk_requests_assigned_to_id_age_origin',
-            'ix_helpdesk_requests_assigned_to_id_id',
-        ):
-            batch_op.drop_index(name)
         batch_op.drop_constraint(batch_op.f('ck_helpdesk_requests_age_clock'), type_='check')
         batch_op.drop_constraint(batch_op.f('ck_helpdesk_requests_age_seconds'), type_='check')
         batch_op.drop_constraint(
@@ -151,4 +150,3 @@ def downgrade():
         )
         for column in ('age_origin', 'age_since', 'age_seconds', 'name_key', 'assigned_to_id'):
             batch_op.drop_column(column)
-    _restore(triggers)
