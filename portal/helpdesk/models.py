@@ -134,6 +134,8 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
         # Working the queue (migration 0017): assignment, search by name, sort by age
         # (portal/helpdesk/ageing.py explains the age columns).
         Index("ix_helpdesk_requests_assigned_to_id_id", "assigned_to_id", "id"),
+        # Counts "Mine" / "Unassigned" (status other than resolved) from the index alone.
+        Index("ix_helpdesk_requests_assigned_to_id_status_id", "assigned_to_id", "status", "id"),
         Index("ix_helpdesk_requests_assigned_to_id_age_origin", "assigned_to_id", "age_origin"),
         Index("ix_helpdesk_requests_name_key", "name_key"),
         Index("ix_helpdesk_requests_age_origin_age_seconds", "age_origin", "age_seconds"),

@@ -21,6 +21,7 @@ depends_on = None
 
 INDEXES = (
     ('ix_helpdesk_requests_assigned_to_id_id', ['assigned_to_id', 'id']),
+    ('ix_helpdesk_requests_assigned_to_id_status_id', ['assigned_to_id', 'status', 'id']),
     ('ix_helpdesk_requests_assigned_to_id_age_origin', ['assigned_to_id', 'age_origin']),
     ('ix_helpdesk_requests_name_key', ['name_key']),
     ('ix_helpdesk_requests_age_origin_age_seconds', ['age_origin', 'age_seconds']),
