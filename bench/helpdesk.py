@@ -13,6 +13,10 @@ production), the median server time of N requests each of the queue page:
 * with a filter (``?status=referred``, ``?kind=resend_user_id&environment=training``);
 * with a search: a reference (``HD-…``), an email, a User ID prefix, error text (a word that
   matches many requests, and one that matches none: the worst case, a full bounded scan).
+* working the queue (issue 14): the views Mine, Unassigned, Waiting on requester and
+  Referred, the sort by age in business hours (alone, with a view, on page 3 of a status) and
+  search by the requester's name.  Ages and assignees are generated like the rest (open
+  requests running since they arrived; waiting and resolved ones paused within four days).
 
 Target (issue 4): ≤ 20 ms each.  Each figure comes with the median time its statements took in
 the database driver ("SQL"); the rest is Python (Flask, the ORM, Jinja).  ``--explain`` prints
