@@ -88,7 +88,7 @@ def test_the_queue_search_narrows_as_you_type(page: Page, e2e_db: Flask, watch: 
     staff_log_in(page, staff.user_id)
     page.goto("/helpdesk/requests")
     page.evaluate("window.__marker = 1")
-    page.get_by_label("Search by reference, email, User ID or error text").press_sequentially(
+    page.get_by_label("Search by reference, name, email, User ID or error text").press_sequentially(
         f"{tag}-wan", delay=20
     )
     page.wait_for_url(re.compile(rf"q={tag}-wan"))
