@@ -13,6 +13,10 @@ production), the median server time of N requests each of the queue page:
 * with a filter (``?status=referred``, ``?kind=resend_user_id&environment=training``);
 * with a search: a reference (``HD-…``), an email, a User ID prefix, error text (a word that
   matches many requests, and one that matches none: the worst case, a full bounded scan).
+* working the queue (issue 14): the views Mine, Unassigned, Waiting on requester and
+  Referred, the sort by age in business hours (alone, with a view, on page 3 of a status) and
+  search by the requester's name.  Ages and assignees are generated like the rest (open
+  requests running since they arrived; waiting and resolved ones paused within four days).
 
 Target (issue 4): ≤ 20 ms each.  Each figure comes with the median time its statements took in
 the database driver ("SQL"); the rest is Python (Flask, the ORM, Jinja).  ``--explain`` prints
@@ -57,6 +61,7 @@ from portal.accounts.models import Profile  # noqa: E402
 from portal.accounts.models import normalise_key  # noqa: E402
 from portal.config import normalise_database_url  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from portal.helpdesk import business_hours  # noqa: E402
 from portal.helpdesk.models import HelpdeskRequest  # noqa: E402
 from portal.helpdesk.models import reference  # noqa: E402
 
@@ -64,7 +69,16 @@ PASSWORD = "correct horse battery staple"
 STAFF_ID = "bench.helpdesk"
 BATCH = 10_000
 TARGET_MS = 20.0
-STATUSES = (("resolved", 0.6), ("new", 0.2), ("in_progress", 0.12), ("referred", 0.08))
+STATUSES = (
+    ("resolved", 0.56),
+    ("new", 0.2),
+    ("in_progress", 0.12),
+    ("referred", 0.08),
+    ("waiting", 0.04),
+)
+#: Share of the open requests assigned to the bench user, and to other staff.
+MINE, OTHERS = 0.1, 0.5
+OTHER_STAFF = 8
 
 
 def _weighted(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
@@ -99,6 +113,29 @@ def build_requests(app: Flask, n: int, *, seed: int = 1) -> tuple[float, dict[st
             password=PASSWORD,
         )
         db.session.commit()
+        staff_ids = [
+            db.session.scalar(text("SELECT id FROM users WHERE user_id = :u"), {"u": STAFF_ID})
+        ]
+        for k in range(OTHER_STAFF):
+            service.create_user(
+                user_id=f"bench.staff{k}",
+                full_name=f"Bench Staff {k}",
+                email=f"bench.staff{k}@example.com",
+                profile=Profile.HELPDESK,
+                organisation=None,
+                expires_on=None,
+                actor=None,
+                now=now,
+                password=PASSWORD,
+            )
+            db.session.flush()
+            staff_ids.append(
+                db.session.scalar(
+                    text("SELECT id FROM users WHERE user_id = :u"), {"u": f"bench.staff{k}"}
+                )
+            )
+        db.session.commit()
+        hours = business_hours.WorkingHours()
         for start in range(1, n + 1, BATCH):
             rows: list[dict[str, Any]] = []
             for i in range(start, min(start + BATCH, n + 1)):
@@ -107,9 +144,36 @@ def build_requests(app: Flask, n: int, *, seed: int = 1) -> tuple[float, dict[st
                 sender = rng.randint(1, max(1, n // 3))
                 email = f"Sender{sender}@firm{sender % 500}.example"
                 user_id = f"user{rng.randint(1, 50_000)}" if rng.random() < 0.6 else None
+                status = _weighted(rng, STATUSES)
+                roll = rng.random()
+                assigned = (
+                    None
+                    if status == "resolved" and roll < 0.3
+                    else staff_ids[0]
+                    if roll < MINE
+                    else rng.choice(staff_ids[1:])
+                    if roll < MINE + OTHERS
+                    else None
+                )
+                if status in ("waiting", "resolved"):  # the clock stopped within a few days
+                    stopped = created + timedelta(hours=rng.randint(1, 96))
+                    age = {
+                        "age_seconds": business_hours.elapsed(created, stopped, hours=hours),
+                        "age_since": None,
+                        "age_origin": None,
+                    }
+                else:
+                    age = {
+                        "age_seconds": 0,
+                        "age_since": created,
+                        "age_origin": hours.clock(created),
+                    }
                 row: dict[str, Any] = {
                     "kind": "resend_user_id" if resend else "contact",
-                    "status": _weighted(rng, STATUSES),
+                    "status": status,
+                    "assigned_to_id": assigned,
+                    "name_key": normalise_key(f"Sender {sender}"),
+                    **age,
                     "created_at": created,
                     "updated_at": created,
                     "environment": "training" if rng.random() < 0.2 else "live",
@@ -167,6 +231,18 @@ def run(database_url: str, n_requests: int, n: int, show_plans: bool) -> None:
         "search error text 'locked'": "/helpdesk/requests?q=locked",
         "search error text, no match": "/helpdesk/requests?q=zebra+crossing",
         "search + filter 'expired' status=new": "/helpdesk/requests?q=expired&status=new",
+        # Working the queue (issue 14): the views, the sort by age, search by name.
+        "view Mine": "/helpdesk/requests?view=mine",
+        "view Unassigned": "/helpdesk/requests?view=unassigned",
+        "view Waiting on requester": "/helpdesk/requests?view=waiting",
+        "view Referred": "/helpdesk/requests?view=referred",
+        "sort by age (all)": "/helpdesk/requests?sort=age",
+        "sort by age, view Mine": "/helpdesk/requests?sort=age&view=mine",
+        "sort by age, view Unassigned": "/helpdesk/requests?sort=age&view=unassigned",
+        "sort by age, view Referred": "/helpdesk/requests?sort=age&view=referred",
+        "sort by age, status=new page 3": "/helpdesk/requests?sort=age&status=new&page=3",
+        "search name 'Sender 4999'": "/helpdesk/requests?q=Sender+4999",
+        "search name + sort by age": "/helpdesk/requests?q=Sender+4999&sort=age",
     }
 
     def get(path: str) -> Callable[[], object]:

@@ -178,6 +178,7 @@ HAND_MADE = (
     "ix_helpdesk_requests_error_message_trgm",
     "ix_helpdesk_requests_email_key_pattern",
     "ix_helpdesk_requests_user_id_key_pattern",
+    "ix_helpdesk_requests_name_key_pattern",  # 0017_hdqueue (PostgreSQL only)
     "ix_users_org_last_login_desc",  # 0010_user_sort_desc (PostgreSQL only)
     "ix_users_org_expires_on_desc",
 )

@@ -14,6 +14,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import BigInteger
 from sqlalchemy import CheckConstraint
 from sqlalchemy import Connection
 from sqlalchemy import ForeignKey
@@ -130,6 +131,19 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
         Index("ix_helpdesk_requests_environment_id", "environment", "id"),
         Index("ix_helpdesk_requests_stated_role_id", "stated_role", "id"),
         Index("ix_helpdesk_requests_console_id", "console", "id"),
+        # Working the queue (migration 0017): assignment, search by name, sort by age
+        # (portal/helpdesk/ageing.py explains the age columns).
+        Index("ix_helpdesk_requests_assigned_to_id_id", "assigned_to_id", "id"),
+        # Counts "Mine" / "Unassigned" (status other than resolved) from the index alone.
+        Index("ix_helpdesk_requests_assigned_to_id_status_id", "assigned_to_id", "status", "id"),
+        Index("ix_helpdesk_requests_assigned_to_id_age_origin", "assigned_to_id", "age_origin"),
+        Index("ix_helpdesk_requests_name_key", "name_key"),
+        Index("ix_helpdesk_requests_age_origin_age_seconds", "age_origin", "age_seconds"),
+        Index("ix_helpdesk_requests_status_age_origin", "status", "age_origin"),
+        Index("ix_helpdesk_requests_status_age_seconds", "status", "age_seconds"),
+        CheckConstraint("age_seconds >= 0", name="age_seconds"),
+        # The clock runs (both set) or is paused (neither).
+        CheckConstraint("(age_origin IS NULL) = (age_since IS NULL)", name="age_clock"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -155,6 +169,16 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     #: Troubleshooting Guide codes suggested while the error was typed, space-separated.
     suggestions_shown: Mapped[str | None] = mapped_column(String(500), nullable=True)
     has_screenshot: Mapped[bool] = mapped_column(default=False)
+    #: The staff member (Helpdesk or Portal team) working on it; NULL: unassigned.
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    #: The casefolded, trimmed name (search by a prefix of the requester's name).
+    name_key: Mapped[str] = mapped_column(String(200), default="")
+    #: Age in business seconds up to ``age_since`` (the last time the clock started or stopped).
+    age_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: While the clock runs: when it started running again, and the business-clock reading
+    #: (business_hours.WorkingHours.clock) at which the age was zero; NULL while paused.
+    age_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    age_origin: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     @property
     def reference(self) -> str:
@@ -260,3 +284,7 @@ class RequestEvent(db.Model):  # type: ignore[name-defined]
     to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     #: Note text, the guide section replied with, what an action changed …
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# The age columns follow every status change (registers its mapper events).
+from portal.helpdesk import ageing  # noqa: E402, F401

@@ -8,6 +8,7 @@ request's page (post/redirect/get).  There is no route here that changes an acco
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import cast
 
 from flask import Blueprint
@@ -29,6 +30,9 @@ from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk import actions
+from portal.helpdesk import ageing
+from portal.helpdesk import business_hours
+from portal.helpdesk import queue_actions
 from portal.helpdesk import queue_queries
 from portal.helpdesk import send_user_id
 from portal.helpdesk.models import CONSOLE_LABELS
@@ -40,6 +44,8 @@ from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestKind
 from portal.helpdesk.models import Screenshot
 from portal.helpdesk.models import Status
+from portal.helpdesk.queue_forms import AssignForm
+from portal.helpdesk.queue_forms import BulkStatusForm
 from portal.helpdesk.queue_forms import GuideReplyForm
 from portal.helpdesk.queue_forms import NoteForm
 from portal.helpdesk.queue_forms import ReferForm
@@ -93,11 +99,108 @@ def _back(pk: int) -> Response:
 @staff_required
 def index() -> Response:
     filters = queue_queries.QueueFilters.from_args(request.args)
-    page = queue_queries.queue_page(filters)
-    context = {"page": page, "filters": filters, "labels": LABELS}
+    hours = business_hours.from_app()
+    now_clock = hours.clock(clock.now())
+    me = _actor().id
+    page = queue_queries.queue_page(filters, me=me, now_clock=now_clock)
+    assignees = queue_queries.staff_names({r.assigned_to_id for r in page.rows if r.assigned_to_id})
+    rows = [
+        QueueRow(
+            req=r,
+            age=ageing.age_of(r, now_clock),
+            assignee=assignees.get(r.assigned_to_id or 0),
+            code=queue_queries.quoted_code(r.error_message),
+        )
+        for r in page.rows
+    ]
+    context = {
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "labels": LABELS,
+        "views": queue_queries.VIEWS,
+        "sorts": queue_queries.SORTS,
+        "hours": hours,
+        "me": me,
+        "bulk_form": BulkStatusForm(formdata=None),
+        "describe_age": business_hours.describe,
+    }
     return htmx.page_or_fragment(
         "queue-results", "helpdesk/queue/_results.html", "helpdesk/queue/index.html", **context
     )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    req: HelpdeskRequest
+    age: int  # business seconds
+    assignee: str | None
+    code: str | None
+
+
+def _back_to_queue() -> Response:
+    """To the queue list the form was posted from (its query string), else the plain queue."""
+    query = request.form.get("back", "")
+    if not _SAFE_QUERY.match(query):
+        query = ""
+    return redirect(url_for("helpdesk_queue.index") + (f"?{query}" if query else ""))
+
+
+_SAFE_QUERY = re.compile(r"^[A-Za-z0-9_=&%+.\-]{0,500}$")
+
+
+@bp.post("/bulk-status")
+@staff_required
+def bulk_status() -> Response:
+    """Set one status on the ticked requests (works without JavaScript: a plain form POST)."""
+    form = BulkStatusForm()
+    ids = [int(v) for v in request.form.getlist("ids") if v.isdigit() and len(v) <= 12]
+    if not form.validate_on_submit():
+        flash("Choose one of: " + ", ".join(STATUS_LABELS.values()), "error")
+        return _back_to_queue()
+    if not ids:
+        flash("Tick the requests to change first.", "error")
+        return _back_to_queue()
+    status = Status(form.status.data)
+    with write_transaction(db.session):
+        changed, unchanged = queue_actions.bulk_set_status(
+            ids, status, actor=_actor(), now=clock.now()
+        )
+    label = STATUS_LABELS[status]
+    text = f"{changed} request{'' if changed == 1 else 's'} set to {label}."
+    if unchanged:
+        text += f" {unchanged} already had that status."
+    flash(text, "success")
+    return _back_to_queue()
+
+
+@bp.post("/<int:pk>/assign")
+@staff_required
+def request_assign(pk: int) -> Response:
+    """Take the request (``me``), give it to a colleague (their id) or unassign it (empty)."""
+    _request_or_404(pk)
+    form = AssignForm()
+    actor = _actor()
+    raw = (form.assignee.data or "").strip() if form.validate_on_submit() else None
+    if raw is None or not (raw in ("", "me") or raw.isdigit()):
+        flash("Choose who to give the request to.", "error")
+        return _back(pk) if not request.form.get("back_to_queue") else _back_to_queue()
+    assignee = actor.id if raw == "me" else (int(raw) if raw else None)
+    try:
+        with write_transaction(db.session):
+            changed = queue_actions.assign(pk, assignee, actor=actor, now=clock.now())
+    except queue_actions.NotStaff:
+        flash("A request can be given to Helpdesk or Portal team staff only.", "error")
+        return _back(pk)
+    if not changed:
+        flash("Nothing changed.", "success")
+    elif assignee is None:
+        flash("The request is now unassigned.", "success")
+    elif assignee == actor.id:
+        flash("You have taken this request.", "success")
+    else:
+        flash("Request given to your colleague.", "success")
+    return _back_to_queue() if request.form.get("back_to_queue") else _back(pk)
 
 
 @bp.get("/<int:pk>")
@@ -114,7 +217,13 @@ def _render_page(
     guide_form: GuideReplyForm | None = None,
 ) -> str:
     today = clock.today()
+    now = clock.now()
     account = queue_queries.mentioned_account(req)
+    hours = business_hours.from_app()
+    age = ageing.age_of(req, hours.clock(now))
+    code = queue_queries.quoted_code(req.error_message)
+    if guide_form is None:
+        guide_form = GuideReplyForm(formdata=None, section=code or actions.GUIDES_INDEX)
     screenshot = None
     if req.has_screenshot:
         screenshot = db.session.execute(
@@ -129,12 +238,23 @@ def _render_page(
         events=queue_queries.timeline(req.id),
         status_form=StatusForm(status=req.status),
         note_form=note_form or NoteForm(formdata=None),
-        guide_form=guide_form or GuideReplyForm(formdata=None),
+        guide_form=guide_form,
         refer_form=ReferForm(formdata=None),
         account=account,
         expired=queue_queries.mentions_expired_user_id(account, today=today),
         screenshot=screenshot,
         is_resend=req.kind == RequestKind.RESEND_USER_ID.value,
+        age=age,
+        hours=hours,
+        describe_age=business_hours.describe,
+        quoted_code=code,
+        suggested=queue_queries.suggested_entries(req.suggestions_shown),
+        assignee=queue_queries.staff_names({req.assigned_to_id}).get(req.assigned_to_id)
+        if req.assigned_to_id
+        else None,
+        colleagues=queue_queries.colleagues(now, today),
+        me=_actor().id,
+        assign_form=AssignForm(formdata=None),
     )
 
 

@@ -20,20 +20,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy import and_
+from sqlalchemy import case
 from sqlalchemy import column
 from sqlalchemy import false
 from sqlalchemy import func
+from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import table
 from sqlalchemy import text
 from sqlalchemy import union
+from sqlalchemy import union_all
 
+from portal import messages
 from portal import paging
 from portal import search_text
+from portal.accounts import queries
 from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -41,6 +47,7 @@ from portal.accounts.models import normalise_key
 from portal.accounts.rules import Reason
 from portal.extensions import db
 from portal.helpdesk import search_index
+from portal.helpdesk import suggestions
 from portal.helpdesk.models import Console
 from portal.helpdesk.models import Environment
 from portal.helpdesk.models import HelpdeskRequest
@@ -72,6 +79,20 @@ FILTERS: dict[str, tuple[Any, tuple[str, ...]]] = {
 }
 
 
+#: The queue's views (``?view=``): a working day's lists.  "Mine" and "Unassigned" leave out
+#: resolved requests.
+VIEWS = {
+    "": "All requests",
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "waiting": "Waiting on requester",
+    "referred": "Referred",
+}
+#: The orders (``?sort=``): newest first (the default) or oldest by age in business hours.
+SORTS = {"": "Newest first", "age": "Oldest first (age in business hours)"}
+_PAUSED = (Status.WAITING.value, Status.RESOLVED.value)
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     """The queue's query string, checked: unknown values are reported and ignored, never a 500."""
@@ -82,6 +103,8 @@ class QueueFilters:
     role: str = ""
     console: str = ""
     environment: str = ""
+    view: str = ""
+    sort: str = ""
     page: int = 1
     errors: tuple[str, ...] = field(default=(), compare=False)
 
@@ -89,6 +112,12 @@ class QueueFilters:
     def from_args(cls, args: Mapping[str, str]) -> QueueFilters:
         errors: list[str] = []
         chosen: dict[str, str] = {}
+        for name, allowed_names in (("view", VIEWS), ("sort", SORTS)):
+            value = (args.get(name) or "").strip()
+            if value not in allowed_names:
+                errors.append(f"Unknown {name} {value[:40]!r}: it was ignored")
+                value = ""
+            chosen[name] = value
         for name, (_column, allowed) in FILTERS.items():
             value = (args.get(name) or "").strip()
             if value and value not in allowed:
@@ -107,6 +136,8 @@ class QueueFilters:
         values: dict[str, Any] = {
             "q": self.q,
             **{name: getattr(self, name) for name in FILTERS},
+            "view": self.view,
+            "sort": self.sort,
             "page": self.page,
         }
         values.update(changes)
@@ -130,16 +161,97 @@ def _unindexed(col: Any) -> Any:
     return col + ("" if col.type.python_type is str else 0)
 
 
-def _filter_conditions(f: QueueFilters, *, under_search: bool) -> list[Any]:
-    """The filters as WHERE conditions.  Under a search, on SQLite, they are checked row by
-    row: the search's own index narrows far more than a status or a kind, and SQLite (no
-    statistics) would otherwise prefer the equality."""
+def _filter_conditions(f: QueueFilters, *, under_search: bool, me: int | None = None) -> list[Any]:
+    """The filters and the view as WHERE conditions.  Under a search, on SQLite, they are
+    checked row by row: the search's own index narrows far more than a status or a kind, and
+    SQLite (no statistics) would otherwise prefer the equality."""
     unindexed = under_search and db.engine.dialect.name == "sqlite"
-    return [
-        (_unindexed(col) if unindexed else col) == getattr(f, name)
+
+    def col_(col: Any) -> Any:
+        return _unindexed(col) if unindexed else col
+
+    conditions = [
+        col_(col) == getattr(f, name)
         for name, (col, _allowed) in FILTERS.items()
         if getattr(f, name)
     ]
+    return conditions + _view_conditions(f.view, me, col_)
+
+
+def _view_conditions(view: str, me: int | None, col_: Any) -> list[Any]:
+    assigned, status = HelpdeskRequest.assigned_to_id, HelpdeskRequest.status
+    if view == "mine":
+        return [col_(assigned) == (me or -1), col_(status) != Status.RESOLVED.value]
+    if view == "unassigned":
+        return [assigned.is_(None), col_(status) != Status.RESOLVED.value]
+    if view == "waiting":
+        return [col_(status) == Status.WAITING.value]
+    if view == "referred":
+        return [col_(status) == Status.REFERRED.value]
+    return []
+
+
+def _possible_statuses(f: QueueFilters) -> set[str]:
+    """The statuses the filters and the view leave possible."""
+    possible = {s.value for s in Status}
+    if f.status:
+        possible &= {f.status}
+    if f.view in ("mine", "unassigned"):
+        possible.discard(Status.RESOLVED.value)
+    elif f.view == "waiting":
+        possible &= {Status.WAITING.value}
+    elif f.view == "referred":
+        possible &= {Status.REFERRED.value}
+    return possible
+
+
+def age_expression(now_clock: int) -> Any:
+    """A request's age in business seconds, given the business clock now (ageing.py)."""
+    return case(
+        (HelpdeskRequest.age_origin.is_(None), HelpdeskRequest.age_seconds),
+        else_=literal(now_clock) - HelpdeskRequest.age_origin,
+    )
+
+
+def _oldest(f: QueueFilters, me: int | None, limit: int, now_clock: int) -> Any:
+    """The ids and ages of the ``limit`` oldest requests ``f`` selects (no search), as one
+    SELECT: the running requests in ``age_origin`` order and the paused ones in
+    ``age_seconds`` order, each from its index and cut at ``limit``, merged by the caller's
+    ORDER BY age (portal/helpdesk/ageing.py)."""
+    base = _filter_conditions(f, under_search=False, me=me)
+    possible = _possible_statuses(f)
+    running = possible - set(_PAUSED)
+    paused = possible & set(_PAUSED)
+    branches = []
+    if running:
+        branches.append(
+            select(
+                HelpdeskRequest.id.label("id"),
+                (literal(now_clock) - HelpdeskRequest.age_origin).label("age"),
+            )
+            .where(*base, HelpdeskRequest.age_origin.is_not(None))
+            .order_by(HelpdeskRequest.age_origin, HelpdeskRequest.id)
+            .limit(limit)
+        )
+    if paused:
+        where = (
+            [HelpdeskRequest.status == next(iter(paused))]
+            if len(paused) == 1
+            else [HelpdeskRequest.age_origin.is_(None)]
+        )
+        branches.append(
+            select(HelpdeskRequest.id.label("id"), HelpdeskRequest.age_seconds.label("age"))
+            .where(*base, *where)
+            .order_by(HelpdeskRequest.age_seconds.desc(), HelpdeskRequest.id.desc())
+            .limit(limit)
+        )
+    if not branches:
+        return select(HelpdeskRequest.id.label("id"), literal(0).label("age")).where(false())
+    wrapped = []
+    for b in branches:
+        sub = b.subquery()
+        wrapped.append(select(sub.c.id, sub.c.age))
+    return union_all(*wrapped) if len(wrapped) > 1 else wrapped[0]
 
 
 def _newest(conditions: list[Any], limit: int, ordered: bool) -> Select[Any]:
@@ -174,7 +286,9 @@ def _error_text_ids(q: str, filters: list[Any], limit: int, ordered: bool) -> Se
     return _newest([contains, *filters], limit, ordered)
 
 
-def matching_ids(f: QueueFilters, limit: int, *, ordered: bool = True) -> Select[Any]:
+def matching_ids(
+    f: QueueFilters, limit: int, *, ordered: bool = True, me: int | None = None
+) -> Select[Any]:
     """The ids of (at least) the newest ``limit`` requests ``f`` selects, as one SELECT.
 
     A search is the union of one branch per key (reference, email, User ID, error text), each
@@ -182,7 +296,7 @@ def matching_ids(f: QueueFilters, limit: int, *, ordered: bool = True) -> Select
     among them, and the union has ``limit`` or more rows exactly when the matches do (so a
     count needs no order: ``ordered=False``).
     """
-    filters = _filter_conditions(f, under_search=bool(f.q))
+    filters = _filter_conditions(f, under_search=bool(f.q), me=me)
     if not f.q:
         return _newest(filters, limit, ordered)
     ref = parse_reference(f.q)
@@ -195,6 +309,7 @@ def matching_ids(f: QueueFilters, limit: int, *, ordered: bool = True) -> Select
     branches = [
         _newest([_prefix(HelpdeskRequest.email_key, key, dialect), *filters], limit, ordered),
         _newest([_prefix(HelpdeskRequest.user_id_key, key, dialect), *filters], limit, ordered),
+        _newest([_prefix(HelpdeskRequest.name_key, key, dialect), *filters], limit, ordered),
     ]
     if "@" not in key:  # an address is never an error message worth searching for
         branches.append(_error_text_ids(f.q, filters, limit, ordered))
@@ -215,13 +330,20 @@ class QueuePage:
     has_next: bool
 
 
-def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
-    """One page of requests, newest first (by reference: issued in order of arrival), and a
-    count that stops at COUNT_LIMIT."""
+def queue_page(
+    f: QueueFilters,
+    *,
+    per_page: int = PER_PAGE,
+    me: int | None = None,
+    now_clock: int = 0,
+) -> QueuePage:
+    """One page of requests, newest first (by reference: issued in order of arrival) or oldest
+    first by age (``now_clock``: the business clock now), and a count that stops at
+    COUNT_LIMIT."""
     counted = (
         db.session.scalar(
             select(func.count()).select_from(
-                matching_ids(f, COUNT_LIMIT + 1, ordered=False).subquery()
+                matching_ids(f, COUNT_LIMIT + 1, ordered=False, me=me).subquery()
             )
         )
         or 0
@@ -231,7 +353,24 @@ def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
     pages = None if more else paging.page_count(total, per_page)
     page = f.page if pages is None else min(f.page, pages)
     offset = paging.offset(page, per_page)
-    wanted = matching_ids(f, offset + per_page + 1).subquery()
+    if f.sort == "age":
+        if f.q:  # the matches (at most COUNT_LIMIT + 1 of the newest), ordered by age
+            ids = matching_ids(f, COUNT_LIMIT + 1, me=me).subquery()
+            stmt = (
+                select(HelpdeskRequest)
+                .where(HelpdeskRequest.id.in_(select(ids.c.id)))
+                .order_by(age_expression(now_clock).desc(), HelpdeskRequest.id)
+            )
+        else:
+            oldest = _oldest(f, me, offset + per_page + 1, now_clock).subquery()
+            stmt = (
+                select(HelpdeskRequest)
+                .join(oldest, oldest.c.id == HelpdeskRequest.id)
+                .order_by(oldest.c.age.desc(), HelpdeskRequest.id)
+            )
+        rows = list(db.session.scalars(stmt.limit(per_page + 1).offset(offset)))
+        return QueuePage(rows[:per_page], total, more, page, pages, len(rows) > per_page)
+    wanted = matching_ids(f, offset + per_page + 1, me=me).subquery()
     rows = list(
         db.session.scalars(
             select(HelpdeskRequest)
@@ -242,6 +381,57 @@ def queue_page(f: QueueFilters, *, per_page: int = PER_PAGE) -> QueuePage:
         )
     )
     return QueuePage(rows[:per_page], total, more, page, pages, len(rows) > per_page)
+
+
+def staff_names(ids: set[int]) -> dict[int, str]:
+    """User ID by row id, for the assignees shown on a page."""
+    if not ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.user_id).where(User.id.in_(ids)))
+    return {pk: user_id for pk, user_id in rows}
+
+
+def colleagues(now: datetime, today: date) -> list[tuple[int, str, str]]:
+    """The staff a request can be given to: Helpdesk and Portal team users with access (id,
+    User ID, name), by name."""
+    rows = db.session.execute(
+        select(User.id, User.user_id, User.full_name)
+        .where(
+            User.profile.in_((Profile.HELPDESK.value, Profile.PORTAL_TEAM.value)),
+            states.with_access(now, today),
+        )
+        .order_by(User.full_name, User.id)
+        .limit(500)
+    )
+    return [(pk, user_id, name) for pk, user_id, name in rows]
+
+
+def quoted_code(error_message: str | None) -> str | None:
+    """The message code the requester quoted, or whose whole text they pasted."""
+    if not error_message:
+        return None
+    mentioned = suggestions.codes_mentioned(error_message)
+    if mentioned:
+        return mentioned[0].code
+    exact = messages.for_text(error_message)
+    return exact.code if exact else None
+
+
+@dataclass(frozen=True)
+class SuggestedEntry:
+    code: str
+    text: str
+    anchor: str
+
+
+def suggested_entries(codes: str | None) -> list[SuggestedEntry]:
+    """The Troubleshooting Guide entries shown to the requester while typing (known codes)."""
+    found = []
+    for code in (codes or "").split():
+        if code in messages.BY_CODE:
+            m = messages.get(code)
+            found.append(SuggestedEntry(m.code, m.text, m.anchor))
+    return found
 
 
 def get_request(pk: int) -> HelpdeskRequest | None:
@@ -270,6 +460,8 @@ class MentionedAccount:
     disabled_reason: str | None
     expires_on: date | None
     organisation: str | None
+    #: Who took access away, and when (the latest disabling audit event), while not enabled.
+    disabled_by: queries.DisableInfo | None = None
 
     @property
     def expired(self) -> bool:
@@ -295,6 +487,7 @@ def mentioned_account(req: HelpdeskRequest) -> MentionedAccount | None:
         disabled_reason=user.disabled_reason,
         expires_on=user.expires_on,
         organisation=user.organisation.name if user.organisation else None,
+        disabled_by=None if user.enabled else queries.latest_disables([user.id]).get(user.id),
     )
 
 

@@ -88,7 +88,7 @@ def test_the_queue_search_narrows_as_you_type(page: Page, e2e_db: Flask, watch: 
     staff_log_in(page, staff.user_id)
     page.goto("/helpdesk/requests")
     page.evaluate("window.__marker = 1")
-    page.get_by_label("Search by reference, email, User ID or error text").press_sequentially(
+    page.get_by_label("Search by reference, name, email, User ID or error text").press_sequentially(
         f"{tag}-wan", delay=20
     )
     page.wait_for_url(re.compile(rf"q={tag}-wan"))
@@ -96,4 +96,60 @@ def test_the_queue_search_narrows_as_you_type(page: Page, e2e_db: Flask, watch: 
     rows.first.get_by_text(wanted_ref).wait_for()
     assert rows.count() == 1
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    watch.assert_clean(page)
+
+
+# --- a working day's queue: no sideways scroll, one line per row (issue 14) ---------------------
+
+LONG_NAME = "Bartholomew Fitzwilliam-Featherstonehaugh Montgomery-Smythe"
+LONG_FIRM = "The Extraordinarily Long-Named Insurance Claims Handling Partnership LLP"
+LONG_ERROR = (
+    "Your User ID has expired. Ask your organisation's Administrator to extend it, and then "
+    "try again; if that does not work contact the Helpdesk with this whole message please"
+)
+
+
+def _no_sideways_scroll(page: Page) -> None:
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll <= inner, f"scrollWidth {scroll} > innerWidth {inner} at {page.url}"
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_queue_and_a_request_page_fit_the_screen(
+    page: Page, e2e_db: Flask, watch: Watch, width: int
+) -> None:
+    tag = f"hw{next(_tags)}x"
+    staff = make_user(user_id=f"{tag}-staff", profile=Profile.HELPDESK)
+    first = None
+    for i in range(50):
+        req = make_request(
+            name=f"{LONG_NAME} {i}",
+            email=f"{tag}.{i}.a.very.long.address.indeed@an-extremely-long-domain-name.example",
+            organisation_name=LONG_FIRM,
+            error_message=LONG_ERROR,
+            details="I tried everything. " * 20,
+        )
+        first = first or req
+    assert first is not None
+    pk = first.id
+    db.session.rollback()
+    page.set_viewport_size({"width": width, "height": 900})
+    staff_log_in(page, staff.user_id)
+    for query in ("", "?sort=age", "?view=unassigned"):
+        page.goto(f"/helpdesk/requests{query}")
+        page.wait_for_load_state("networkidle")
+        _no_sideways_scroll(page)
+    if width == 1366:
+        # One line per row: every row is as tall as the first (no wrapping).
+        heights = page.eval_on_selector_all(
+            "#queue-rows tr", "rows => rows.map(r => r.getBoundingClientRect().height)"
+        )
+        assert len(heights) == 50
+        assert max(heights) < 48, heights
+        assert max(heights) - min(heights) < 2, heights
+    page.goto(f"/helpdesk/requests/{pk}")
+    page.wait_for_load_state("networkidle")
+    _no_sideways_scroll(page)
+    width_of_select = page.eval_on_selector("#section", "e => e.getBoundingClientRect().right")
+    assert width_of_select <= width
     watch.assert_clean(page)

@@ -37,11 +37,13 @@ FORMS = {
     "refer": {"note": ""},
     "guide-reply": {"section": "LOGIN-01"},
     "send-user-id": {},
+    "assign": {"assignee": "me"},
+    "bulk-status": {"status": "resolved"},
 }
 
 
 def test_the_walk_sees_every_queue_post() -> None:
-    assert [r.rsplit("/", 1)[-1] for r in QUEUE_POSTS] == sorted(FORMS)
+    assert sorted(r.rsplit("/", 1)[-1] for r in QUEUE_POSTS) == sorted(FORMS)
 
 
 def _state() -> tuple[int, int, list[str]]:
@@ -67,6 +69,9 @@ def test_every_queue_post_refuses_a_missing_or_foreign_token(
     csrf_sign_in(client, staff, door="portal")
     before = _state()
     url = f"/helpdesk/requests/{req.id}/{action}"
+    if action == "bulk-status":
+        url = "/helpdesk/requests/bulk-status"
+        FORMS[action]["ids"] = str(req.id)
     for headers in ({}, {"HX-Request": "true"}):
         response = client.post(url, data=FORMS[action], headers=headers)
         assert response.status_code == 400

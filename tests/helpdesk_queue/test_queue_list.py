@@ -28,7 +28,7 @@ def refs(response: TestResponse) -> list[str]:
     """The references listed, in order."""
     assert response.status_code == 200
     return re.findall(
-        r'<tr id="request-\d+">\s*<th scope="row"><a href="[^"]+">(HD-\d+)</a>',
+        r'<th scope="row" class="ref"><a href="[^"]+">(HD-\d+)</a>',
         response.get_data(as_text=True),
     )
 

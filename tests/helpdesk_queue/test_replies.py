@@ -61,11 +61,33 @@ def test_the_guide_choices_are_the_troubleshooting_entries_and_the_index(
 ) -> None:
     from portal import messages as codes
 
-    req = make_request()
+    req = make_request(error_message="something odd happened")
     page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
-    assert '<option value="index">' in page
+    assert '<option selected value="index">' in page  # no code quoted: all guides
     for message in codes.MESSAGES:
         assert f'<option value="{message.code}">' in page
+        # Short labels keep the select inside the page (code and the start of the text).
+        label = page.split(f'<option value="{message.code}">', 1)[1].split("</option>", 1)[0]
+        assert label.startswith(message.code)
+        assert len(label) <= 60
+
+
+def test_the_quoted_code_is_preselected(client: FlaskClient, staff: User) -> None:
+    req = make_request(error_message="It said LOGIN-06 when I tried")
+    page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
+    assert '<option selected value="LOGIN-06">' in page
+    pasted = make_request(error_message="The User ID or password is incorrect.")
+    page = client.get(f"/helpdesk/requests/{pasted.id}").get_data(as_text=True)
+    code = codes_for("The User ID or password is incorrect.")
+    assert f'<option selected value="{code}">' in page
+
+
+def codes_for(text: str) -> str:
+    from portal import messages as codes
+
+    found = codes.for_text(text)
+    assert found is not None
+    return found.code
 
 
 def test_reply_with_a_guide_link_reaches_the_requester(
