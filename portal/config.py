@@ -109,6 +109,10 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_RESET_TOKENS_PER_HOUR": 3,  # emails per account per hour; more are silently dropped
     # --- helpdesk queue: "Send User ID" emails per Administrator account in 24 hours (EN-04)
     "PORTAL_HELPDESK_USER_ID_PER_DAY": 3,
+    # --- the requester's status page (/helpdesk/status/<token>; docs/security.md "status link")
+    "PORTAL_HELPDESK_STATUS_LINK_DAYS": 90,  # the link works until this long after resolving
+    "PORTAL_HELPDESK_REOPEN_DAYS": 30,  # information added within this reopens a resolved one
+    "PORTAL_HELPDESK_STATUS_RATE_LIMIT": "30 per minute;300 per day",  # per client address
     # --- email: SMTP when PORTAL_MAIL_SERVER is set, else .eml files in PORTAL_MAIL_OUTBOX
     "PORTAL_MAIL_SERVER": None,
     "PORTAL_MAIL_PORT": 25,

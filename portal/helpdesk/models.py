@@ -155,6 +155,12 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     #: Troubleshooting Guide codes suggested while the error was typed, space-separated.
     suggestions_shown: Mapped[str | None] = mapped_column(String(500), nullable=True)
     has_screenshot: Mapped[bool] = mapped_column(default=False)
+    #: Covered by the status link's HMAC (portal.helpdesk.status_link): a new salt revokes every
+    #: link sent so far.  NULL until the first link is made (requests from before 0017).
+    status_salt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: When the request was last resolved (NULL while open): the status link works for
+    #: PORTAL_HELPDESK_STATUS_LINK_DAYS after it.
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def reference(self) -> str:
