@@ -23,6 +23,7 @@ from typing import cast
 from flask import Blueprint
 from flask import Flask
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import g
 from flask import redirect
@@ -46,7 +47,6 @@ from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk import actions
-from portal.helpdesk import queue
 from portal.helpdesk import status_link
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
@@ -68,6 +68,8 @@ THEN_CHOICES = {
     Status.WAITING.value: "Waiting on requester (pauses the clock)",
     Status.RESOLVED.value: "Resolved (the reply says so)",
 }
+#: The request's page (``portal.helpdesk.queue``), where the reply form lives.
+REQUEST_PAGE = "helpdesk_queue.request_page"
 #: ``g`` key: a refused reply form, shown again on the request's page.
 REFUSED_FORM = "helpdesk_reply_form"
 
@@ -211,7 +213,8 @@ def send(pk: int) -> Any:
     form = ReplyForm()
     if not form.validate_on_submit():
         g.setdefault(REFUSED_FORM, form)
-        return queue.request_page(pk), 422
+        # The request's page, drawn by its own view (route modules never import each other).
+        return current_app.view_functions[REQUEST_PAGE](pk=pk), 422
     then = Status(form.then.data) if form.then.data else None
     with write_transaction(db.session):
         mails = reply(pk, form.text.data or "", then=then, actor=_actor(), now=clock.now())
@@ -219,7 +222,7 @@ def send(pk: int) -> Any:
     req = db.session.get(HelpdeskRequest, pk)
     assert req is not None
     flash(f"Reply emailed to {req.email} and shown on the request's status page.", "success")
-    return redirect(url_for("helpdesk_queue.request_page", pk=pk))
+    return redirect(url_for(REQUEST_PAGE, pk=pk))
 
 
 @bp.post("/<int:pk>/resolve")
@@ -234,4 +237,4 @@ def resolve(pk: int) -> Response:
         )
     deliver_soon(mails)
     flash("Resolved: the requester has been told." if changed else "Already resolved.", "success")
-    return redirect(url_for("helpdesk_queue.request_page", pk=pk))
+    return redirect(url_for(REQUEST_PAGE, pk=pk))

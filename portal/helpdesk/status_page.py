@@ -1,4 +1,4 @@
-"""The requester's status page (docs/rules.md §5 "the loop closes"; SPEC §9): no account needed.
+"""The requester's status page (docs/rules.md §5 "the loop closes"): no account needed.
 
 * ``GET /helpdesk/status/<token>``: the link in the acknowledgement and in every reply
   (:mod:`portal.helpdesk.status_link`).  A good token moves into the session (as its digest,
@@ -50,7 +50,6 @@ from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Status
-from portal.helpdesk.public import helpdesk_limit
 from portal.helpdesk.timeline import add_event
 from portal.text_forms import TextForm
 
@@ -86,6 +85,15 @@ def _status_rate_limit() -> str:
 
 
 status_limit = limiter.shared_limit(_status_rate_limit, scope="helpdesk-status")
+
+
+def _forms_rate_limit() -> str:
+    return str(current_app.config["PORTAL_HELPDESK_RATE_LIMIT"])
+
+
+#: The public forms' budget (the same scope as ``portal.helpdesk.public``'s): adding
+#: information is one more thing sent to the Helpdesk.
+forms_limit = limiter.shared_limit(_forms_rate_limit, scope="helpdesk-forms", methods=["POST"])
 
 
 @bp.after_request
@@ -210,7 +218,7 @@ def add_information(pk: int, text: str, *, now: datetime) -> None:
 
 @bp.post("")
 @status_limit
-@helpdesk_limit
+@forms_limit
 def add() -> Response:
     now = clock.now()
     found = _from_session(now)
