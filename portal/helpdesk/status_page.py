@@ -98,8 +98,9 @@ forms_limit = limiter.shared_limit(_forms_rate_limit, scope="helpdesk-forms", me
 
 @bp.after_request
 def _noindex(response: Response) -> Response:
+    """Never indexed, never cached.  (``Referrer-Policy: no-referrer`` only where the URL holds
+    the token: the page's own form needs a same-origin Referer for Flask-WTF over HTTPS.)"""
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -127,9 +128,12 @@ def open_link(token: str) -> Response:
     checked = status_link.check(token, clock.now())
     db.session.rollback()
     if checked.request is None:
-        return _refused(checked.refusal or status_link.Refusal.UNKNOWN)
-    session[SESSION_KEY] = [checked.request.id, status_link.token_digest(token)]
-    return redirect(url_for("helpdesk_status.page"), code=303)
+        response = _refused(checked.refusal or status_link.Refusal.UNKNOWN)
+    else:
+        session[SESSION_KEY] = [checked.request.id, status_link.token_digest(token)]
+        response = redirect(url_for("helpdesk_status.page"), code=303)
+    response.headers["Referrer-Policy"] = "no-referrer"  # this URL holds the token
+    return response
 
 
 def _from_session(now: datetime) -> HelpdeskRequest | status_link.Refusal:
