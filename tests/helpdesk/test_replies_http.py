@@ -262,3 +262,16 @@ def test_a_refused_action_resolves_nothing(client: FlaskClient) -> None:
     assert response.status_code == 422
     assert status_of(req) == "referred"
     assert queued("helpdesk.resolved") == []
+
+
+def test_the_walk_over_mutating_routes_covers_the_new_routes() -> None:
+    """tests/operator/test_helpdesk_cannot_change_accounts.py walks every /helpdesk/ POST as a
+    Helpdesk user with a form full of account fields (and a reply, a resolve, information)."""
+    from tests.operator.test_helpdesk_cannot_change_accounts import HELPDESK_ROUTES
+
+    walked = {endpoint for _, _, endpoint in HELPDESK_ROUTES}
+    assert {
+        "helpdesk_replies.send",
+        "helpdesk_replies.resolve",
+        "helpdesk_status.add",
+    } <= walked
