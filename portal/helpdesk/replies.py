@@ -82,7 +82,9 @@ class ReplyForm(TextForm):
             Length(max=REPLY_MAX, message=f"A reply has at most {REPLY_MAX} characters"),
         ],
     )
-    then = SelectField("Then set the status", choices=THEN_CHOICES, validate_choice=True)
+    then = SelectField(
+        "Then set the status", choices=THEN_CHOICES, validate_choice=True, default=""
+    )
 
 
 # --- starting points from the guide -----------------------------------------------------------
@@ -237,4 +239,26 @@ def resolve(pk: int) -> Response:
         )
     deliver_soon(mails)
     flash("Resolved: the requester has been told." if changed else "Already resolved.", "success")
+    return redirect(url_for(REQUEST_PAGE, pk=pk))
+
+
+REVOKED_NOTE = (
+    "Status link replaced: the links sent so far no longer work; the next email carries"
+    " the new one."
+)
+
+
+@bp.post("/<int:pk>/status-link")
+@staff_required
+def revoke_link(pk: int) -> Response:
+    """A new salt: every status link sent so far stops working (docs/security.md, "The Helpdesk
+    status link"); an internal note says so.  Nothing is emailed: the next reply carries it."""
+    _exists(pk)
+    now = clock.now()
+    with write_transaction(db.session):
+        req = actions.lock_request(pk)
+        status_link.revoke(req)
+        req.updated_at = now
+        add_event(req, EventKind.NOTE, _actor(), now, details=REVOKED_NOTE)
+    flash("The status link was replaced: links sent so far no longer work.", "success")
     return redirect(url_for(REQUEST_PAGE, pk=pk))

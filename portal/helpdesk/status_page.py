@@ -36,6 +36,8 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 
 from portal import clock
+from portal.audit import kinds
+from portal.audit.record import record
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
@@ -214,6 +216,16 @@ def add_information(pk: int, text: str, *, now: datetime) -> None:
             actor_name=REQUESTER,
             from_status=req.status,
             to_status=Status.IN_PROGRESS.value,
+        )
+        record(
+            kinds.HELPDESK_STATUS_CHANGED,
+            actor=None,
+            subject=None,
+            now=now,
+            reason=Status.IN_PROGRESS.value,
+            details=f"{req.reference}: {req.status} -> {Status.IN_PROGRESS.value}"
+            " (the requester added information)",
+            actor_label=REQUESTER,
         )
         req.status = Status.IN_PROGRESS.value
         status_link.mark_reopened(req)

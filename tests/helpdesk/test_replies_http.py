@@ -275,3 +275,30 @@ def test_the_walk_over_mutating_routes_covers_the_new_routes() -> None:
         "helpdesk_replies.resolve",
         "helpdesk_status.add",
     } <= walked
+
+
+def test_staff_can_replace_the_status_link(client: FlaskClient) -> None:
+    from portal.db import write_transaction
+    from portal.helpdesk import status_link
+
+    sign_in_as(client, Profile.HELPDESK)
+    req = make_request()
+    with write_transaction(db.session):
+        found = db.session.get(HelpdeskRequest, req.id)
+        assert found is not None
+        old = status_link.token(found)
+    requester = client.application.test_client()
+    assert requester.get(f"/helpdesk/status/{old}").status_code == 303
+    assert client.post(f"/helpdesk/requests/{req.id}/status-link").status_code == 302
+    assert requester.get("/helpdesk/status").status_code == 404
+    assert requester.get(f"/helpdesk/status/{old}").status_code == 404
+    assert [e.details for e in timeline(req) if e.kind == "note"] == [
+        "Status link replaced: the links sent so far no longer work; the next email carries"
+        " the new one."
+    ]
+    client.post(f"/helpdesk/requests/{req.id}/reply", data={"text": "Here is a new link."})
+    [row] = queued("helpdesk.reply")
+    assert old not in row.body
+    found_link = LINK.search(row.body)
+    assert found_link is not None
+    assert requester.get(found_link.group(0).split("test", 1)[1]).status_code == 303

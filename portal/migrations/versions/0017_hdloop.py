@@ -29,6 +29,14 @@ def upgrade():
     with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status_salt', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True))
+    # Requests resolved before: when they were last set to resolved (else their last change), so
+    # their links expire and reopening follows the same rule as for new ones.
+    op.execute(
+        "UPDATE helpdesk_requests SET resolved_at = COALESCE("
+        "(SELECT max(e.occurred_at) FROM helpdesk_request_events e"
+        " WHERE e.request_id = helpdesk_requests.id AND e.to_status = 'resolved'),"
+        " updated_at) WHERE status = 'resolved'"
+    )
 
 
 def downgrade():
