@@ -276,6 +276,12 @@ def test_the_portal_team_extends_re_enables_and_resolves(
     assert ref in told
     assert "/helpdesk/status/" in told
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(f"/operator/users/{user_pk}?ref={ref}")
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    shots = os.environ.get("HDLOOP_SHOTS")
+    if shots:  # for a person to look at (not needed by the test)
+        page.screenshot(path=f"{shots}/operator-390.png", full_page=True)
     watch.assert_clean(page)
 
 
