@@ -64,7 +64,7 @@ REPLY_MAX = 5000
 REPLY_PURPOSE = "helpdesk.reply"
 #: What a reply may do to the status in the same step ("" leaves it alone).
 THEN_CHOICES = {
-    "": "Leave the status as it is (In progress if it was New)",
+    "": "Left as it is (In progress if it was New)",
     Status.WAITING.value: "Waiting on requester (pauses the clock)",
     Status.RESOLVED.value: "Resolved (the reply says so)",
 }
@@ -83,7 +83,7 @@ class ReplyForm(TextForm):
         ],
     )
     then = SelectField(
-        "Then set the status", choices=THEN_CHOICES, validate_choice=True, default=""
+        "After sending, the request is", choices=THEN_CHOICES, validate_choice=True, default=""
     )
 
 

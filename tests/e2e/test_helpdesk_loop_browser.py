@@ -200,7 +200,7 @@ def test_contact_us_reply_add_information_resolve(
     )
     box.press("Control+End")
     box.type("\n\nPlease tell us the name of your organisation's Administrator.")
-    desk.get_by_label("Then set the status").select_option("waiting")
+    desk.get_by_label("After sending, the request is").select_option("waiting")
     desk.get_by_role("button", name="Send reply").click()
     desk.wait_for_url(re.compile(rf"/helpdesk/requests/{pk}$"))
     assert "Reply emailed to grace.loop@example.com" in desk.locator("main").inner_text()
