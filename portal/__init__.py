@@ -251,6 +251,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.guides import views as guides_views
     from portal.helpdesk import public as helpdesk_public
     from portal.helpdesk import queue as helpdesk_queue
+    from portal.helpdesk import replies as helpdesk_replies
+    from portal.helpdesk import status_page as helpdesk_status_page
     from portal.newsletter import views as newsletter_views
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
@@ -266,6 +268,8 @@ def register_blueprints(app: Flask) -> None:
         guides_views,
         helpdesk_public,
         helpdesk_queue,
+        helpdesk_replies,
+        helpdesk_status_page,
         operator_views,
         operator_user_actions,
         newsletter_views,
@@ -278,6 +282,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.accounts import states
 
     layout.init_app(app)
+    helpdesk_replies.init_app(app)
 
     app.jinja_env.globals["message_for_text"] = messages.for_text
     app.jinja_env.globals.update(states.template_globals())

@@ -115,6 +115,10 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_HELPDESK_DAY_STARTS": "09:00",
     "PORTAL_HELPDESK_DAY_ENDS": "17:30",
     "PORTAL_HELPDESK_TARGET_DAYS": 2,
+    # --- the requester's status page (/helpdesk/status/<token>; docs/security.md "status link")
+    "PORTAL_HELPDESK_STATUS_LINK_DAYS": 90,  # the link works until this long after resolving
+    "PORTAL_HELPDESK_REOPEN_DAYS": 30,  # information added within this reopens a resolved one
+    "PORTAL_HELPDESK_STATUS_RATE_LIMIT": "30 per minute;300 per day",  # per client address
     # --- email: SMTP when PORTAL_MAIL_SERVER is set, else .eml files in PORTAL_MAIL_OUTBOX
     "PORTAL_MAIL_SERVER": None,
     "PORTAL_MAIL_PORT": 25,

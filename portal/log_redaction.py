@@ -16,7 +16,7 @@ TOKEN_PATHS = (
     "password-reset",
     "newsletter/confirm",
     "newsletter/unsubscribe",
-    "helpdesk/status",  # the spec's status link (not built yet)
+    "helpdesk/status",  # the requester's status link (portal.helpdesk.status_page)
 )
 #: Segments after those paths that are pages, not secrets.
 NOT_TOKENS = ("new",)

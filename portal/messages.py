@@ -363,7 +363,7 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "PASSWORD-10",
-        "This password repeats too few characters: choose one that is harder to guess",
+        "This password has too few different characters: choose one that is harder to guess",
         "The password uses too few different characters (for example aaaaaaaaaaaa).",
         "Choose a password with more variety, such as several unrelated words.",
         (YOURSELF,),

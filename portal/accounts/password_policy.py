@@ -41,7 +41,9 @@ def problems(
     if lowered in common or (len(base) >= 4 and base in common):
         return ["This password is too common: choose one that is harder to guess"]
     if len(set(password)) < 4:
-        return ["This password repeats too few characters: choose one that is harder to guess"]
+        return [
+            "This password has too few different characters: choose one that is harder to guess"
+        ]
     squashed = _squash(password)
     for word in (*context, *PRODUCT_WORDS):
         word = _squash(word)

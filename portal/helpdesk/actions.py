@@ -20,6 +20,7 @@ from portal.accounts.models import User
 from portal.audit import kinds
 from portal.audit.record import record
 from portal.extensions import db
+from portal.helpdesk import status_link
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
@@ -58,8 +59,21 @@ def _audit_status(req: HelpdeskRequest, to_status: str, actor: User, now: dateti
     )
 
 
-def set_status(pk: int, status: Status, *, actor: User, now: datetime) -> bool:
-    """Set (never flip) the status; True when it changed (a ``status_changed`` event)."""
+def set_status(
+    pk: int,
+    status: Status,
+    *,
+    actor: User,
+    now: datetime,
+    tell: bool = True,
+    mails: list[QueuedMail] | None = None,
+) -> bool:
+    """Set (never flip) the status; True when it changed (a ``status_changed`` event).
+
+    Resolving tells the requester (docs/rules.md §5, "the loop closes"): unless ``tell`` is
+    False (a reply that says so itself), the resolution notice is queued and appended to
+    ``mails`` for the caller's ``deliver_soon`` (the scheduler retries it otherwise).
+    """
     req = lock_request(pk)
     if req.status == status.value:
         return False
@@ -74,6 +88,14 @@ def set_status(pk: int, status: Status, *, actor: User, now: datetime) -> bool:
     )
     req.status = status.value
     req.updated_at = now
+    if status == Status.RESOLVED:
+        status_link.mark_resolved(req, now)
+        if tell:
+            notice = status_link.tell_resolved(req, now)
+            if mails is not None:
+                mails.append(notice)
+    else:
+        status_link.mark_reopened(req)
     return True
 
 

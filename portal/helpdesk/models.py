@@ -179,6 +179,12 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     #: (business_hours.WorkingHours.clock) at which the age was zero; NULL while paused.
     age_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     age_origin: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Covered by the status link's HMAC (portal.helpdesk.status_link): a new salt revokes every
+    #: link sent so far.  NULL until the first link is made (requests from before 0018).
+    status_salt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: When the request was last resolved (NULL while open): the status link works for
+    #: PORTAL_HELPDESK_STATUS_LINK_DAYS after it.
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def reference(self) -> str:

@@ -58,6 +58,8 @@ bp = Blueprint("helpdesk_public", __name__, url_prefix="/helpdesk")
 
 #: The reference of the request this browser sent last (read by the confirmation page only).
 SENT_KEY = "helpdesk_sent"
+#: The reference of the Resend Admin User ID request this browser sent last.
+RESEND_SENT_KEY = "helpdesk_resend_sent"
 #: The guide codes suggested to this browser since it opened the Contact Us form.
 SUGGESTED_KEY = "helpdesk_suggested"
 
@@ -209,11 +211,17 @@ def resend_user_id() -> Response:
     if form.validate_on_submit():
         if form.is_robot():
             log.info("helpdesk resend form: honeypot filled, nothing stored")
+            with write_transaction(db.session):
+                number = take_request_number(db.session.connection())
+            ref = reference(number)
         else:
             with write_transaction(db.session):
-                submissions.submit_resend_user_id(
+                sent, ack = submissions.submit_resend_user_id(
                     _sender(form), environment=form.environment.data, now=clock.now()
                 )
+            mail_queue.deliver_soon([ack])
+            ref = sent.reference
+        session[RESEND_SENT_KEY] = ref
         return redirect(url_for("helpdesk_public.resend_user_id_sent"))
     status = 422 if request.method == "POST" else 200
     return _page("helpdesk/resend_user_id.html", status=status, form=form)
@@ -221,7 +229,10 @@ def resend_user_id() -> Response:
 
 @bp.get("/resend-admin-user-id/sent")
 def resend_user_id_sent() -> Response:
-    return _page("helpdesk/resend_user_id_sent.html")
+    ref = session.get(RESEND_SENT_KEY)
+    if not isinstance(ref, str) or parse_reference(ref) is None:
+        return redirect(url_for("helpdesk_public.resend_user_id"))
+    return _page("helpdesk/resend_user_id_sent.html", reference=ref)
 
 
 @bp.errorhandler(429)

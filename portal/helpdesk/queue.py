@@ -50,6 +50,7 @@ from portal.helpdesk.queue_forms import GuideReplyForm
 from portal.helpdesk.queue_forms import NoteForm
 from portal.helpdesk.queue_forms import ReferForm
 from portal.helpdesk.queue_forms import StatusForm
+from portal.mail_queue import QueuedMail
 from portal.mail_queue import deliver_soon
 
 bp = Blueprint("helpdesk_queue", __name__, url_prefix="/helpdesk/requests")
@@ -302,10 +303,12 @@ def request_set_status(pk: int) -> Response:
     error = None
     changed = False
     if form.validate_on_submit():
+        mails: list[QueuedMail] = []
         with write_transaction(db.session):
             changed = actions.set_status(
-                pk, Status(form.status.data), actor=_actor(), now=clock.now()
+                pk, Status(form.status.data), actor=_actor(), now=clock.now(), mails=mails
             )
+        deliver_soon(mails)  # resolving tells the requester
         req = _request_or_404(pk)
     else:
         error = "Choose one of: " + ", ".join(STATUS_LABELS.values())

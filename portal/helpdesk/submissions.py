@@ -7,9 +7,9 @@ events and its acknowledgement email exist together or not at all, and the email
 after the commit: an SMTP failure leaves it pending in ``mail_queue`` (retried by the jobs),
 never undoes the request.
 
-The acknowledgement repeats nothing the sender typed (only the reference and fixed text): the
-address is unverified, so a form that echoed the name or the details into an email would let
-anyone send their own text to anyone through us.
+The acknowledgement repeats nothing the sender typed (only the reference, the request's status
+link and fixed text): the address is unverified, so a form that echoed the name or the details
+into an email would let anyone send their own text to anyone through us.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from portal import emails
 from portal import links
 from portal import mail_queue
 from portal.extensions import db
+from portal.helpdesk import status_link
 from portal.helpdesk import timeline
 from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
@@ -74,6 +75,7 @@ def _new_request(
         organisation_name=sender.organisation,
         submitted_by_id=sender.user.id if sender.user is not None else None,
         has_screenshot=False,
+        status_salt=status_link.new_salt(),
     )
 
 
@@ -85,15 +87,27 @@ def _created(request: HelpdeskRequest, sender: Sender, now: datetime) -> None:
     )
 
 
-def acknowledgement_text(ref: str) -> tuple[str, str]:
-    """The acknowledgement's subject and body (fixed text and the reference only)."""
-    subject = f"Your Helpdesk request {ref}"
+def acknowledgement_text(request: HelpdeskRequest) -> tuple[str, str]:
+    """The acknowledgement's subject and body (fixed text, the reference and the status link)."""
+    subject = f"Your Helpdesk request {request.reference}"
     body = emails.render(
         "helpdesk_acknowledgement.txt",
-        reference=ref,
+        reference=request.reference,
         guide_url=links.absolute_url("/guides/troubleshooting"),
+        status_link=status_link.link(request),
     )
     return subject, body
+
+
+def _acknowledge(request: HelpdeskRequest, now: datetime) -> mail_queue.QueuedMail:
+    subject, body = acknowledgement_text(request)
+    ack = mail_queue.enqueue(
+        request.email, subject, body, purpose=ACK_PURPOSE, ref=request.reference
+    )
+    timeline.add_event(
+        request, EventKind.MAIL_QUEUED, None, now, details=f"Acknowledgement to {request.email}"
+    )
+    return ack
 
 
 def submit_contact(
@@ -138,24 +152,25 @@ def submit_contact(
             )
         )
     _created(request, sender, now)
-    subject, body = acknowledgement_text(ref)
-    ack = mail_queue.enqueue(sender.email, subject, body, purpose=ACK_PURPOSE, ref=ref)
-    timeline.add_event(
-        request, EventKind.MAIL_QUEUED, None, now, details=f"Acknowledgement to {sender.email}"
-    )
+    ack = _acknowledge(request, now)
     db.session.flush()
     return request, ack
 
 
-def submit_resend_user_id(sender: Sender, *, environment: str, now: datetime) -> HelpdeskRequest:
-    """Store a Resend Admin User ID request for the queue.
+def submit_resend_user_id(
+    sender: Sender, *, environment: str, now: datetime
+) -> tuple[HelpdeskRequest, mail_queue.QueuedMail]:
+    """Store a Resend Admin User ID request for the queue, and its acknowledgement.
 
     Nothing is looked up here: whether an Administrator matches is for the staff, from the
-    queue (so the answer and its timing cannot depend on it), and nothing is emailed.
+    queue (so the answer, its timing and the acknowledgement cannot depend on it).  The
+    acknowledgement (to the typed address, like Contact Us's) carries the reference and the
+    status link, never a User ID: that goes only to the registered address, from the queue.
     """
     request = _new_request(RequestKind.RESEND_USER_ID, sender, environment, now)
     db.session.add(request)
     db.session.flush()
     _created(request, sender, now)
+    ack = _acknowledge(request, now)
     db.session.flush()
-    return request
+    return request, ack

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import BooleanField
 from wtforms import DateField
 from wtforms import Field
 from wtforms import Form
@@ -57,8 +58,14 @@ class AdministratorForm(UserCreateForm):
     profile = None  # type: ignore[assignment]  # always an Administrator: WTForms drops the field
 
 
+def resolve_field() -> BooleanField:
+    """With a linked request: resolve it and tell the requester, in the same step."""
+    return BooleanField("and resolve the request, telling the requester")
+
+
 class EnableForm(FlaskForm):
     reference = reference_field()
+    resolve = resolve_field()
 
 
 class ExpiryForm(FlaskForm):
@@ -69,3 +76,4 @@ class ExpiryForm(FlaskForm):
         validators=[DataRequired("Enter an expiry date, for example 2027-03-31")],
     )
     reference = reference_field()
+    resolve = resolve_field()

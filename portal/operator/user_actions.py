@@ -24,7 +24,11 @@ from portal.accounts import rules
 from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.helpdesk import actions as helpdesk_actions
 from portal.helpdesk.models import HelpdeskRequest
+from portal.helpdesk.models import Status
+from portal.mail_queue import QueuedMail
+from portal.mail_queue import deliver_soon
 from portal.operator import actions
 from portal.operator import bp
 from portal.operator.forms import EnableForm
@@ -88,15 +92,32 @@ def _run(
     linked, refused = _parse(user, form, future_date=expiry is not None)
     if refused is not None:
         return refused
+    mails: list[QueuedMail] = []
+    resolved = False
     with write_transaction(db.session):
-        decisions = act(current_user._get_current_object(), user, linked)
+        actor = current_user._get_current_object()
+        decisions = act(actor, user, linked)
+        any_refused = any(_refusal(d) for d in decisions)
+        if linked is not None and form.resolve.data and not any_refused:
+            # "and resolve, telling the requester" (docs/rules.md §5): the same transaction.
+            resolved = helpdesk_actions.set_status(
+                linked.id, Status.RESOLVED, actor=actor, now=clock.now(), mails=mails
+            )
+    deliver_soon(mails)
     for decision in decisions:
-        refusal = messages.OPERATOR_REFUSALS.get(decision.outcome) if decision else None
+        refusal = _refusal(decision)
         if refusal:
             error = refusal.format(user=user.user_id)
             return render_user(user, linked=linked, error=error, expiry=expiry, status=422)
-    flash(done(user, decisions), "success")
+    notice = done(user, decisions)
+    if resolved and linked is not None:
+        notice += f" {linked.reference} is resolved and the requester has been told."
+    flash(notice, "success")
     return _back(user, linked)
+
+
+def _refusal(decision: rules.Decision | None) -> str | None:
+    return messages.OPERATOR_REFUSALS.get(decision.outcome) if decision else None
 
 
 @bp.post("/users/<int:pk>/enable")

@@ -24,7 +24,9 @@ MIN, MAX = 12, 128
 TOO_SHORT = f"Password must be at least {MIN} characters long"
 TOO_LONG = f"Password must be {MAX} characters or fewer"
 TOO_COMMON = "This password is too common: choose one that is harder to guess"
-TOO_REPETITIVE = "This password repeats too few characters: choose one that is harder to guess"
+TOO_REPETITIVE = (
+    "This password has too few different characters: choose one that is harder to guess"
+)
 CONTEXT = (
     "Password must not contain your User ID, your name, your organisation "
     "or the name of this service"

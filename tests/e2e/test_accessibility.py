@@ -94,6 +94,7 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
     ],
     # A real token moves into the session and redirects; the walk sees the "not valid" page.
     "reset.open_link": lambda w: ["/password-reset/no-such-token"],
+    "helpdesk_status.open_link": lambda w: ["/helpdesk/status/1-no-such-token"],
     "newsletter.confirm_page": lambda w: [f"/newsletter/confirm/{w.confirm_token}"],
     "newsletter.unsubscribe_page": lambda w: [f"/newsletter/unsubscribe/{w.unsubscribe_token}"],
 }
@@ -106,6 +107,7 @@ NOT_PAGES: dict[str, str] = {
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
     "helpdesk_queue.screenshot": "an image download (checked inside the request page)",
     "helpdesk_queue.timeline": "an HTMX fragment of the request page (checked inside it)",
+    "helpdesk_replies.draft": "an HTMX fragment of the request page (checked inside it)",
     "helpdesk_public.contact_suggestions": "an HTMX fragment of Contact Us (checked in the form)",
     "ops.healthz": "a JSON probe for load balancers",
     "ops.readyz": "a JSON probe for load balancers",

@@ -81,9 +81,20 @@ def test_the_same_answer_whatever_was_typed(
     assert (status, location) == (302, "/helpdesk/resend-admin-user-id/sent")
     assert "If the details match an Administrator account" in page
     settle(app)
-    assert smtp_server.messages == []  # staff send the User ID, from the queue
+    # Each real request is acknowledged to the typed address (its reference and status link,
+    # issue 14): the same email whoever matches, and never a User ID (staff send that, from
+    # the queue, to the registered address only).
+    sent = smtp_server.messages
+    assert sorted(m["To"] for m in sent) == sorted(
+        [admin.email, "BOSS@resend.example", handler.email, "x@y.example"]
+    )
+    for message in sent:
+        body = message.get_content()
+        assert "/helpdesk/status/" in body
+        assert admin.user_id not in body
+        assert handler.user_id not in body
     assert counts()["helpdesk_requests"] == 4  # not the robot's
-    assert counts()["mail_queue"] == 0
+    assert counts()["mail_queue"] == 4
 
 
 def test_it_is_stored_as_its_own_kind_for_the_queue(client: FlaskClient) -> None:
@@ -102,7 +113,10 @@ def test_it_is_stored_as_its_own_kind_for_the_queue(client: FlaskClient) -> None
     assert (sent.stated_role, sent.console, sent.error_message) == (None, None, None)
     assert sent.has_screenshot is False
     events = db.session.scalars(select(RequestEvent)).all()
-    assert [(e.kind, e.actor) for e in events] == [(EventKind.CREATED, "Ada Lovelace")]
+    assert [(e.kind, e.actor) for e in events] == [
+        (EventKind.CREATED, "Ada Lovelace"),
+        (EventKind.MAIL_QUEUED, "system"),  # the acknowledgement (issue 14)
+    ]
 
 
 @pytest.mark.parametrize(

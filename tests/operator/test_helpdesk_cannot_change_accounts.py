@@ -172,6 +172,11 @@ class World:
             "current_password": PASSWORD,
             "status": "resolved",
             "note": "a note",
+            # replies, resolving and the requester's status page (issue 14)
+            "text": "a reply",
+            "then": "resolved",
+            "resolve": "y",
+            "information": "more information",
         }
 
 

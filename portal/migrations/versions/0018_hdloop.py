@@ -1,0 +1,61 @@
+"""helpdesk: the requester's status link (a per-request salt) and when a request was resolved
+
+``status_salt``: part of what the status link's HMAC covers; a new salt revokes every link
+sent so far.  ``resolved_at``: when the request was last resolved (the link works for 90 days
+after it; information added within 30 days reopens the request).  Both nullable: a request
+from before gets its salt when its link is first made.
+
+Revision ID: 0018_hdloop
+Revises: 0017_hdqueue
+Create Date: 2026-12-03 03:00:00
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision = '0018_hdloop'
+down_revision = '0017_hdqueue'
+branch_labels = None
+depends_on = None
+
+FTS = "helpdesk_requests_fts"
+
+
+def upgrade():
+    # Adding nullable columns is an ALTER TABLE ... ADD COLUMN on SQLite too (no table copy:
+    # the error-text index's triggers stay).
+    with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('status_salt', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True))
+    # Requests resolved before: when they were last set to resolved (else their last change), so
+    # their links expire and reopening follows the same rule as for new ones.
+    op.execute(
+        "UPDATE helpdesk_requests SET resolved_at = COALESCE("
+        "(SELECT max(e.occurred_at) FROM helpdesk_request_events e"
+        " WHERE e.request_id = helpdesk_requests.id AND e.to_status = 'resolved'),"
+        " updated_at) WHERE status = 'resolved'"
+    )
+
+
+def downgrade():
+    """Dropping columns copies the table on SQLite, which drops its triggers: those of the
+    error-text index (0007) are read first and created again, and the index is rebuilt."""
+    bind = op.get_bind()
+    triggers = []
+    if bind.dialect.name == "sqlite":
+        triggers = [
+            row[0]
+            for row in bind.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'helpdesk_requests'"
+            )
+        ]
+    with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
+        batch_op.drop_column('resolved_at')
+        batch_op.drop_column('status_salt')
+    for statement in triggers:
+        op.execute(statement)
+    if triggers:
+        op.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')")
