@@ -24,6 +24,7 @@ from portal.config import PORTAL_ENVIRONMENTS
 from portal.config import from_environment
 from portal.config import instance_path
 from portal.config import normalise_database_url
+from portal.helpdesk import business_hours
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,10 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         ZoneInfo(c["PORTAL_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"PORTAL_TIMEZONE {c['PORTAL_TIMEZONE']!r} is not a time zone") from None
+    try:
+        business_hours.WorkingHours.from_config(c)
+    except ValueError as error:
+        raise ConfigError(f"Helpdesk working hours: {error}") from None
     development = c["PORTAL_ENV"] == "development"
     relaxed = development or c.get("TESTING")  # production's errors refuse the start (below)
     if not c["SECRET_KEY"] and relaxed:

@@ -109,6 +109,12 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_RESET_TOKENS_PER_HOUR": 3,  # emails per account per hour; more are silently dropped
     # --- helpdesk queue: "Send User ID" emails per Administrator account in 24 hours (EN-04)
     "PORTAL_HELPDESK_USER_ID_PER_DAY": 3,
+    # --- helpdesk queue: the working day a request's age is counted in (HH:MM on the wall clock
+    # of PORTAL_TIMEZONE, weekdays that are not England and Wales bank holidays), and the age in
+    # working days past which a request is overdue (portal/helpdesk/business_hours.py)
+    "PORTAL_HELPDESK_DAY_STARTS": "09:00",
+    "PORTAL_HELPDESK_DAY_ENDS": "17:30",
+    "PORTAL_HELPDESK_TARGET_DAYS": 2,
     # --- email: SMTP when PORTAL_MAIL_SERVER is set, else .eml files in PORTAL_MAIL_OUTBOX
     "PORTAL_MAIL_SERVER": None,
     "PORTAL_MAIL_PORT": 25,
