@@ -251,6 +251,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.guides import views as guides_views
     from portal.helpdesk import public as helpdesk_public
     from portal.helpdesk import queue as helpdesk_queue
+    from portal.helpdesk import report_views as helpdesk_report
     from portal.newsletter import views as newsletter_views
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
@@ -266,6 +267,7 @@ def register_blueprints(app: Flask) -> None:
         guides_views,
         helpdesk_public,
         helpdesk_queue,
+        helpdesk_report,
         operator_views,
         operator_user_actions,
         newsletter_views,
