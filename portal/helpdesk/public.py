@@ -71,6 +71,10 @@ def _rate_limit() -> str:
 helpdesk_limit = limiter.shared_limit(_rate_limit, scope="helpdesk-forms", methods=["POST"])
 
 
+def _suggestions_limit() -> str:
+    return str(current_app.config["PORTAL_HELPDESK_SUGGESTIONS_RATE_LIMIT"])
+
+
 def _page(template: str, status: int = 200, **context: object) -> Response:
     html = render_template(
         template,
@@ -107,6 +111,7 @@ def _show_suggestions(text: str | None, page_view: str | None) -> list[messages.
 
 
 @bp.get("/contact/suggestions")
+@limiter.limit(_suggestions_limit)
 def contact_suggestions() -> Response:
     page_view = page_views.parse(request.args.get(page_views.FIELD))
     found = _show_suggestions(request.args.get("error_message", ""), page_view)

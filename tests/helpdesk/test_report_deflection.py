@@ -9,6 +9,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func
 from sqlalchemy import select
@@ -134,3 +135,16 @@ def test_folding_twice_adds_to_the_same_hour(client: FlaskClient) -> None:
         suggest(client, open_form(client))
     fold(T0 + timedelta(hours=2))
     assert hours() == [(datetime(2026, 11, 10, 10, tzinfo=UTC), 2, 0)]
+
+
+@pytest.mark.config(RATELIMIT_ENABLED=True, PORTAL_HELPDESK_SUGGESTIONS_RATE_LIMIT="2 per minute")
+def test_suggestions_are_rate_limited_per_address(client: FlaskClient) -> None:
+    view = open_form(client)
+    suggest(client, view)
+    suggest(client, view)
+    refused = client.get(
+        "/helpdesk/contact/suggestions",
+        query_string={"error_message": "expired", "page_view": view},
+        headers={"HX-Request": "true"},
+    )
+    assert refused.status_code == 429  # htmx swaps nothing: the suggestions stop updating
