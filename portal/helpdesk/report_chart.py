@@ -15,7 +15,7 @@ from portal import paging
 WIDTH = 640
 HEIGHT = 240
 #: Room for the axis labels: left (counts) and bottom (dates).
-LEFT = 44
+LEFT = 56
 BOTTOM = 28
 TOP = 12
 RIGHT = 8
