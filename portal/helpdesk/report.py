@@ -3,18 +3,18 @@ environment; median time to first reply and to resolve in business hours; how of
 suggestions were shown before a form was sent, and how often they answered instead
 (deflection, ``portal.helpdesk.page_views``).
 
-Every count is one set-based query (GROUP BY) over the requests created in the range, on the
-``created_at`` index; weeks are local Monday-to-Sunday weeks (PORTAL_TIMEZONE), told apart by
-a CASE on their boundaries, so a week is the same on SQLite and PostgreSQL.  Only the medians
-read one row per request that has a reply or a resolution (a median is not an aggregate either
-database offers on both), turned into working time by ``business_hours``.
+Every figure is a set-based query over the requests created in the range (the ``created_at``
+index): GROUP BY for the counts, ORDER BY … OFFSET for the medians, over the facts
+``report_facts`` keeps on each request as it happens (the error code, the working time to the
+first reply and to resolution).  Weeks are local Monday-to-Sunday weeks (PORTAL_TIMEZONE), told
+apart by a CASE on their boundaries, so a week is the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
@@ -28,23 +28,19 @@ from sqlalchemy import ColumnElement
 from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import func
-from sqlalchemy import literal
-from sqlalchemy import or_
 from sqlalchemy import select
 
 from portal import messages
 from portal.extensions import db
 from portal.helpdesk import business_hours
 from portal.helpdesk import page_views
+from portal.helpdesk import report_facts  # noqa: F401  (registers the facts' model events)
 from portal.helpdesk.models import CONSOLE_LABELS
 from portal.helpdesk.models import ENVIRONMENT_LABELS
 from portal.helpdesk.models import KIND_LABELS
 from portal.helpdesk.models import ROLE_LABELS
-from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
-from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import RequestKind
-from portal.helpdesk.models import Status
 
 #: The range shown when none is chosen: this week and the eleven before it.
 DEFAULT_WEEKS = 12
@@ -54,10 +50,13 @@ NO_MESSAGE = "No message (screenshot only)"
 OTHER_TEXT = "Other text (no guide entry recognised)"
 NOT_STATED = "Not stated (Resend Admin User ID)"
 
-#: Timeline events that answer the requester (the first one is the "first reply").
-REPLY_KINDS = (EventKind.REPLY.value, EventKind.GUIDE_REPLY.value)
-
 R = HelpdeskRequest
+_DIMENSIONS: tuple[tuple[str, Any, dict[Any, str]], ...] = (
+    ("kind", R.kind, KIND_LABELS),
+    ("role", R.stated_role, ROLE_LABELS),
+    ("console", R.console, CONSOLE_LABELS),
+    ("environment", R.environment, ENVIRONMENT_LABELS),
+)
 
 
 @dataclass(frozen=True)
@@ -146,106 +145,71 @@ def _in_range(begin: datetime, stop: datetime) -> ColumnElement[bool]:
     return and_(R.created_at >= begin, R.created_at < stop)
 
 
-def _week_case(starts: list[datetime]) -> ColumnElement[Any]:
-    """The index of the week ``created_at`` falls in (0 = the first)."""
-    whens = [(R.created_at < boundary, index) for index, boundary in enumerate(starts[1:])]
-    if not whens:
-        return literal(0)
-    return case(*whens, else_=len(starts) - 1)
+def _count(*conditions: ColumnElement[bool]) -> Any:
+    return select(func.count()).select_from(R).where(*conditions).scalar_subquery()
 
 
-def _code_case() -> ColumnElement[Any]:
-    """The guide entry a request's error text names: a code it quotes first, then the message
-    text it contains; ``''`` for other text and NULL for none (LIKE is case-insensitive here:
-    ``ilike`` on PostgreSQL, ASCII LIKE on SQLite)."""
-    quoted = [
-        (R.error_message.icontains(m.code, autoescape=True), m.code) for m in messages.MESSAGES
+def _per_week(begin: datetime, starts: list[datetime], stop: datetime) -> list[int]:
+    """One statement: a count per week, each an index range on ``created_at``."""
+    bounds = [*starts[1:], stop]
+    counts = [
+        _count(R.created_at >= low, R.created_at < high)
+        for low, high in zip([begin, *starts[1:]], bounds, strict=True)
     ]
-    texts = sorted(messages.MESSAGES, key=lambda m: len(m.text), reverse=True)  # longest first
-    written = [
-        (R.error_message.icontains(m.text.rstrip("."), autoescape=True), m.code) for m in texts
-    ]
-    return case((R.error_message.is_(None), None), *quoted, *written, else_="")
+    return [int(n) for n in db.session.execute(select(*counts)).one()]
 
 
-def _counted(rows: Iterable[tuple[Any, int]], labels: dict[Any, str], missing: str) -> list[Row]:
-    counts: dict[str, int] = {}
-    for value, count in rows:
-        label = labels.get(value, missing) if value is not None else missing
-        counts[label] = counts.get(label, 0) + int(count)
-    ordered = [label for label in labels.values() if label in counts]
-    ordered += [label for label in counts if label not in ordered]
-    return [Row(label, counts[label]) for label in ordered]
+def _dimensions(where: ColumnElement[bool]) -> dict[str, Any]:
+    """One pass over the range (no sort): a conditional sum per value of each dimension."""
+    columns: dict[str, Any] = {"total": func.count()}
+    for name, column, labels in _DIMENSIONS:
+        for value in labels:
+            columns[f"{name}:{value}"] = func.sum(case((column == value, 1), else_=0))
+    shown = and_(R.kind == RequestKind.CONTACT.value, R.suggestions_shown.is_not(None))
+    columns["after_suggestions"] = func.sum(case((shown, 1), else_=0))
+    row = db.session.execute(select(*columns.values()).where(where)).one()
+    return {key: int(value or 0) for key, value in zip(columns, row, strict=True)}
+
+
+def _rows(counts: dict[str, Any], name: str, labels: Mapping[Any, str], missing: str) -> list[Row]:
+    rows = [Row(label, counts[f"{name}:{value}"]) for value, label in labels.items()]
+    rest = counts["total"] - sum(row.count for row in rows)
+    rows = [row for row in rows if row.count]
+    return [*rows, Row(missing, rest)] if rest else rows
 
 
 def _by_code(where: ColumnElement[bool]) -> list[Row]:
-    code = _code_case().label("code")
-    rows = db.session.execute(
-        select(code, func.count())
-        .where(where, R.kind == RequestKind.CONTACT.value)
-        .group_by(code)
-        .order_by(func.count().desc(), code)
-    ).all()
+    """One statement: a count per guide entry (and for other text, and none), each an index
+    range (kind, error_code, created_at)."""
+    contact = R.kind == RequestKind.CONTACT.value
+    keys: list[str | None] = [*messages.BY_CODE, "", None]
+    counts = [
+        _count(where, contact, R.error_code.is_(None) if key is None else R.error_code == key)
+        for key in keys
+    ]
+    found = db.session.execute(select(*counts)).one()
     out = []
-    for value, count in rows:
-        if value is None:
-            out.append(Row(NO_MESSAGE, int(count)))
-        elif value == "":
-            out.append(Row(OTHER_TEXT, int(count)))
+    for key, count in zip(keys, found, strict=True):
+        if not count:
+            continue
+        if key:
+            out.append(Row(f"{key}: {messages.BY_CODE[key].text}", int(count), code=key))
         else:
-            out.append(Row(f"{value}: {messages.BY_CODE[value].text}", int(count), code=value))
-    return out
+            out.append(Row(NO_MESSAGE if key is None else OTHER_TEXT, int(count)))
+    return sorted(out, key=lambda row: -row.count)
 
 
-def _first_times(
-    where: ColumnElement[bool],
-) -> list[tuple[int, datetime, datetime | None, datetime | None]]:
-    """Per request with a reply or a resolution: id, created, first reply (a written reply or a
-    guide reply: both are emailed to the requester), first resolution (the first status change
-    to Resolved, whoever made it)."""
-    E = RequestEvent
-    is_reply = E.kind.in_(REPLY_KINDS)
-    is_resolve = and_(
-        E.kind == EventKind.STATUS_CHANGED.value, E.to_status == Status.RESOLVED.value
-    )
-    rows = db.session.execute(
-        select(
-            R.id,
-            R.created_at,
-            func.min(case((is_reply, E.occurred_at))),
-            func.min(case((is_resolve, E.occurred_at))),
-        )
-        .join(E, E.request_id == R.id)
-        .where(where, or_(is_reply, is_resolve))
-        .group_by(R.id, R.created_at)
+def _median(where: ColumnElement[bool], column: Any) -> tuple[int, int | None]:
+    """(how many requests have ``column``, the median of it): the middle row(s) in order, read
+    by OFFSET (neither database has one median function both offer)."""
+    counted = and_(where, column.is_not(None))
+    count = int(db.session.scalar(select(func.count()).where(counted)) or 0)
+    if not count:
+        return 0, None
+    middle = db.session.scalars(
+        select(column).where(counted).order_by(column).offset((count - 1) // 2).limit(2 - count % 2)
     ).all()
-    return [(row[0], row[1], row[2], row[3]) for row in rows]
-
-
-def _waiting(where: ColumnElement[bool]) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Per request that waited on its requester: the intervals it waited (the clock paused)."""
-    E = RequestEvent
-    waiting = Status.WAITING.value
-    rows = db.session.execute(
-        select(E.request_id, E.occurred_at, E.from_status, E.to_status)
-        .join(R, E.request_id == R.id)
-        .where(where, or_(E.to_status == waiting, E.from_status == waiting))
-        .order_by(E.request_id, E.occurred_at, E.id)
-    ).all()
-    paused: dict[int, list[tuple[datetime, datetime]]] = {}
-    began: dict[int, datetime] = {}
-    for request_id, occurred_at, from_status, to_status in rows:
-        if from_status == waiting and request_id in began:
-            paused.setdefault(request_id, []).append((began.pop(request_id), occurred_at))
-        if to_status == waiting:
-            began[request_id] = occurred_at
-    for request_id, start in began.items():  # still waiting: paused until now (far future)
-        paused.setdefault(request_id, []).append((start, start + timedelta(days=3650)))
-    return paused
-
-
-def _median(values: list[int]) -> int | None:
-    return int(statistics.median(values)) if values else None
+    return count, int(statistics.median(middle))
 
 
 def build(rng: DateRange, *, tz: str, now: datetime, hours: business_hours.WorkingHours) -> Report:
@@ -254,53 +218,27 @@ def build(rng: DateRange, *, tz: str, now: datetime, hours: business_hours.Worki
     zone = ZoneInfo(tz)
     starts = [datetime.combine(day, time(0), zone) for day in rng.week_starts()]
 
-    week = _week_case(starts).label("week")
-    per_week = dict(
-        db.session.execute(select(week, func.count()).where(where).group_by(week)).tuples().all()
-    )
-    weeks = [(day, int(per_week.get(i, 0))) for i, day in enumerate(rng.week_starts())]
+    weeks = list(zip(rng.week_starts(), _per_week(begin, starts, stop), strict=True))
+    counts = _dimensions(where)
 
-    shown = R.suggestions_shown.is_not(None).label("shown")
-    grouped = db.session.execute(
-        select(R.kind, R.stated_role, R.console, R.environment, shown, func.count())
-        .where(where)
-        .group_by(R.kind, R.stated_role, R.console, R.environment, shown)
-    ).all()
-    total = sum(int(r[5]) for r in grouped)
-    contact = [r for r in grouped if r[0] == RequestKind.CONTACT.value]
-
-    firsts = _first_times(where)
-    paused = _waiting(where) if firsts else {}
-    first_reply: list[int] = []
-    to_resolve: list[int] = []
-    for request_id, created, reply, resolved in firsts:
-        for moment, found in ((reply, first_reply), (resolved, to_resolve)):
-            if moment is not None:
-                found.append(
-                    business_hours.elapsed(
-                        business_hours.utc(created),
-                        business_hours.utc(moment),
-                        paused=paused.get(request_id, ()),
-                        hours=hours,
-                    )
-                )
-
+    replied, median_first_reply = _median(where, R.first_reply_seconds)
+    resolved, median_resolve = _median(where, R.resolve_seconds)
     views_shown, views_sent = page_views.totals(begin, stop, now)
     return Report(
         range=rng,
         weeks=weeks,
-        total=total,
-        by_kind=_counted(((r[0], r[5]) for r in grouped), dict(KIND_LABELS), "Other"),
+        total=counts["total"],
+        by_kind=_rows(counts, "kind", KIND_LABELS, "Other"),
         by_code=_by_code(where),
-        by_profile=_counted(((r[1], r[5]) for r in grouped), dict(ROLE_LABELS), NOT_STATED),
-        by_console=_counted(((r[2], r[5]) for r in grouped), dict(CONSOLE_LABELS), NOT_STATED),
-        by_environment=_counted(((r[3], r[5]) for r in grouped), dict(ENVIRONMENT_LABELS), "Other"),
-        contact_total=sum(int(r[5]) for r in contact),
-        after_suggestions=sum(int(r[5]) for r in contact if r[4]),
-        replied=len(first_reply),
-        median_first_reply=_median(first_reply),
-        resolved=len(to_resolve),
-        median_resolve=_median(to_resolve),
+        by_profile=_rows(counts, "role", ROLE_LABELS, NOT_STATED),
+        by_console=_rows(counts, "console", CONSOLE_LABELS, NOT_STATED),
+        by_environment=_rows(counts, "environment", ENVIRONMENT_LABELS, "Other"),
+        contact_total=counts[f"kind:{RequestKind.CONTACT.value}"],
+        after_suggestions=counts["after_suggestions"],
+        replied=replied,
+        median_first_reply=median_first_reply,
+        resolved=resolved,
+        median_resolve=median_resolve,
         views_with_suggestions=views_shown,
         views_sent=views_sent,
         hours=hours,
