@@ -17,6 +17,7 @@ from portal.accounts.models import Profile
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk.models import EventKind
+from portal.helpdesk.page_views import PageView
 from portal.helpdesk.timeline import add_event
 from tests.factories import make_user
 from tests.helpdesk_factories import make_request
@@ -85,4 +86,28 @@ def test_the_report_fits_the_screen_and_draws_its_chart(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     if SHOTS:
         page.screenshot(path=f"{SHOTS}/report-{width}.png", full_page=True)
+    watch.assert_clean(page)
+
+
+def test_typing_counts_a_page_view_from_the_hidden_id_and_no_cookie(
+    page: Page, e2e_db: Flask, watch: Watch
+) -> None:
+    """htmx sends the form's page-view id with the suggestions request (``hx-include``, no
+    script of ours); the server counts that page view, and the browser holds no new cookie."""
+    page.goto("/helpdesk/contact")
+    view = page.locator("#page-view").get_attribute("value")
+    assert view
+    cookies_before = {c["name"] for c in page.context.cookies()}
+    with page.expect_response(lambda r: "/helpdesk/contact/suggestions" in r.url) as answer:
+        page.get_by_label("The exact error message").press_sequentially("my account is locked")
+    assert "page_view=" in answer.value.url
+    page.locator("#suggestions a[href='/guides/troubleshooting#LOGIN-02']").wait_for()
+    random_part = view.split(".", 1)[0]  # the id; after the dot, its signature
+    db.session.rollback()
+    assert db.session.get(PageView, random_part) is not None
+    db.session.rollback()
+    assert {c["name"] for c in page.context.cookies()} <= cookies_before | {
+        "__Host-session",
+        "session",
+    }
     watch.assert_clean(page)
