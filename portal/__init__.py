@@ -253,6 +253,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.helpdesk import queue as helpdesk_queue
     from portal.helpdesk import replies as helpdesk_replies
     from portal.helpdesk import status_page as helpdesk_status_page
+    from portal.helpdesk import report_views as helpdesk_report
     from portal.newsletter import views as newsletter_views
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
@@ -270,6 +271,7 @@ def register_blueprints(app: Flask) -> None:
         helpdesk_queue,
         helpdesk_replies,
         helpdesk_status_page,
+        helpdesk_report,
         operator_views,
         operator_user_actions,
         newsletter_views,

@@ -91,6 +91,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_HEADER_RETRY_AFTER_VALUE": None,  # "delta-seconds" (None) or "http-date"
     # --- the public Helpdesk forms (docs/security.md UP-01, UP-05)
     "PORTAL_HELPDESK_RATE_LIMIT": "20 per hour;240 per day",  # form POSTs per client address
+    # "Check this first" requests per client address (each may count a page view: deflection)
+    "PORTAL_HELPDESK_SUGGESTIONS_RATE_LIMIT": "120 per minute;2000 per hour",
     "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,  # bytes per request (a 5 MB screenshot and the form)
     "PORTAL_SCREENSHOTS_PER_DAY": 300,  # stored screenshots a day, service-wide (0: none)
     "PORTAL_SCREENSHOT_MB_PER_DAY": 500,  # and their re-encoded megabytes a day

@@ -120,7 +120,26 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
             "kind <> 'contact' OR (stated_role IS NOT NULL AND console IS NOT NULL)",
             name="contact_states_role_and_console",
         ),
+        CheckConstraint(
+            "first_reply_seconds IS NULL OR first_reply_seconds >= 0", name="first_reply_seconds"
+        ),
+        CheckConstraint("resolve_seconds IS NULL OR resolve_seconds >= 0", name="resolve_seconds"),
         Index("ix_helpdesk_requests_created_at", "created_at"),
+        # The report (portal/helpdesk/report.py) reads only indexes: a range of created_at
+        # (covering every column it counts), and a range per error code.
+        Index("ix_helpdesk_requests_kind_error_code", "kind", "error_code", "created_at"),
+        Index(
+            "ix_helpdesk_requests_report",
+            "created_at",
+            "kind",
+            "stated_role",
+            "console",
+            "environment",
+            "error_code",
+            "first_reply_seconds",
+            "resolve_seconds",
+            "suggestions_shown",
+        ),
         Index("ix_helpdesk_requests_status_created_at", "status", "created_at"),
         Index("ix_helpdesk_requests_kind_created_at", "kind", "created_at"),
         Index("ix_helpdesk_requests_email_key", "email_key"),
@@ -185,6 +204,12 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     #: When the request was last resolved (NULL while open): the status link works for
     #: PORTAL_HELPDESK_STATUS_LINK_DAYS after it.
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The report's facts, set as they happen (portal/helpdesk/report_facts.py): the guide
+    #: entry the error text names ('' for other text, NULL for none), and the working seconds
+    #: to the first reply / resolution.
+    error_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    first_reply_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resolve_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def reference(self) -> str:

@@ -40,6 +40,7 @@ from portal import messages
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
+from portal.helpdesk import page_views
 from portal.helpdesk import submissions
 from portal.helpdesk import suggestions
 from portal.helpdesk import upload_quota
@@ -72,6 +73,10 @@ def _rate_limit() -> str:
 helpdesk_limit = limiter.shared_limit(_rate_limit, scope="helpdesk-forms", methods=["POST"])
 
 
+def _suggestions_limit() -> str:
+    return str(current_app.config["PORTAL_HELPDESK_SUGGESTIONS_RATE_LIMIT"])
+
+
 def _page(template: str, status: int = 200, **context: object) -> Response:
     html = render_template(
         template,
@@ -92,20 +97,26 @@ def _suggested_so_far() -> list[str]:
     return [code for code in kept if isinstance(code, str) and code in messages.BY_CODE]
 
 
-def _show_suggestions(text: str | None) -> list[messages.Message]:
-    """The entries matching ``text``, remembered as shown to this browser."""
+def _show_suggestions(text: str | None, page_view: str | None) -> list[messages.Message]:
+    """The entries matching ``text``, remembered as shown to this browser, and counted for the
+    page view (``page_views``: deflection, from aggregates)."""
     found = suggestions.matching(text)
     if found:
         shown = _suggested_so_far()
         new = [m.code for m in found if m.code not in shown]
         if new:
             session[SUGGESTED_KEY] = shown + new
+        if page_view is not None:
+            with write_transaction(db.session):
+                page_views.suggestions_shown(page_view, clock.now())
     return found
 
 
 @bp.get("/contact/suggestions")
+@limiter.limit(_suggestions_limit)
 def contact_suggestions() -> Response:
-    found = _show_suggestions(request.args.get("error_message", ""))
+    page_view = page_views.parse(request.args.get(page_views.FIELD))
+    found = _show_suggestions(request.args.get("error_message", ""), page_view)
     return _page("helpdesk/_suggestions.html", suggestions=found)
 
 
@@ -147,6 +158,12 @@ def _sent(ref: str) -> Response:
 @helpdesk_limit
 def contact() -> Response:
     form = ContactForm()
+    # One id per rendering of the form, kept across a refused send (a new page view otherwise).
+    signed_view = request.form.get(page_views.FIELD, "")
+    page_view = page_views.parse(signed_view)
+    if page_view is None:
+        signed_view = page_views.new_id()
+        page_view = page_views.parse(signed_view)
     if request.method == "POST" and form.has_screenshot():
         form.screenshot_refusal = upload_quota.refusal(clock.now())
     if request.method == "GET":
@@ -177,6 +194,7 @@ def contact() -> Response:
                     suggestions_shown=_suggested_so_far(),
                     now=clock.now(),
                 )
+                page_views.form_sent(page_view, clock.now())
         except upload_quota.UploadQuotaReached as reached:
             form.screenshot.errors = [*form.screenshot.errors, str(reached)]
         else:
@@ -187,8 +205,9 @@ def contact() -> Response:
         "helpdesk/contact.html",
         status=422 if refused else 200,
         form=form,
-        suggestions=_show_suggestions(form.error_message.data),
+        suggestions=_show_suggestions(form.error_message.data, page_view),
         choose_file_again=refused and form.has_screenshot(),
+        page_view=signed_view,
     )
 
 

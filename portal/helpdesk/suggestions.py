@@ -1,23 +1,32 @@
 """Check this first: the Troubleshooting Guide entries that match a typed error message.
 
 The entries are the login-message table (``portal.messages``), so a suggestion always
-names a message the app really shows, and links to its guide entry.  A message matches when
+names a message the app really shows, and links to its guide entry.  Best first:
 
-1. its code is mentioned (``LOGIN-06``, ``login 6``, ``reset-03``), or
-2. the typed text is part of its text, or contains it (a pasted message, with or without more
-   around it), or
-3. most of the typed words appear in it (``my password reset link has expired``); words are
-   compared by their first four letters, so ``passwords``/``password`` and
-   ``expired``/``expiry`` agree.
+1. a code it mentions (``LOGIN-06``, ``login 6``, ``reset-03``), in the order typed;
+2. the message itself: the typed text is part of its text (three words or more, typing in
+   progress) or contains it (a pasted message, with or without more around it), the closer in
+   length the better;
+3. plain words: each entry has phrases people use instead of the message
+   (:mod:`portal.helpdesk.search_terms`: ``locked``, ``expired``, ``forgot password``…), and
+   its own words.  An entry is suggested when one of its phrases was typed, or when most of the
+   typed words (at least two) appear in it.  Rarer words count for more than words that many
+   messages share (``user id``, ``password``), so ``my user id is locked`` finds the lockout
+   entries, not "Enter your User ID".
 
-Pure functions: no Flask, no database.  The view records which codes it showed.
+Before comparing, text is casefolded, :data:`search_terms.SYNONYMS` are applied (``account`` →
+``user id``, ``blocked`` → ``locked``), and words compare by their first four letters
+(``expired``/``expiry``, ``locked``/``lockout``).  Pure functions: no Flask, no database.  The
+view records which codes it showed.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from portal import messages
+from portal.helpdesk import search_terms
 
 #: At most this many suggestions are shown.
 LIMIT = 3
@@ -76,17 +85,56 @@ _STOP_WORDS = frozenset(
 )
 
 
+_SYNONYM = re.compile(
+    r"\b("
+    + "|".join(re.escape(w) for w in sorted(search_terms.SYNONYMS, key=len, reverse=True))
+    + r")\b"
+)
+#: Typed text must have this many words to match as part of a message (not one word in it).
+MIN_PART_WORDS = 3
+#: What a matched phrase adds to an entry's score (per word of the phrase, at most two).
+PHRASE_BONUS = 0.25
+
+
 def _normalise(text: str) -> str:
-    """Casefolded words, apostrophes dropped (``can't`` → ``cant``), other marks as spaces."""
+    """Casefolded words, apostrophes dropped (``can't`` → ``cant``), other marks as spaces,
+    synonyms replaced."""
     text = text.casefold().replace("’", "").replace("'", "")
-    return " ".join(_NOT_WORD.sub(" ", text).split())
+    words = " ".join(_NOT_WORD.sub(" ", text).split())
+    return _SYNONYM.sub(lambda m: search_terms.SYNONYMS[m.group(1)], words)
 
 
 def _keys(normalised: str) -> set[str]:
     return {word[:4] for word in normalised.split() if word not in _STOP_WORDS and len(word) > 1}
 
 
-_TABLE = tuple((m, _normalise(m.text), _keys(_normalise(m.text))) for m in messages.MESSAGES)
+def _phrases(code: str) -> tuple[frozenset[str], ...]:
+    found = (frozenset(_keys(_normalise(p))) for p in search_terms.TERMS.get(code, ()))
+    return tuple(keys for keys in found if keys)
+
+
+#: Per entry: the message, its normalised text, its words (with its phrases'), its phrases.
+_TABLE = tuple(
+    (
+        m,
+        _normalise(m.text),
+        _keys(_normalise(m.text)).union(*_phrases(m.code)),
+        _phrases(m.code),
+    )
+    for m in messages.MESSAGES
+)
+#: How telling a word is: words in few entries weigh more (inverse document frequency).
+_WEIGHT: dict[str, float] = {}
+for _entry in _TABLE:
+    for _key in _entry[2]:
+        _WEIGHT[_key] = _WEIGHT.get(_key, 0) + 1
+_WEIGHT = {key: 1 + math.log(len(_TABLE) / count) for key, count in _WEIGHT.items()}
+#: An unknown word weighs as much as the rarest.
+_UNKNOWN = 1 + math.log(len(_TABLE))
+
+
+def _weight(keys: set[str]) -> float:
+    return sum(_WEIGHT.get(key, _UNKNOWN) for key in keys)
 
 
 def codes_mentioned(text: str) -> list[messages.Message]:
@@ -98,16 +146,29 @@ def codes_mentioned(text: str) -> list[messages.Message]:
     return found
 
 
-def _text_score(typed: str, typed_keys: set[str], message_text: str, keys: set[str]) -> float:
-    """0 for no match; higher is better (a containment beats a word overlap)."""
-    if len(typed) >= MIN_CHARS and (typed in message_text or message_text in typed):
+def _text_score(
+    typed: str,
+    typed_keys: set[str],
+    message_text: str,
+    keys: set[str],
+    phrases: tuple[frozenset[str], ...],
+) -> float:
+    """0 for no match; higher is better: the message itself (above 2) beats plain words."""
+    if len(typed) >= MIN_CHARS and (
+        message_text in typed or (len(typed.split()) >= MIN_PART_WORDS and typed in message_text)
+    ):
         # The closer the two lengths, the more of the message was typed.
         shorter, longer = sorted((len(typed), len(message_text)))
-        return 1.0 + shorter / longer
+        return 2.0 + shorter / longer
+    if not typed_keys:
+        return 0.0
+    phrase = max((len(p) for p in phrases if p <= typed_keys), default=0)
     common = typed_keys & keys
-    if len(common) >= 2 and len(common) / len(typed_keys) >= MIN_WORD_SHARE:
-        return len(common) / len(typed_keys) * len(common) / len(keys)
-    return 0.0
+    share = len(common) / len(typed_keys)
+    if not phrase and (len(common) < 2 or share < MIN_WORD_SHARE):
+        return 0.0
+    covered = _weight(common) / _weight(typed_keys)
+    return covered + PHRASE_BONUS * min(phrase, 2) + 0.01 * _weight(common) / _weight(keys)
 
 
 def matching(text: str | None, limit: int = LIMIT) -> list[messages.Message]:
@@ -117,10 +178,10 @@ def matching(text: str | None, limit: int = LIMIT) -> list[messages.Message]:
     typed = _normalise(_CODE.sub(" ", text))
     typed_keys = _keys(typed)
     scored = []
-    for position, (message, message_text, keys) in enumerate(_TABLE):
+    for position, (message, message_text, keys, phrases) in enumerate(_TABLE):
         if message in found:
             continue
-        score = _text_score(typed, typed_keys, message_text, keys)
+        score = _text_score(typed, typed_keys, message_text, keys, phrases)
         if score > 0:
             scored.append((-score, position, message))
     found += [message for _score, _position, message in sorted(scored)]

@@ -58,6 +58,7 @@ from portal.accounts import tokens
 from portal.audit import erasure
 from portal.db import write_transaction
 from portal.extensions import db
+from portal.helpdesk import page_views
 from portal.jobs import lease
 from portal.jobs import nightly
 from portal.jobs.runs import FAILED
@@ -208,6 +209,12 @@ def _step_purge_audit(now: datetime, _today: date) -> dict[str, int]:
     return {"purged": erasure.purge_expired(db.session, now=now, retention_days=days)}
 
 
+def _step_fold_page_views(now: datetime, _today: date) -> dict[str, int]:
+    """Contact Us page views whose hour has passed become hourly counters and are deleted
+    (``portal.helpdesk.page_views``: deflection without per-person records)."""
+    return page_views.fold(now)
+
+
 Step = Callable[[datetime, date], Mapping[str, int]]
 
 #: (name, step, one transaction?) in order: the digest reads the state the sweep leaves.
@@ -217,6 +224,7 @@ STEPS: list[tuple[str, Step, bool]] = [
     ("expiry_digests", _step_expiry_digests, True),
     ("mail", _step_send_mail, False),
     ("purge_audit", _step_purge_audit, True),
+    ("fold_page_views", _step_fold_page_views, True),
 ]
 
 
