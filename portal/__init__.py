@@ -252,8 +252,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.helpdesk import public as helpdesk_public
     from portal.helpdesk import queue as helpdesk_queue
     from portal.helpdesk import replies as helpdesk_replies
-    from portal.helpdesk import status_page as helpdesk_status_page
     from portal.helpdesk import report_views as helpdesk_report
+    from portal.helpdesk import status_page as helpdesk_status_page
     from portal.newsletter import views as newsletter_views
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
