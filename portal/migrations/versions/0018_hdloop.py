@@ -20,9 +20,6 @@ down_revision = '0017_hdqueue'
 branch_labels = None
 depends_on = None
 
-FTS = "helpdesk_requests_fts"
-
-
 def upgrade():
     # Adding nullable columns is an ALTER TABLE ... ADD COLUMN on SQLite too (no table copy:
     # the error-text index's triggers stay).
@@ -40,22 +37,13 @@ def upgrade():
 
 
 def downgrade():
-    """Dropping columns copies the table on SQLite, which drops its triggers: those of the
-    error-text index (0007) are read first and created again, and the index is rebuilt."""
-    bind = op.get_bind()
-    triggers = []
-    if bind.dialect.name == "sqlite":
-        triggers = [
-            row[0]
-            for row in bind.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = 'helpdesk_requests'"
-            )
-        ]
+    """In place (SQLite 3.35+), as they were added: a table copy would drop the error-text
+    index's triggers and turn 0017's column CHECKs into table CHECKs that SQLite's DROP COLUMN
+    in 0017's downgrade cannot remove."""
+    if op.get_bind().dialect.name == "sqlite":
+        for column in ('resolved_at', 'status_salt'):
+            op.execute(f"ALTER TABLE helpdesk_requests DROP COLUMN {column}")
+        return
     with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
         batch_op.drop_column('resolved_at')
         batch_op.drop_column('status_salt')
-    for statement in triggers:
-        op.execute(statement)
-    if triggers:
-        op.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')")

@@ -177,31 +177,23 @@ def upgrade():
 
 
 def downgrade():
-    # Dropping columns copies the table on SQLite: keep the error-text index's triggers.
-    bind = op.get_bind()
-    triggers = []
-    if bind.dialect.name == 'sqlite':
-        triggers = [
-            row[0]
-            for row in bind.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = 'helpdesk_requests'"
-            )
-        ]
     op.drop_index('ix_helpdesk_requests_report', table_name='helpdesk_requests')
     op.drop_index('ix_helpdesk_requests_kind_error_code', table_name='helpdesk_requests')
-    with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_helpdesk_requests_resolve_seconds'), type_='check')
-        batch_op.drop_constraint(
-            op.f('ck_helpdesk_requests_first_reply_seconds'), type_='check'
-        )
-        batch_op.drop_column('resolve_seconds')
-        batch_op.drop_column('first_reply_seconds')
-        batch_op.drop_column('error_code')
-    for statement in triggers:
-        op.execute(statement)
-    if triggers:
-        op.execute("INSERT INTO helpdesk_requests_fts(helpdesk_requests_fts) VALUES ('rebuild')")
+    if op.get_bind().dialect.name == 'sqlite':
+        # In place (SQLite 3.35+), as they were added: a table copy would drop the error-text
+        # index's triggers and turn 0017's column CHECKs into table CHECKs, which SQLite's
+        # DROP COLUMN in 0017's downgrade cannot remove. Each CHECK goes with its column.
+        for column in ('resolve_seconds', 'first_reply_seconds', 'error_code'):
+            op.execute(f"ALTER TABLE helpdesk_requests DROP COLUMN {column}")
+    else:
+        with op.batch_alter_table('helpdesk_requests', schema=None) as batch_op:
+            batch_op.drop_constraint(op.f('ck_helpdesk_requests_resolve_seconds'), type_='check')
+            batch_op.drop_constraint(
+                op.f('ck_helpdesk_requests_first_reply_seconds'), type_='check'
+            )
+            batch_op.drop_column('resolve_seconds')
+            batch_op.drop_column('first_reply_seconds')
+            batch_op.drop_column('error_code')
     op.drop_table('helpdesk_deflection_hours')
     op.drop_index('ix_helpdesk_page_views_shown_at', table_name='helpdesk_page_views')
     op.drop_table('helpdesk_page_views')
