@@ -100,7 +100,6 @@ def require_second_factor() -> Response | None:
         return None
     if service.has_factor(current_user.id):
         return None
-    flash(messages.ENROL_REQUIRED, "message-code")
     return redirect(url_for("second_factor.enrol"))
 
 
@@ -291,10 +290,13 @@ def enrol() -> Response | str | tuple[str, int]:
     if needs_proof and request.method == "GET" and email_proof.live_code(user, now=now) is None:
         _send_email_code(user, now)
     fresh = _fresh(now.timestamp())
+    required = policy.required(current_app.config, user.profile)
+    if message is None and required and not has_factor:
+        message = messages.get(messages.ENROL_REQUIRED)
     context: dict[str, Any] = {
         "factors": service.factors(user.id),
         "has_factor": has_factor,
-        "required": policy.required(current_app.config, user.profile),
+        "required": required,
         "needs_email_proof": needs_proof,
         "needs_check_again": has_factor and not fresh,
         "message": message,
