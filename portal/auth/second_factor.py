@@ -330,10 +330,11 @@ def _after_wrong_check_again(user: Any) -> Response | tuple[str, int]:
     return redirect(url_for("second_factor.enrol"))
 
 
-@bp.post("/account/second-factor/<int:factor_id>/remove")
+@bp.post("/account/second-factor/<int:pk>/remove")
 @login_limit
 @login_required
-def remove(factor_id: int) -> Response:
+def remove(pk: int) -> Response:
+    """Remove the user's own factor ``pk`` (a factor's primary key)."""
     user = current_user._get_current_object()
     now = clock.now()
     if not _fresh(now.timestamp()):
@@ -343,7 +344,7 @@ def remove(factor_id: int) -> Response:
         with write_transaction(db.session):
             service.remove_factor(
                 user,
-                factor_id,
+                pk,
                 required=policy.required(current_app.config, user.profile),
                 now=now,
             )
