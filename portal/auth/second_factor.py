@@ -7,7 +7,7 @@ the password was a one-time password).  ``/login/second-factor`` finishes the lo
 ``start_session`` once a code is right; after :data:`PENDING_MINUTES` the half-login is void.
 A password change, lockout or reset meanwhile rotates the session token and voids it too.
 
-**Enrolment** at ``/account/second-factor`` (SPEC §9 names): the TOTP secret in
+**Enrolment** at ``/account/second-factor`` (docs/rules.md §9 names): the TOTP secret in
 ``<code id="totp-secret">`` and a QR code, confirmed by POSTing ``code``; recovery codes then
 shown once (class ``recovery-code``).  The first factor of an existing account needs the code
 emailed to its stored address (``email_code``) unless this login used a one-time password just

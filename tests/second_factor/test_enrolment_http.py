@@ -1,4 +1,4 @@
-"""Enrolment at /account/second-factor (docs/rules.md R10, SPEC §9 names) over HTTP on SQLite
+"""Enrolment at /account/second-factor (docs/rules.md R10 and §9 names) over HTTP on SQLite
 and PostgreSQL: the email proof before the first factor and its exception, TOTP confirmed by
 ``code``, recovery codes shown once, the list, removal, the check again after 5 minutes, and
 the profiles that must use a factor and cannot skip it."""
