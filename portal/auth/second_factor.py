@@ -35,6 +35,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import htmx
 from portal import mail_queue
 from portal import mail_secrets
 from portal import messages
@@ -100,7 +101,12 @@ def require_second_factor() -> Response | None:
         return None
     if service.has_factor(current_user.id):
         return None
-    return redirect(url_for("second_factor.enrol"))
+    target = url_for("second_factor.enrol")
+    if htmx.is_htmx():  # a whole page, not a fragment swapped into this one
+        response = Response("", status=200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 # --- the code step of the login -------------------------------------------------------------
