@@ -380,7 +380,7 @@ MESSAGES: tuple[Message, ...] = (
     # --- the second factor (docs/rules.md R10): the login's code step and the enrolment page
     Message(
         "MFA-01",
-        "The code is incorrect.",
+        "The second-factor code is incorrect.",
         "The code typed is not the current code of your authenticator app, nor one of your "
         "unused recovery codes. A code works once: a code already used is refused too. Five "
         "incorrect codes in a row lock the User ID, even though the password was right.",

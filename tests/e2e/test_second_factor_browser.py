@@ -95,7 +95,7 @@ def test_totp_enrolment_and_login_end_to_end(e2e_db: Flask, page: Page, watch: W
         "000000" if code_for(secret, later_steps=1) != "000000" else "111111"
     )
     page.get_by_role("button", name="Continue").click()
-    assert "The code is incorrect." in page.locator("#login-message").inner_text()
+    assert "code is incorrect." in page.locator("#login-message").inner_text()
     page.get_by_label("Code").fill(code_for(secret, later_steps=1))
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/portal/?$"))
