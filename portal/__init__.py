@@ -109,6 +109,15 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
             f"PORTAL_ENVIRONMENT must be one of {', '.join(PORTAL_ENVIRONMENTS)} "
             "(which portal this deployment is; Training shows a banner on every page)"
         )
+    from portal.second_factor import policy
+
+    unknown_profiles = policy.unknown(c["PORTAL_MFA_REQUIRED"])
+    if unknown_profiles:
+        raise ConfigError(
+            f"PORTAL_MFA_REQUIRED names unknown profiles: {', '.join(unknown_profiles)} "
+            f"(use a comma-separated list of {', '.join(policy.PROFILES)}, or nothing)"
+        )
+    c["PORTAL_MFA_REQUIRED"] = policy.resolve(c)
     try:
         ZoneInfo(c["PORTAL_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -243,7 +252,9 @@ def register_blueprints(app: Flask) -> None:
     # in the order its blueprint is registered; importing it adds its views to ``module.bp``.
     from portal import cookies
     from portal.auth import reset as auth_reset
+    from portal.auth import second_factor as auth_second_factor
     from portal.auth import views as auth_views
+    from portal.auth.second_factor import require_second_factor
     from portal.auth.views import require_password_change
     from portal.console import audit as console_audit
     from portal.console import dashboard as console_dashboard
@@ -262,6 +273,7 @@ def register_blueprints(app: Flask) -> None:
     route_modules = (
         auth_views,
         auth_reset,
+        auth_second_factor,
         portal_home_views,
         console_dashboard,
         console_users,
@@ -287,9 +299,18 @@ def register_blueprints(app: Flask) -> None:
     helpdesk_replies.init_app(app)
 
     app.jinja_env.globals["message_for_text"] = messages.for_text
+    app.jinja_env.globals["has_second_factor"] = _has_second_factor
     app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
+    app.before_request(require_second_factor)  # after: a one-time password is changed first
+
+
+def _has_second_factor(user_pk: int) -> bool:
+    """For one re-rendered row of the users list (a page asks once for all its rows)."""
+    from portal.second_factor import service
+
+    return service.has_factor(user_pk)
 
 
 def _localtime(moment: datetime) -> str:

@@ -14,10 +14,15 @@ from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.second_factor.models import EmailProofCode
+from portal.second_factor.models import RecoveryCode
+from portal.second_factor.models import SecondFactor
+from portal.second_factor.models import SecondFactorReset
 
 __all__ = [
     "AuditErasurePermit",
     "AuditEvent",
+    "EmailProofCode",
     "HelpdeskRequest",
     "JobRun",
     "LockoutAlert",
@@ -26,8 +31,11 @@ __all__ = [
     "PasswordResetToken",
     "Profile",
     "QueuedMail",
+    "RecoveryCode",
     "RequestEvent",
     "Screenshot",
+    "SecondFactor",
+    "SecondFactorReset",
     "Subscriber",
     "User",
 ]

@@ -102,6 +102,14 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
             "failed_attempts_without_access >= 0", "failed_attempts_without_access_range"
         ),
         CheckConstraint(
+            f"failed_codes >= 0 AND failed_codes <= {rules.CODE_LOCKOUT_AFTER}",
+            "failed_codes_range",
+        ),
+        CheckConstraint(
+            f"NOT enabled OR failed_codes < {rules.CODE_LOCKOUT_AFTER}",
+            "enabled_below_code_lockout",
+        ),
+        CheckConstraint(
             "NOT enabled OR failed_attempts_without_access = 0",
             "no_count_without_access_while_enabled",
         ),
@@ -145,6 +153,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     failed_attempts_without_access: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0"
     )
+    #: R10: consecutive wrong second-factor codes (counted atomically in SQL; a right code, a
+    #: re-enable or a factor reset sets it to 0, a right password does not).  The fifth locks
+    #: the account like R1 (reason ``lockout``).
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When the user was last told at its own address that it was locked out (R1: at most one
     #: notice a day).
     lockout_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -185,6 +197,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
             access_granted=self.access_granted_at,
             expires_on=self.expires_on,
             failures_without_access=self.failed_attempts_without_access,
+            code_failures=self.failed_codes,
         )
 
     def apply(self, state: rules.AccountState) -> None:
@@ -195,6 +208,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         self.disabled_reason = state.reason.value if state.reason else None
         self.failed_attempts = state.failures
         self.failed_attempts_without_access = state.failures_without_access
+        self.failed_codes = state.code_failures
         self.last_login_at = state.last_login
         self.access_granted_at = state.access_granted
         self.last_use_at = rules.last_use(state)

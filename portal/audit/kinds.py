@@ -33,6 +33,17 @@ HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
 #: The Helpdesk emailed an Administrator their User ID.
 HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
 
+#: R10: a second factor was added to the user's own account (details: its kind and name).
+SECOND_FACTOR_ADDED: Final = "second_factor_added"
+#: R10: the user removed one of its own factors.
+SECOND_FACTOR_REMOVED: Final = "second_factor_removed"
+#: R10: a new set of ten recovery codes was made (the old set stops working).
+RECOVERY_CODES_ISSUED: Final = "recovery_codes_issued"
+#: R10: a recovery code was spent at login.
+RECOVERY_CODE_USED: Final = "recovery_code_used"
+#: R10: a code was emailed to prove the stored address before the first factor.
+EMAIL_PROOF_SENT: Final = "second_factor_email_code_sent"
+
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
     EventKind.LOGIN_SUCCEEDED: "Logged in",
@@ -61,6 +72,14 @@ LABELS: Final[dict[str, str]] = {
     PASSWORD_RESET_COMPLETED: "Password reset link used",
     HELPDESK_STATUS_CHANGED: "Helpdesk request status changed",
     HELPDESK_USER_ID_SENT: "User ID sent by the Helpdesk",
+    EventKind.PASSWORD_ACCEPTED: "Password accepted (second factor asked)",
+    EventKind.CODE_FAILED: "Second-factor code wrong",
+    EventKind.FACTOR_RESET: "Second factor reset",
+    SECOND_FACTOR_ADDED: "Second factor added",
+    SECOND_FACTOR_REMOVED: "Second factor removed",
+    RECOVERY_CODES_ISSUED: "Recovery codes issued",
+    RECOVERY_CODE_USED: "Recovery code used",
+    EMAIL_PROOF_SENT: "Email code sent (second factor set-up)",
 }
 
 

@@ -37,7 +37,7 @@ MAX_CHARS = 2000
 #: Share of the typed words that must appear in a message (and at least two of them).
 MIN_WORD_SHARE = 0.6
 
-_CODE = re.compile(r"\b(LOGIN|RESET|PASSWORD)\s*[-‐‑–—]?\s*0*(\d{1,2})\b", re.IGNORECASE)
+_CODE = re.compile(r"\b(LOGIN|RESET|PASSWORD|MFA)\s*[-‐‑–—]?\s*0*(\d{1,2})\b", re.IGNORECASE)
 _NOT_WORD = re.compile(r"[^\w]+")
 _STOP_WORDS = frozenset(
     {
