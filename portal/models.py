@@ -14,10 +14,12 @@ from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.second_factor.reset_requests import FactorResetRequest
 
 __all__ = [
     "AuditErasurePermit",
     "AuditEvent",
+    "FactorResetRequest",
     "HelpdeskRequest",
     "JobRun",
     "LockoutAlert",

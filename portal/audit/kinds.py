@@ -32,6 +32,16 @@ PASSWORD_RESET_COMPLETED: Final = "password_reset_completed"  # noqa: S105 (a ki
 HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
 #: The Helpdesk emailed an Administrator their User ID.
 HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
+#: Every factor of a user was removed (Administrator, two-person approval or break-glass).
+SECOND_FACTOR_RESET: Final = "second_factor_reset"
+#: A second-factor reset was refused (the reason says why: self, last Administrator…).
+SECOND_FACTOR_RESET_REFUSED: Final = "second_factor_reset_refused"
+#: A Portal team member asked for a two-person second-factor reset.
+SECOND_FACTOR_RESET_REQUESTED: Final = "second_factor_reset_requested"
+#: A second Portal team member approved a two-person second-factor reset.
+SECOND_FACTOR_RESET_APPROVED: Final = "second_factor_reset_approved"
+#: A two-person second-factor reset request was cancelled.
+SECOND_FACTOR_RESET_CANCELLED: Final = "second_factor_reset_cancelled"
 
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
@@ -61,6 +71,11 @@ LABELS: Final[dict[str, str]] = {
     PASSWORD_RESET_COMPLETED: "Password reset link used",
     HELPDESK_STATUS_CHANGED: "Helpdesk request status changed",
     HELPDESK_USER_ID_SENT: "User ID sent by the Helpdesk",
+    SECOND_FACTOR_RESET: "Second factor reset",
+    SECOND_FACTOR_RESET_REFUSED: "Second factor reset refused",
+    SECOND_FACTOR_RESET_REQUESTED: "Second factor reset asked for (two-person)",
+    SECOND_FACTOR_RESET_APPROVED: "Second factor reset approved (two-person)",
+    SECOND_FACTOR_RESET_CANCELLED: "Second factor reset request cancelled",
 }
 
 

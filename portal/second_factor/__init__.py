@@ -1,0 +1,1 @@
+"""Second factors (SPEC R10)."""
