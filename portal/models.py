@@ -14,6 +14,7 @@ from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.second_factor.passkeys import PasskeyChallenge
 from portal.second_factor.reset_requests import FactorResetRequest
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "LockoutAlert",
     "LockoutAlertWindow",
     "Organisation",
+    "PasskeyChallenge",
     "PasswordResetToken",
     "Profile",
     "QueuedMail",

@@ -1,4 +1,5 @@
-"""second factor: two-person reset requests (``portal.second_factor.reset_requests``)
+"""second factor: two-person reset requests (``portal.second_factor.reset_requests``) and
+passkey challenges (``portal.second_factor.passkeys``)
 
 Revision ID: 0017_mfarecover
 Revises: 0016_helpdesk_waiting
@@ -71,9 +72,32 @@ def upgrade():
         batch_op.create_index(
             'ix_second_factor_reset_requests_user_id', ['user_id'], unique=False
         )
+    op.create_table(
+        'passkey_challenges',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('purpose', sa.String(length=10), nullable=False),
+        sa.Column('challenge_hash', sa.String(length=64), nullable=False),
+        sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "purpose IN ('register', 'login')",
+            name=op.f('ck_passkey_challenges_purpose_known'),
+        ),
+        sa.ForeignKeyConstraint(
+            ['user_id'], ['users.id'],
+            name=op.f('fk_passkey_challenges_user_id_users'), ondelete='CASCADE',
+        ),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_passkey_challenges')),
+        sa.UniqueConstraint('challenge_hash', name=op.f('uq_passkey_challenges_challenge_hash')),
+    )
+    with op.batch_alter_table('passkey_challenges', schema=None) as batch_op:
+        batch_op.create_index('ix_passkey_challenges_user_id', ['user_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('passkey_challenges', schema=None) as batch_op:
+        batch_op.drop_index('ix_passkey_challenges_user_id')
+    op.drop_table('passkey_challenges')
     with op.batch_alter_table('second_factor_reset_requests', schema=None) as batch_op:
         batch_op.drop_index('ix_second_factor_reset_requests_user_id')
         batch_op.drop_index('ix_second_factor_reset_requests_status_id')
