@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app app
 
-.PHONY: run test test-fast checks lint hooks format clean venv bench bench-sweep bench-load screenshots \
+.PHONY: run test test-fast checks lint hooks format clean venv bench bench-sweep bench-load bench-console screenshots \
     lock lock-upgrade
 
 $(BIN)/python:
@@ -35,11 +35,13 @@ $(BIN)/pip-compile: | $(BIN)/python
 lock: $(BIN)/pip-compile
 	$(PIP_COMPILE) --output-file=requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra=dev --output-file=requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --extra=bench --output-file=requirements-bench.lock pyproject.toml
 
 ## make lock-upgrade: every dependency to its newest release that pyproject.toml allows.
 lock-upgrade: $(BIN)/pip-compile
 	$(PIP_COMPILE) --upgrade --output-file=requirements.lock pyproject.toml
 	$(PIP_COMPILE) --upgrade --extra=dev --output-file=requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --upgrade --extra=bench --output-file=requirements-bench.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
@@ -89,6 +91,12 @@ bench-sweep: $(VENV)/.installed-dev
 ## database: BENCH_ARGS="--pg-url postgresql://…/portal_load [--firms 10000 --users 1000000]"
 bench-load: $(VENV)/.installed-dev
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
+
+## make bench-console: the users list at 100,000 users beside Django's admin changelist of as
+## many, in process and under gunicorn + wrk (installs the bench extra: Django, django-axes).
+bench-console: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -r requirements-bench.lock
+	$(BIN)/python bench/console.py --django load $(BENCH_ARGS)
 
 ## make screenshots: docs/screenshots/*.png of the main pages (live server, demo data, Chromium).
 screenshots: $(VENV)/.installed-dev

@@ -338,7 +338,14 @@ def log_in(client: FlaskClient) -> None:
     assert response.status_code == 302, response.status_code
 
 
-def run(database_url: str, n_users: int, n: int, show_plans: bool, analyze: bool) -> None:
+def run(
+    database_url: str,
+    n_users: int,
+    n: int,
+    show_plans: bool,
+    analyze: bool,
+    django: str = "off",
+) -> None:
     app = build_app(database_url)
     built = build_organisation(app, n_users, analyze=analyze)
     client = app.test_client()
@@ -418,8 +425,47 @@ def run(database_url: str, n_users: int, n: int, show_plans: bool, analyze: bool
         for label, path in PAGES.items():
             explain(app, label, get(path))
         explain(app, "toggle", toggle)
+    if django != "off":
+        compare_with_django(
+            database_url,
+            client,
+            n_users,
+            n,
+            with_load=django == "load",
+            toggle_ms=statistics.median(samples["toggle"]) * 1000,
+            first_page_ms=statistics.median(samples["first page"]) * 1000,
+        )
     with app.app_context():
         db.engine.dispose()
+
+
+def compare_with_django(
+    database_url: str,
+    client: FlaskClient,
+    n_users: int,
+    n: int,
+    *,
+    with_load: bool,
+    toggle_ms: float,
+    first_page_ms: float,
+) -> None:
+    """Django's admin changelist of as many users, built now, measured beside ours."""
+    from bench import console_compare
+    from bench import django_admin
+
+    with tempfile.TemporaryDirectory(prefix="portal-bench-django-") as tmp:
+        project = django_admin.write_project(Path(tmp))
+        seconds = django_admin.build(project, n_users)
+        print(f"\n(Django's admin: {n_users:,} users built in {seconds:.1f} s)")
+        figures = console_compare.in_process(
+            lambda path: client.get(path).get_data(), django_admin.client(project), n
+        )
+        rates = None
+        if with_load:
+            rates = console_compare.under_load(database_url, ADMIN_ID, PASSWORD, project)
+        console_compare.report(
+            figures, rates, toggle_ms=toggle_ms, first_page_ms=first_page_ms, n_users=n_users
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,17 +485,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="URL",
         help="run on this PostgreSQL database instead of SQLite (its public schema is WIPED)",
     )
+    parser.add_argument(
+        "--django",
+        choices=["off", "in-process", "load"],
+        default="off",
+        help="also build Django's admin changelist of as many users and compare (needs the "
+        "bench extra: `make bench-console` installs it); `load` adds gunicorn + wrk",
+    )
     args = parser.parse_args(argv)
     if args.n < 1 or args.users < 1:
         parser.error("--n and --users must be at least 1")
     logging.disable(logging.WARNING)  # alembic's and the app's chatter is not a figure
     if args.postgres:
         wipe_postgres(args.postgres)
-        run(normalise_database_url(args.postgres), args.users, args.n, args.explain, True)
+        url = normalise_database_url(args.postgres)
+        run(url, args.users, args.n, args.explain, True, args.django)
         return 0
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        run(url, args.users, args.n, args.explain, args.analyze)
+        run(url, args.users, args.n, args.explain, args.analyze, args.django)
     return 0
 
 

@@ -20,33 +20,35 @@ from flask import current_app
 
 #: HKDF's "info": binds the derived key to this one use of the secret key.
 PURPOSE = b"claims-portal-console mail-queue body v1"
+#: The same sealing for TOTP secrets at rest (portal/second_factor), under a key of its own.
+TOTP_PURPOSE = b"claims-portal-console totp secret v1"
 
 
 class Unreadable(Exception):
     """A sealed body that no configured key opens (the secret key changed without a fallback)."""
 
 
-def derive_key(secret_key: str | bytes) -> bytes:
+def derive_key(secret_key: str | bytes, purpose: bytes = PURPOSE) -> bytes:
     """The Fernet key (url-safe base64 of 32 bytes) derived from one secret key."""
     material = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PURPOSE)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose)
     return base64.urlsafe_b64encode(hkdf.derive(material))
 
 
-def _fernet() -> MultiFernet:
+def _fernet(purpose: bytes) -> MultiFernet:
     cfg = current_app.config
     keys = [cfg["SECRET_KEY"], *(cfg.get("SECRET_KEY_FALLBACKS") or [])]
-    return MultiFernet([Fernet(derive_key(key)) for key in keys if key])
+    return MultiFernet([Fernet(derive_key(key, purpose)) for key in keys if key])
 
 
-def seal(text: str) -> str:
+def seal(text: str, purpose: bytes = PURPOSE) -> str:
     """The ciphertext of ``text`` (ASCII, safe to store in a text column)."""
-    return _fernet().encrypt(text.encode("utf-8")).decode("ascii")
+    return _fernet(purpose).encrypt(text.encode("utf-8")).decode("ascii")
 
 
-def unseal(sealed: str) -> str:
+def unseal(sealed: str, purpose: bytes = PURPOSE) -> str:
     """The text :func:`seal` sealed; :class:`Unreadable` when no configured key opens it."""
     try:
-        return _fernet().decrypt(sealed.encode("ascii")).decode("utf-8")
+        return _fernet(purpose).decrypt(sealed.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError) as exc:
         raise Unreadable("the body cannot be decrypted with the configured secret key") from exc

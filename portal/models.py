@@ -14,13 +14,16 @@ from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.second_factor.models import EmailProofCode
+from portal.second_factor.models import RecoveryCode
+from portal.second_factor.models import SecondFactor
+from portal.second_factor.models import SecondFactorReset
 from portal.second_factor.passkeys import PasskeyChallenge
-from portal.second_factor.reset_requests import FactorResetRequest
 
 __all__ = [
     "AuditErasurePermit",
     "AuditEvent",
-    "FactorResetRequest",
+    "EmailProofCode",
     "HelpdeskRequest",
     "JobRun",
     "LockoutAlert",
@@ -30,8 +33,11 @@ __all__ = [
     "PasswordResetToken",
     "Profile",
     "QueuedMail",
+    "RecoveryCode",
     "RequestEvent",
     "Screenshot",
+    "SecondFactor",
+    "SecondFactorReset",
     "Subscriber",
     "User",
 ]

@@ -32,6 +32,10 @@ def pins(lock: str) -> dict[str, str]:
             "requirements-dev.lock",
             PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"],
         ),
+        (
+            "requirements-bench.lock",
+            PROJECT["dependencies"] + PROJECT["optional-dependencies"]["bench"],
+        ),
     ],
 )
 def test_the_lock_pins_every_dependency_within_its_range(
@@ -47,7 +51,8 @@ def test_the_lock_pins_every_dependency_within_its_range(
         )
 
 
-def test_the_dev_lock_agrees_with_the_runtime_lock() -> None:
-    runtime, dev = pins("requirements.lock"), pins("requirements-dev.lock")
+@pytest.mark.parametrize("other", ["requirements-dev.lock", "requirements-bench.lock"])
+def test_the_other_locks_agree_with_the_runtime_lock(other: str) -> None:
+    runtime, dev = pins("requirements.lock"), pins(other)
     differ = {name: (v, dev.get(name)) for name, v in runtime.items() if dev.get(name) != v}
-    assert not differ, f"the two lock files pin different versions: {differ} (run `make lock`)"
+    assert not differ, f"{other} pins other versions: {differ} (run `make lock`)"

@@ -102,6 +102,14 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
             "failed_attempts_without_access >= 0", "failed_attempts_without_access_range"
         ),
         CheckConstraint(
+            f"failed_codes >= 0 AND failed_codes <= {rules.CODE_LOCKOUT_AFTER}",
+            "failed_codes_range",
+        ),
+        CheckConstraint(
+            f"NOT enabled OR failed_codes < {rules.CODE_LOCKOUT_AFTER}",
+            "enabled_below_code_lockout",
+        ),
+        CheckConstraint(
             "NOT enabled OR failed_attempts_without_access = 0",
             "no_count_without_access_while_enabled",
         ),
@@ -145,6 +153,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     failed_attempts_without_access: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0"
     )
+    #: R10: consecutive wrong second-factor codes (counted atomically in SQL; a right code, a
+    #: re-enable or a factor reset sets it to 0, a right password does not).  The fifth locks
+    #: the account like R1 (reason ``lockout``).
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When the user was last told at its own address that it was locked out (R1: at most one
     #: notice a day).
     lockout_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -36,6 +36,9 @@ USER_LOCKOUT_NOTICE_EVERY = timedelta(days=1)
 #: R1: each Administrator gets at most one lockout email in this long (later lockouts wait
 #: and are listed together in the next one).
 ADMIN_LOCKOUT_ALERT_EVERY = timedelta(minutes=15)
+#: R10: the fifth consecutive wrong second-factor code locks the account like R1 (its own
+#: count, ``users.failed_codes``, which a right password does not reset).
+CODE_LOCKOUT_AFTER = 5
 #: R2: more than this long since the last use disables the account.
 INACTIVITY = timedelta(days=90)
 

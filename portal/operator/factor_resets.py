@@ -30,7 +30,6 @@ from portal.operator import bp
 from portal.operator.user_page import render_user
 from portal.operator.user_page import user_or_404
 from portal.second_factor import resets
-from portal.second_factor.reset_requests import FactorResetRequest
 
 
 def _list_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
@@ -38,7 +37,7 @@ def _list_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     page = render_template(
         "second_factor/operator_resets.html",
         open_rows=resets.open_rows(now),
-        recent=resets.rows(FactorResetRequest.id.isnot(None), limit=50),
+        recent=resets.recent_rows(now),
         now=now,
         me=current_user,
         error=error,

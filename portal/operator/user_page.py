@@ -57,8 +57,7 @@ def render_user(
         "error": error,
         "ref_error": ref_error,
         "expiry": expiry,
-        "factor_resets": resets.rows_for_user(user),
-        "factor_reset_now": clock.now(),
+        "factor_resets": resets.rows_for_user(user, clock.now()),
     }
     return render_template("operator/user.html", **context), status
 

@@ -1,1 +1,1 @@
-"""Second factors (SPEC R10)."""
+"""The second factor (docs/rules.md R10): TOTP, passkeys, recovery codes, resets."""

@@ -13,7 +13,7 @@ factor.
   them.
 * :func:`request_reset`, :func:`approve`, :func:`cancel`: the Portal team's two-person rule.  One
   member asks, naming a helpdesk request that exists; a *different* member approves within
-  ``reset_requests.LIFETIME``; either (or any other member) may cancel.
+  :data:`LIFETIME` (table ``second_factor_resets``); either, or any other member, may cancel.
 * ``portal second-factor reset USER_ID`` (``commands.py``): break-glass on the server, audited
   with the operating-system account that ran it.
 
@@ -27,10 +27,13 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
 from datetime import datetime
+from datetime import timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from sqlalchemy import ColumnElement
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -42,16 +45,20 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit import kinds
 from portal.audit.record import record
+from portal.db import rowcount
 from portal.extensions import db
 from portal.helpdesk import timeline
 from portal.helpdesk.models import EventKind as RequestEventKind
 from portal.helpdesk.models import HelpdeskRequest
-from portal.second_factor import factors_store
-from portal.second_factor.reset_requests import LIFETIME
-from portal.second_factor.reset_requests import FactorResetRequest
-from portal.second_factor.reset_requests import Status
+from portal.helpdesk.models import parse_reference
+from portal.input_guard import MAX_ID
+from portal.second_factor.models import RecoveryCode
+from portal.second_factor.models import SecondFactor
+from portal.second_factor.models import SecondFactorReset
 
 MAIL_PURPOSE = "second_factor.reset"
+#: A request not approved within this time can no longer be approved.
+LIFETIME = timedelta(hours=24)
 #: The profiles only the Portal team may reset (SPEC R10): staff, and never by a firm.
 STAFF = (Profile.HELPDESK.value, Profile.PORTAL_TEAM.value)
 
@@ -112,7 +119,7 @@ REFUSALS: dict[Outcome, str] = {
 @dataclass
 class Result:
     outcome: Outcome
-    request: FactorResetRequest | None = None
+    request: SecondFactorReset | None = None
     #: Mail queued in this transaction: pass to ``mail_queue.deliver_soon`` after the commit.
     mails: list[mail_queue.QueuedMail] = field(default_factory=list)
 
@@ -140,7 +147,8 @@ def reset_factors(
     The caller has decided that ``actor`` may; returns the queued notice.
     """
     user = management.lock_row(user)
-    removed = factors_store.remove_all(user)
+    removed = remove_all_factors(user)
+    user.failed_codes = 0
     user.rotate_session_token()
     record(
         kinds.SECOND_FACTOR_RESET,
@@ -152,6 +160,15 @@ def reset_factors(
     )
     db.session.flush()
     return _notice(user, now)
+
+
+def remove_all_factors(user: User) -> int:
+    """Delete every factor and recovery code of ``user``; how many factors there were."""
+    removed = rowcount(
+        db.session.execute(delete(SecondFactor).where(SecondFactor.user_id == user.id))
+    )
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    return removed
 
 
 def _notice(user: User, now: datetime) -> mail_queue.QueuedMail:
@@ -202,11 +219,40 @@ def admin_reset(actor: User, user: User, *, now: datetime, today: date) -> Resul
 # --- the Portal team: two people ---------------------------------------------------------------
 
 
+def status_of(req: SecondFactorReset, now: datetime) -> str:
+    """``approved`` | ``cancelled`` | ``expired`` | ``pending`` (open: may be decided)."""
+    if req.approved_at is not None:
+        return "approved"
+    if req.cancelled_at is not None:
+        return "cancelled"
+    if now >= req.expires_at:
+        return "expired"
+    return "pending"
+
+
+def _open(now: datetime) -> ColumnElement[bool]:
+    return (
+        SecondFactorReset.approved_at.is_(None)
+        & SecondFactorReset.cancelled_at.is_(None)
+        & (SecondFactorReset.expires_at > now)
+    )
+
+
 def _is_portal_team(actor: User, now: datetime, today: date) -> bool:
     return actor.profile == Profile.PORTAL_TEAM.value and states.has_access(actor, now, today)
 
 
-def _timeline(linked: HelpdeskRequest, actor: User, details: str, now: datetime) -> None:
+def _linked(reference: str) -> HelpdeskRequest | None:
+    request_id = parse_reference(reference)
+    if request_id is None or request_id > MAX_ID:
+        return None
+    return db.session.get(HelpdeskRequest, request_id)
+
+
+def _timeline(reference: str, actor: User, details: str, now: datetime) -> None:
+    linked = _linked(reference)
+    if linked is None:  # erased with its firm meanwhile
+        return
     timeline.add_event(linked, RequestEventKind.ACCOUNT_ACTION, actor, now, details=details)
     db.session.execute(
         update(HelpdeskRequest)
@@ -216,16 +262,12 @@ def _timeline(linked: HelpdeskRequest, actor: User, details: str, now: datetime)
     )
 
 
-def open_request_for(user: User, now: datetime) -> FactorResetRequest | None:
+def open_request_for(user: User, now: datetime) -> SecondFactorReset | None:
     """The request for ``user`` still waiting for approval, if any."""
     return db.session.scalar(
-        select(FactorResetRequest)
-        .where(
-            FactorResetRequest.user_id == user.id,
-            FactorResetRequest.status == Status.PENDING.value,
-            FactorResetRequest.expires_at > now,
-        )
-        .order_by(FactorResetRequest.id.desc())
+        select(SecondFactorReset)
+        .where(SecondFactorReset.user_id == user.id, _open(now))
+        .order_by(SecondFactorReset.id.desc())
         .limit(1)
     )
 
@@ -233,7 +275,8 @@ def open_request_for(user: User, now: datetime) -> FactorResetRequest | None:
 def request_reset(
     actor: User, user: User, linked: HelpdeskRequest, *, now: datetime, today: date
 ) -> Result:
-    """A Portal team member asks for ``user``'s factors to be reset, for ``linked``."""
+    """A Portal team member asks for ``user``'s factors to be reset, for ``linked`` (a helpdesk
+    request that exists: the caller found it)."""
     if not _is_portal_team(actor, now, today):
         return Result(Outcome.NOT_PORTAL_TEAM)
     user = management.lock_row(user)
@@ -253,13 +296,12 @@ def request_reset(
         )
         db.session.flush()
         return Result(refusal)
-    req = FactorResetRequest(
+    req = SecondFactorReset(
         user_id=user.id,
-        helpdesk_request_id=linked.id,
         requested_by_id=actor.id,
-        requested_at=now,
+        helpdesk_reference=linked.reference,
+        created_at=now,
         expires_at=now + LIFETIME,
-        status=Status.PENDING.value,
     )
     db.session.add(req)
     db.session.flush()
@@ -271,7 +313,7 @@ def request_reset(
         details=f"reset request {req.id} for helpdesk request {linked.reference}",
     )
     _timeline(
-        linked,
+        linked.reference,
         actor,
         f"Asked for a second-factor reset of {user.user_id} (waits for a second Portal team "
         "member's approval)",
@@ -281,18 +323,21 @@ def request_reset(
     return Result(Outcome.REQUESTED, request=req)
 
 
-def _lock_request(request_id: int) -> FactorResetRequest | None:
+def _lock_request(request_id: int) -> SecondFactorReset | None:
+    if request_id > MAX_ID:
+        return None
     return db.session.get(
-        FactorResetRequest, request_id, with_for_update=True, populate_existing=True
+        SecondFactorReset, request_id, with_for_update=True, populate_existing=True
     )
 
 
 def _decide_refusal(
-    actor: User, req: FactorResetRequest, *, now: datetime, approving: bool
+    actor: User, req: SecondFactorReset, *, now: datetime, approving: bool
 ) -> Outcome | None:
-    if req.status != Status.PENDING.value:
+    status = status_of(req, now)
+    if status in ("approved", "cancelled"):
         return Outcome.NOT_OPEN
-    if now >= req.expires_at:
+    if status == "expired":
         return Outcome.EXPIRED
     if approving and req.requested_by_id == actor.id:
         return Outcome.OWN_REQUEST
@@ -302,7 +347,7 @@ def _decide_refusal(
 
 
 def _refuse(
-    actor: User, user: User, req: FactorResetRequest, outcome: Outcome, now: datetime
+    actor: User, user: User, req: SecondFactorReset, outcome: Outcome, now: datetime
 ) -> Result:
     record(
         kinds.SECOND_FACTOR_RESET_REFUSED,
@@ -310,7 +355,7 @@ def _refuse(
         subject=user,
         now=now,
         reason=outcome,
-        details=f"reset request {req.id}",
+        details=f"reset request {req.id} for {req.helpdesk_reference}",
     )
     db.session.flush()
     return Result(outcome, request=req)
@@ -329,19 +374,17 @@ def approve(actor: User, request_id: int, *, now: datetime, today: date) -> Resu
     if refusal is not None:
         return _refuse(actor, user, req, refusal, now)
     requester = db.session.get(User, req.requested_by_id)
-    linked = db.session.get(HelpdeskRequest, req.helpdesk_request_id)
-    assert requester is not None
-    assert linked is not None
-    req.status = Status.APPROVED.value
-    req.decided_by_id = actor.id
-    req.decided_at = now
+    assert requester is not None  # a foreign key
+    req.approved_by_id = actor.id
+    req.approved_at = now
     db.session.flush()
+    reference = req.helpdesk_reference
     record(
         kinds.SECOND_FACTOR_RESET_APPROVED,
         actor=actor,
         subject=user,
         now=now,
-        details=f"reset request {req.id}, asked by {requester.user_id} for {linked.reference}",
+        details=f"reset request {req.id}, asked by {requester.user_id} for {reference}",
     )
     mail = reset_factors(
         actor,
@@ -349,10 +392,10 @@ def approve(actor: User, request_id: int, *, now: datetime, today: date) -> Resu
         now=now,
         details=(
             f"two-person reset: asked by {requester.user_id}, approved by {actor.user_id}, "
-            f"for helpdesk request {linked.reference}"
+            f"for helpdesk request {reference}"
         ),
     )
-    _timeline(linked, actor, f"Approved the second-factor reset of {user.user_id}: done", now)
+    _timeline(reference, actor, f"Approved the second-factor reset of {user.user_id}: done", now)
     db.session.flush()
     return Result(Outcome.DONE, request=req, mails=[mail])
 
@@ -369,20 +412,19 @@ def cancel(actor: User, request_id: int, *, now: datetime, today: date) -> Resul
     refusal = _decide_refusal(actor, req, now=now, approving=False)
     if refusal is not None:
         return _refuse(actor, user, req, refusal, now)
-    linked = db.session.get(HelpdeskRequest, req.helpdesk_request_id)
-    assert linked is not None  # a foreign key
-    req.status = Status.CANCELLED.value
-    req.decided_by_id = actor.id
-    req.decided_at = now
+    req.cancelled_by_id = actor.id
+    req.cancelled_at = now
     db.session.flush()
     record(
         kinds.SECOND_FACTOR_RESET_CANCELLED,
         actor=actor,
         subject=user,
         now=now,
-        details=f"reset request {req.id} for {linked.reference}",
+        details=f"reset request {req.id} for {req.helpdesk_reference}",
     )
-    _timeline(linked, actor, f"Cancelled the second-factor reset of {user.user_id}", now)
+    _timeline(
+        req.helpdesk_reference, actor, f"Cancelled the second-factor reset of {user.user_id}", now
+    )
     db.session.flush()
     return Result(Outcome.CANCELLED, request=req)
 
@@ -407,39 +449,41 @@ def break_glass(user: User, *, now: datetime, operator: str) -> mail_queue.Queue
 
 @dataclass(frozen=True)
 class RequestRow:
-    request: FactorResetRequest
+    request: SecondFactorReset
     user: User
     requested_by: User
     decided_by: User | None
-    linked: HelpdeskRequest
+    status: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "pending"
 
 
-def rows(where: object, *, limit: int = 100) -> list[RequestRow]:
-    """Requests matching ``where`` (a SQL condition), newest first, with the people named."""
+def rows(where: ColumnElement[bool], *, now: datetime, limit: int = 100) -> list[RequestRow]:
+    """Requests matching ``where``, newest first, with the people named."""
     found = db.session.scalars(
-        select(FactorResetRequest)
-        .where(where)  # type: ignore[arg-type]
-        .order_by(FactorResetRequest.id.desc())
-        .limit(limit)
+        select(SecondFactorReset).where(where).order_by(SecondFactorReset.id.desc()).limit(limit)
     ).all()
     out = []
     for req in found:
         user = db.session.get(User, req.user_id)
         requested_by = db.session.get(User, req.requested_by_id)
-        decided_by = db.session.get(User, req.decided_by_id) if req.decided_by_id else None
-        linked = db.session.get(HelpdeskRequest, req.helpdesk_request_id)
+        decider = req.approved_by_id or req.cancelled_by_id
+        decided_by = db.session.get(User, decider) if decider else None
         assert user is not None
         assert requested_by is not None
-        assert linked is not None
-        out.append(RequestRow(req, user, requested_by, decided_by, linked))
+        out.append(RequestRow(req, user, requested_by, decided_by, status_of(req, now)))
     return out
 
 
 def open_rows(now: datetime) -> list[RequestRow]:
-    return rows(
-        (FactorResetRequest.status == Status.PENDING.value) & (FactorResetRequest.expires_at > now)
-    )
+    return rows(_open(now), now=now)
 
 
-def rows_for_user(user: User) -> list[RequestRow]:
-    return rows(FactorResetRequest.user_id == user.id, limit=20)
+def recent_rows(now: datetime) -> list[RequestRow]:
+    return rows(SecondFactorReset.id.isnot(None), now=now, limit=50)
+
+
+def rows_for_user(user: User, now: datetime) -> list[RequestRow]:
+    return rows(SecondFactorReset.user_id == user.id, now=now, limit=20)

@@ -20,7 +20,7 @@ from portal.audit.models import AuditEvent
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.second_factor import resets
-from portal.second_factor.reset_requests import FactorResetRequest
+from portal.second_factor.models import SecondFactorReset
 from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
@@ -139,7 +139,7 @@ def test_two_portal_team_members_reset_a_last_administrator(
 
 def _request_id(user_pk: int) -> int:
     found = db.session.scalar(
-        select(FactorResetRequest.id).where(FactorResetRequest.user_id == user_pk)
+        select(SecondFactorReset.id).where(SecondFactorReset.user_id == user_pk)
     )
     db.session.rollback()
     assert found is not None

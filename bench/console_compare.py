@@ -1,0 +1,177 @@
+"""Our users list against Django's admin changelist on the same machine, in the same run
+(issue 12 point 6; called by ``bench/console.py --django``).
+
+Ratios, not absolute times: this machine's speed varies by 2x from hour to hour, so each
+comparison is measured interleaved (ours, then Django's, N times) and printed as a ratio of
+medians with its target:
+
+* in-process (Flask's test client vs Django's): first page >= 5x, search >= 8x, filter >= 6x
+  faster;
+* under load (gunicorn -w 4 each, ``wrk -c 50``): >= 4x Django's requests per second on the
+  first page, the search and the filter;
+* our own: the inline toggle <= half of our first page, the first page <= 40 KB.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import django_admin
+from bench import load
+
+IN_PROCESS_TARGETS = {"first page": 5.0, "search": 8.0, "filter": 6.0}
+LOAD_TARGET = 4.0
+PAGE_BYTES_TARGET = 40 * 1024
+TOGGLE_SHARE_TARGET = 0.5
+CLIENTS = 50
+SECONDS = 10.0
+
+#: Ours, for the same three questions as ``django_admin.PATHS``.
+OURS = {
+    "first page": "/console/users",
+    "search": "/console/users?q=user12",
+    "filter": "/console/users?state=system_disabled",
+}
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+@dataclass
+class Figures:
+    ours_ms: dict[str, float]
+    django_ms: dict[str, float]
+    ours_bytes: dict[str, int]
+    django_bytes: dict[str, int]
+
+
+def in_process(get: Callable[[str], bytes], django_client: Any, n: int) -> Figures:
+    """Interleaved medians of ours (``get(path)`` returns the body) and Django's."""
+    ours: dict[str, list[float]] = {k: [] for k in OURS}
+    theirs: dict[str, list[float]] = {k: [] for k in OURS}
+    ours_bytes: dict[str, int] = {}
+    django_bytes: dict[str, int] = {}
+    for i in range(n + 3):
+        for label, path in OURS.items():
+            started = time.perf_counter()
+            body = get(path)
+            took = time.perf_counter() - started
+            ours_bytes[label] = len(body)
+            started = time.perf_counter()
+            response = django_client.get(django_admin.PATHS[label])
+            took_django = time.perf_counter() - started
+            assert response.status_code == 200, (label, response.status_code)
+            django_bytes[label] = len(response.content)
+            if i >= 3:
+                ours[label].append(took * 1000)
+                theirs[label].append(took_django * 1000)
+    return Figures(
+        {k: statistics.median(v) for k, v in ours.items()},
+        {k: statistics.median(v) for k, v in theirs.items()},
+        ours_bytes,
+        django_bytes,
+    )
+
+
+def wrk_rate(port: int, path: str, host: str, cookie: str, folder: Path) -> tuple[float, int]:
+    """Requests per second answered 200 (and the number of other answers)."""
+    script = folder / "page.lua"
+    script.write_text(load.WRK_SCRIPT)
+    env = {
+        **os.environ,
+        "LOAD_MODE": "page",
+        "LOAD_PATH": path,
+        "LOAD_WANTED": "200",
+        "LOAD_HOST": host,
+        "LOAD_COOKIE": cookie,
+    }
+    command = ["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{SECONDS:g}s", "--timeout", "30s"]
+    command += ["-s", str(script), f"http://127.0.0.1:{port}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    r = load.parse_result(done.stdout)
+    return r["ok"] / (r["duration_us"] / 1e6), r["other"] + r["socket_errors"]
+
+
+def our_cookie(port: int, user_id: str, password: str) -> str:
+    form = load.login_form(port, "/console/login")
+    body = urllib.parse.urlencode(
+        {"csrf_token": form.csrf, "user_id": user_id, "password": password}
+    )
+    status, headers, _ = load.http_request(
+        port, "POST", "/console/login", cookie=form.cookie, body=body
+    )
+    if status != 302 or "set-cookie" not in headers:
+        raise RuntimeError(f"bench login: {status}")
+    return headers["set-cookie"]
+
+
+def under_load(
+    database_url: str, user_id: str, password: str, project: django_admin.Project
+) -> dict[str, tuple[float, float]]:
+    """{label: (our requests/s, Django's)}: gunicorn with 4 workers each, wrk -c 50, one
+    server at a time (the machine has two cores)."""
+    rates: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="portal-bench-gunicorn-") as tmp:
+        folder = Path(tmp)
+        ours: dict[str, float] = {}
+        with load.gunicorn(database_url, load.DEFAULT_PARAMS, folder) as server:
+            cookie = our_cookie(server.port, user_id, password)
+            for label, path in OURS.items():
+                ours[label], bad = wrk_rate(server.port, path, load.HOST, cookie, folder)
+                if bad:
+                    print(f"  (ours, {label}: {bad} answers that were not 200)")
+        cookie = django_admin.session_cookie(project)
+        port = load.free_port()
+        with django_admin.gunicorn(project, port, load.WORKERS):
+            for label, path in django_admin.PATHS.items():
+                theirs, bad = wrk_rate(port, path, "127.0.0.1", cookie, folder)
+                if bad:
+                    print(f"  (Django, {label}: {bad} answers that were not 200)")
+                rates[label] = (ours[label], theirs)
+    return rates
+
+
+def report(
+    figures: Figures,
+    rates: dict[str, tuple[float, float]] | None,
+    *,
+    toggle_ms: float,
+    first_page_ms: float,
+    n_users: int,
+) -> None:
+    print(f"\nAgainst Django's admin changelist ({n_users:,} auth.User rows, list_per_page 50)")
+    for label, target in IN_PROCESS_TARGETS.items():
+        ours, theirs = figures.ours_ms[label], figures.django_ms[label]
+        ratio = theirs / ours if ours else float("inf")
+        print(
+            f"  in-process {label:12} ours {ours:7.1f} ms  Django {theirs:7.1f} ms  "
+            f"{ratio:5.1f}x (target >= {target:g}x)  {verdict(ratio >= target)}"
+        )
+    if rates is not None:
+        for label, (ours_rate, theirs_rate) in rates.items():
+            ratio = ours_rate / theirs_rate if theirs_rate else float("inf")
+            print(
+                f"  under load {label:12} ours {ours_rate:7.0f}/s  Django {theirs_rate:7.0f}/s  "
+                f"{ratio:5.1f}x (target >= {LOAD_TARGET:g}x)  {verdict(ratio >= LOAD_TARGET)}"
+            )
+    share = toggle_ms / first_page_ms if first_page_ms else 0.0
+    print(
+        f"  toggle / first page  {share:5.2f} (target <= {TOGGLE_SHARE_TARGET})  "
+        f"{verdict(share <= TOGGLE_SHARE_TARGET)}"
+    )
+    size = figures.ours_bytes["first page"]
+    theirs_kb = figures.django_bytes["first page"] / 1024
+    print(
+        f"  first page size      {size / 1024:5.1f} KB (Django {theirs_kb:.1f} KB; "
+        f"target <= {PAGE_BYTES_TARGET // 1024} KB)  {verdict(size <= PAGE_BYTES_TARGET)}"
+    )
