@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock
+from portal.accounts import tokens
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -400,3 +401,24 @@ def test_break_glass_cli(
     unknown = runner.invoke(args=["portal", "second-factor", "reset", "nobody.here"])
     assert unknown.exit_code != 0
     assert "No user with the User ID" in unknown.output
+
+
+# --- R7 ------------------------------------------------------------------------------------------
+
+
+def test_a_password_reset_never_removes_a_factor(client: FlaskClient) -> None:
+    """R7 + R10: the reset link sets a new password and leaves every factor in place."""
+    org = make_org()
+    make_user(org, profile=Profile.ADMINISTRATOR)
+    admin = make_user(org, profile=Profile.ADMINISTRATOR)
+    give_factor(admin)
+    token = tokens.new_token()
+    with write_transaction(db.session):
+        tokens.issue(admin, token=token, now=clock.now(), minutes=60)
+    assert client.get(f"/password-reset/{token}").status_code == 302
+    new = "a brand new phrase for my account"
+    response = client.post("/password-reset/new", data={"password": new, "confirm": new})
+    assert response.status_code in (200, 302)
+    assert audit_events(admin, kinds.PASSWORD_RESET_COMPLETED)
+    assert factor_count(admin) == 2
+    assert audit_events(admin, kinds.SECOND_FACTOR_RESET) == []
