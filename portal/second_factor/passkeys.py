@@ -20,6 +20,7 @@ The functions here flush and never commit; the views run them in ``write_transac
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import delete
+from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from webauthn import generate_authentication_options
@@ -53,6 +55,9 @@ from webauthn.helpers.structs import UserVerificationRequirement
 from portal.db import UTCDateTime
 from portal.db import rowcount
 from portal.extensions import db
+from portal.second_factor.models import CREDENTIAL_ID_MAX
+from portal.second_factor.models import FactorKind
+from portal.second_factor.models import SecondFactor
 
 #: How long the browser has to answer a challenge (the browser's own timeout is the same).
 CHALLENGE_LIFETIME = timedelta(minutes=5)
@@ -66,7 +71,16 @@ RP_NAME = "Claims Portal Console"
 
 
 class PasskeyError(ValueError):
-    """The browser's answer is not acceptable (the message is for the log, not the page)."""
+    """The browser's answer is not acceptable (the message is for the log, not the page).
+
+    Not a real attempt (docs/security.md PK-04): unreadable, or a challenge that is unknown,
+    used, expired or another user's or ceremony's.  A login does not count it as a wrong code.
+    """
+
+
+class BadAssertion(PasskeyError):
+    """A real attempt that failed: an answer on our challenge, for one of the user's passkeys,
+    whose signature or sign count does not check out.  A login counts it as a wrong code."""
 
 
 class PasskeyChallenge(db.Model):  # type: ignore[name-defined]
@@ -273,9 +287,91 @@ def verify_authentication(
             credential_current_sign_count=stored.sign_count,
         )
     except WebAuthnException as exc:
-        raise PasskeyError(str(exc)) from exc
+        raise BadAssertion(str(exc)) from exc
     return verified.new_sign_count
 
 
 def encode(credential_id: bytes) -> str:
     return bytes_to_base64url(credential_id)
+
+
+# --- the user's passkeys (rows of ``second_factors`` of kind ``passkey``) ------------------------
+
+
+def user_handle(user_id: int) -> bytes:
+    """The WebAuthn user handle: stable for the account, and not its User ID or email address
+    (an HMAC of the row id under SECRET_KEY)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"passkey-user:{user_id}".encode(), hashlib.sha256).digest()
+
+
+def passkeys_of(user_id: int) -> list[SecondFactor]:
+    return list(
+        db.session.scalars(
+            select(SecondFactor)
+            .where(
+                SecondFactor.user_id == user_id,
+                SecondFactor.kind == FactorKind.PASSKEY.value,
+            )
+            .order_by(SecondFactor.id)
+        )
+    )
+
+
+def credential_ids(user_id: int) -> list[bytes]:
+    return [f.credential_id for f in passkeys_of(user_id) if f.credential_id is not None]
+
+
+def find_passkey(user_id: int, credential_id: bytes) -> SecondFactor | None:
+    """The user's own passkey with this credential id (another user's is None: refused)."""
+    if len(credential_id) > CREDENTIAL_ID_MAX:
+        return None
+    return db.session.scalar(
+        select(SecondFactor)
+        .where(
+            SecondFactor.user_id == user_id,
+            SecondFactor.kind == FactorKind.PASSKEY.value,
+            SecondFactor.credential_id == credential_id,
+        )
+        .with_for_update()
+    )
+
+
+def stored(factor: SecondFactor) -> StoredPasskey:
+    assert factor.credential_id is not None
+    assert factor.public_key is not None
+    return StoredPasskey(factor.credential_id, factor.public_key, factor.sign_count or 0)
+
+
+def add_passkey(
+    user_id: int, new: NewPasskey, *, name: str, transports: list[str], now: datetime
+) -> SecondFactor:
+    """Store a checked new passkey under ``name`` (the caller audits it)."""
+    factor = SecondFactor(
+        user_id=user_id,
+        kind=FactorKind.PASSKEY.value,
+        name=name,
+        created_at=now,
+        last_used_at=now,
+        credential_id=new.credential_id,
+        public_key=new.public_key,
+        sign_count=new.sign_count,
+        transports=",".join(t for t in transports if isinstance(t, str))[:200] or None,
+    )
+    db.session.add(factor)
+    db.session.flush()
+    return factor
+
+
+def transports_of(credential_json: str) -> list[str]:
+    try:
+        found = json.loads(credential_json)["response"].get("transports") or []
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+    return [t for t in found if isinstance(t, str)] if isinstance(found, list) else []
+
+
+def record_use(factor: SecondFactor, sign_count: int, now: datetime) -> None:
+    factor.sign_count = sign_count
+    factor.last_used_at = now
+    db.session.flush()

@@ -83,11 +83,20 @@
     return JSON.stringify(answer);
   }
 
-  function say(form, text) {
-    var box = form.querySelector("[data-passkey-message]");
-    if (box) {
-      box.textContent = text;
-      box.hidden = false;
+  /*
+   * The page carries each notice, with its Troubleshooting Guide code, hidden
+   * (data-passkey-notice="unsupported" | "cancelled" | "failed"); show one.  "failed" gets the
+   * server's own sentence when there is one.
+   */
+  function say(form, kind, text) {
+    var notices = form.querySelectorAll("[data-passkey-notice]");
+    for (var i = 0; i < notices.length; i += 1) {
+      notices[i].hidden = notices[i].getAttribute("data-passkey-notice") !== kind;
+    }
+    var shown = form.querySelector('[data-passkey-notice="' + kind + '"]');
+    var slot = shown && shown.querySelector("[data-passkey-text]");
+    if (slot && text) {
+      slot.textContent = text;
     }
   }
 
@@ -106,7 +115,7 @@
       }
       event.preventDefault();
       if (!window.PublicKeyCredential || !navigator.credentials) {
-        say(form, "This browser cannot use passkeys. Use a code from your authenticator app instead.");
+        say(form, "unsupported");
         return;
       }
       busy(form, true);
@@ -119,7 +128,7 @@
         .then(function (reply) {
           return reply.json().then(function (json) {
             if (!reply.ok) {
-              throw new Error(json.error || "The passkey could not be started.");
+              throw new Error(json.error || "");
             }
             return json;
           });
@@ -132,7 +141,7 @@
         })
         .then(function (credential) {
           if (!credential) {
-            throw new Error("No passkey was used.");
+            throw Object.assign(new Error(""), { name: "NotAllowedError" });
           }
           form.querySelector("input[name=credential]").value = credentialJson(credential);
           form.setAttribute("data-passkey-ready", "yes");
@@ -142,9 +151,11 @@
         .catch(function (error) {
           busy(form, false);
           if (error && error.name === "NotAllowedError") {
-            say(form, "The passkey was not used (cancelled, or it took too long). Try again.");
+            say(form, "cancelled");
+          } else if (error && (error.name === "SecurityError" || error.name === "NotSupportedError")) {
+            say(form, "unsupported");
           } else {
-            say(form, (error && error.message) || "The passkey could not be used.");
+            say(form, "failed", error && error.message);
           }
         });
     });
