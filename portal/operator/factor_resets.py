@@ -2,7 +2,7 @@
 two-person rule").  Routes on the ``operator`` blueprint:
 
 * ``POST /operator/users/<pk>/second-factor-reset``: a member asks, naming a helpdesk request
-  (field ``reference``, ``HD-…``, which must exist);
+  (field ``helpdesk_reference``, ``HD-…``, which must exist);
 * ``GET /operator/second-factor-resets``: what waits for a second member, and what was decided;
 * ``POST /operator/second-factor-resets/<id>/approve`` and ``…/cancel``.
 
@@ -55,7 +55,7 @@ def factor_resets() -> tuple[str, int]:
 @portal_team_required
 def factor_reset_request(pk: int) -> Response | tuple[str, int]:
     user = user_or_404(pk)
-    text = (request.form.get("reference") or "").strip()
+    text = (request.form.get("helpdesk_reference") or "").strip()
     try:
         linked = actions.linked_request(text)
     except actions.BadReference as exc:
@@ -110,13 +110,13 @@ def _decide(request_id: int, approving: bool) -> Response | tuple[str, int]:
     return redirect(url_for("operator.factor_resets"))
 
 
-@bp.post("/second-factor-resets/<int:request_id>/approve")
+@bp.post("/second-factor-resets/<int:pk>/approve")
 @portal_team_required
-def factor_reset_approve(request_id: int) -> Response | tuple[str, int]:
-    return _decide(request_id, approving=True)
+def factor_reset_approve(pk: int) -> Response | tuple[str, int]:
+    return _decide(pk, approving=True)
 
 
-@bp.post("/second-factor-resets/<int:request_id>/cancel")
+@bp.post("/second-factor-resets/<int:pk>/cancel")
 @portal_team_required
-def factor_reset_cancel(request_id: int) -> Response | tuple[str, int]:
-    return _decide(request_id, approving=False)
+def factor_reset_cancel(pk: int) -> Response | tuple[str, int]:
+    return _decide(pk, approving=False)

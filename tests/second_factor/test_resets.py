@@ -187,7 +187,7 @@ def last_administrator() -> tuple[Organisation, User]:
 
 def ask(client: FlaskClient, user: User, reference: str) -> object:
     return client.post(
-        f"/operator/users/{user.id}/second-factor-reset", data={"reference": reference}
+        f"/operator/users/{user.id}/second-factor-reset", data={"helpdesk_reference": reference}
     )
 
 
