@@ -108,6 +108,15 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
             f"PORTAL_ENVIRONMENT must be one of {', '.join(PORTAL_ENVIRONMENTS)} "
             "(which portal this deployment is; Training shows a banner on every page)"
         )
+    from portal.second_factor import policy
+
+    unknown_profiles = policy.unknown(c["PORTAL_MFA_REQUIRED"])
+    if unknown_profiles:
+        raise ConfigError(
+            f"PORTAL_MFA_REQUIRED names unknown profiles: {', '.join(unknown_profiles)} "
+            f"(use a comma-separated list of {', '.join(policy.PROFILES)}, or nothing)"
+        )
+    c["PORTAL_MFA_REQUIRED"] = policy.resolve(c)
     try:
         ZoneInfo(c["PORTAL_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -238,7 +247,9 @@ def register_blueprints(app: Flask) -> None:
     # in the order its blueprint is registered; importing it adds its views to ``module.bp``.
     from portal import cookies
     from portal.auth import reset as auth_reset
+    from portal.auth import second_factor as auth_second_factor
     from portal.auth import views as auth_views
+    from portal.auth.second_factor import require_second_factor
     from portal.auth.views import require_password_change
     from portal.console import audit as console_audit
     from portal.console import dashboard as console_dashboard
@@ -256,6 +267,7 @@ def register_blueprints(app: Flask) -> None:
     route_modules = (
         auth_views,
         auth_reset,
+        auth_second_factor,
         portal_home_views,
         console_dashboard,
         console_users,
@@ -282,6 +294,7 @@ def register_blueprints(app: Flask) -> None:
     app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
+    app.before_request(require_second_factor)  # after: a one-time password is changed first
 
 
 def _localtime(moment: datetime) -> str:

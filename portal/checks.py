@@ -75,6 +75,29 @@ def secret_key(config: Mapping[str, Any]) -> Iterable[Problem]:
         )
 
 
+def mfa_required(config: Mapping[str, Any]) -> Iterable[Problem]:
+    """PORTAL_MFA_REQUIRED names profiles (docs/rules.md R10); production should require the
+    second factor of the staff who can change accounts."""
+    from portal.second_factor import policy
+
+    value = config.get(policy.SETTING)
+    unknown = policy.unknown(value)
+    if unknown:
+        yield Problem(
+            Level.ERROR,
+            policy.SETTING,
+            f"unknown profiles {', '.join(unknown)}: use a comma-separated list of "
+            f"{', '.join(policy.PROFILES)}",
+        )
+    elif _production(config) and value is not None and not policy.parse(value):
+        yield Problem(
+            Level.WARNING,
+            policy.SETTING,
+            "empty: no profile must use a second factor (the production default is "
+            f"{policy.PRODUCTION_DEFAULT})",
+        )
+
+
 def base_url(config: Mapping[str, Any]) -> Iterable[Problem]:
     """Production needs the public https address: every emailed link is built from it."""
     if not _production(config):
@@ -150,6 +173,7 @@ CHECKS: list[Check] = [
     base_url_is_trusted,
     wanted_in_production,
     shared_rate_limit_storage,
+    mfa_required,
 ]
 
 

@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_SCREENSHOT_STORAGE_MB": 5000,  # all stored screenshots together
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+    # --- second factor (docs/rules.md R10): comma-separated profiles that must use one.  None:
+    # "administrator,helpdesk,portal_team" in production, empty in development and tests.
+    "PORTAL_MFA_REQUIRED": None,
     # --- audit events older than this are deleted by the nightly job (6 years)
     "PORTAL_AUDIT_RETENTION_DAYS": 2190,
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices

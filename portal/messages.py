@@ -71,6 +71,7 @@ SECTIONS: dict[str, str] = {
     "LOGIN": "Logging in",
     "RESET": "Resetting an Administrator password",
     "PASSWORD": "Choosing a password",
+    "MFA": "Second factor (authenticator app, passkey, recovery codes)",
     "PASSKEY": "Using a passkey",
 }
 
@@ -377,6 +378,79 @@ MESSAGES: tuple[Message, ...] = (
         "Choose a password that has nothing to do with you, your firm or this service.",
         (YOURSELF,),
     ),
+    # --- the second factor (docs/rules.md R10): the login's code step and the enrolment page
+    Message(
+        "MFA-01",
+        "The code is incorrect.",
+        "The code typed is not the current code of your authenticator app, nor one of your "
+        "unused recovery codes. A code works once: a code already used is refused too. Five "
+        "incorrect codes in a row lock the User ID, even though the password was right.",
+        "Type the 6-digit code your authenticator app shows now (not one you used already: "
+        "wait for the next one), or one of your recovery codes. If the codes never work, "
+        "check that the time on your phone is set automatically. If you lost your phone and "
+        "your recovery codes, ask for your second factor to be reset: another Administrator "
+        "of your organisation can, and for the last Administrator or operator staff the "
+        "Portal team can, through the Helpdesk.",
+        (YOURSELF, ADMINISTRATOR, HELPDESK),
+    ),
+    Message(
+        "MFA-02",
+        "Your password was right, but the second-factor code was entered incorrectly five "
+        "times in a row, so your User ID is now locked.",
+        "Five incorrect second-factor codes in a row were entered after the right password. "
+        "The User ID is locked like after five incorrect passwords, and you were sent an "
+        "email about it.",
+        "If it was not you, someone knows your password: tell your Administrator. To get back "
+        "in, ask another Administrator of your organisation to tick Enabled for your User ID "
+        "(Administrators may instead reset their own password by email, which also restores "
+        "access; the second factor is still asked afterwards). If you no longer have your "
+        "authenticator app or recovery codes, ask for your second factor to be reset as well. "
+        "Choose a new password once you are back in.",
+        (ADMINISTRATOR, HELPDESK, PORTAL_TEAM),
+    ),
+    Message(
+        "MFA-03",
+        "Your login took too long. Enter your User ID and password again.",
+        "After the password, the second-factor code must be entered within 5 minutes.",
+        "Log in again and type the code when it is asked.",
+        (YOURSELF,),
+    ),
+    Message(
+        "MFA-04",
+        "You must set up a second factor before you continue.",
+        "Your profile (Administrator, Helpdesk or Portal team, as this portal is set up) must "
+        "use a second factor: an authenticator app or a passkey, with recovery codes.",
+        "Follow the steps on the page: read the code that was emailed to you (if asked), then "
+        'scan the QR code with an authenticator app and type the code it shows. See "Setting '
+        'up your second factor" in the User Guides.',
+        (YOURSELF, HELPDESK),
+    ),
+    Message(
+        "MFA-05",
+        "The email code is incorrect or has expired.",
+        "The code typed is not the one emailed for setting up a second factor, or it is older "
+        "than 15 minutes, was used already, or was tried incorrectly five times.",
+        'Choose "Email me a new code", then type the code from the newest email. It goes to '
+        "the email address of your User ID; if that address is wrong, ask your Administrator "
+        "to correct it.",
+        (YOURSELF, ADMINISTRATOR),
+    ),
+    Message(
+        "MFA-06",
+        "Confirm it is you: enter a code from your second factor first.",
+        "Adding or removing a second factor, or making new recovery codes, asks for a current "
+        "code when the last one was entered more than 5 minutes ago.",
+        "Type the code your authenticator app shows now, or one of your recovery codes. "
+        "Incorrect codes count towards the lockout, as at login.",
+        (YOURSELF,),
+    ),
+    Message(
+        "MFA-07",
+        "Enter the code.",
+        "The code box was empty.",
+        "Type the 6-digit code from your authenticator app, or one of your recovery codes.",
+        (YOURSELF,),
+    ),
     Message(
         "PASSKEY-01",
         "The passkey was not accepted. Try again, or use a code from your authenticator app "
@@ -450,6 +524,13 @@ RESET_USED = "RESET-04"
 RESET_RATE_LIMITED = "RESET-05"
 RESET_DONE = "RESET-06"
 RESET_DONE_EXPIRED = "RESET-07"
+CODE_WRONG = "MFA-01"
+CODE_LOCKOUT = "MFA-02"
+CODE_TIMED_OUT = "MFA-03"
+ENROL_REQUIRED = "MFA-04"
+EMAIL_CODE_WRONG = "MFA-05"
+CHECK_AGAIN = "MFA-06"
+CODE_EMPTY = "MFA-07"
 PASSKEY_NOT_ACCEPTED = "PASSKEY-01"
 PASSKEY_MISMATCH = "PASSKEY-02"
 PASSKEY_UNSUPPORTED = "PASSKEY-03"

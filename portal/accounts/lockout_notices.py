@@ -91,13 +91,13 @@ def _local(moment: datetime) -> str:
     return f"{local.day} {local:%b %Y %H:%M %Z}"
 
 
-def on_lockout(user: User, *, now: datetime) -> list[QueuedMail]:
+def on_lockout(user: User, *, now: datetime, by_codes: bool = False) -> list[QueuedMail]:
     """Inside the lockout's write transaction (``user``'s row locked): queue the user's notice
     if none went in the last day, record an alert for each Administrator with access of its
     organisation, and queue the emails of those whose window is open.  Returns the queued rows,
     for ``mail_queue.deliver_soon`` after the commit."""
     queued = []
-    notice = _user_notice(user, now=now)
+    notice = _user_notice(user, now=now, by_codes=by_codes)
     if notice is not None:
         queued.append(notice)
     if user.organisation_id is not None:
@@ -120,8 +120,9 @@ def _has_access_as_administrator(now: datetime) -> Any:
     return states.administrator_with_access(now, clock.local_date(now))
 
 
-def _user_notice(user: User, *, now: datetime) -> QueuedMail | None:
-    """The locked-out user's own notice, claimed atomically: at most one a day."""
+def _user_notice(user: User, *, now: datetime, by_codes: bool = False) -> QueuedMail | None:
+    """The locked-out user's own notice, claimed atomically: at most one a day.  ``by_codes``:
+    the lock came from wrong second-factor codes (R10), after a right password."""
     claimed = db.session.execute(
         update(User)
         .where(
@@ -144,6 +145,7 @@ def _user_notice(user: User, *, now: datetime) -> QueuedMail | None:
         user_id=user_id,
         locked_at=_local(now),
         lockout_after=rules.LOCKOUT_AFTER,
+        by_codes=by_codes,
         is_administrator=profile == Profile.ADMINISTRATOR.value,
         is_claims_handler=profile == Profile.CLAIMS_HANDLER.value,
     )

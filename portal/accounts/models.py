@@ -197,6 +197,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
             access_granted=self.access_granted_at,
             expires_on=self.expires_on,
             failures_without_access=self.failed_attempts_without_access,
+            code_failures=self.failed_codes,
         )
 
     def apply(self, state: rules.AccountState) -> None:
@@ -207,6 +208,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         self.disabled_reason = state.reason.value if state.reason else None
         self.failed_attempts = state.failures
         self.failed_attempts_without_access = state.failures_without_access
+        self.failed_codes = state.code_failures
         self.last_login_at = state.last_login
         self.access_granted_at = state.access_granted
         self.last_use_at = rules.last_use(state)

@@ -80,6 +80,10 @@ class EventKind(StrEnum):
     ORGANISATION_ERASED = "organisation_erased"  # `portal org delete` (operator-level)
     PASSWORD_CHANGED = "password_changed"
     LOGGED_OUT = "logged_out"
+    # R10: the second factor (decided by the functions at the end of this module).
+    PASSWORD_ACCEPTED = "password_accepted"  # right password; the second factor is asked
+    CODE_FAILED = "second_factor_failed"  # a wrong second-factor code
+    FACTOR_RESET = "second_factor_reset"  # every factor removed (mfarecover's resets)
 
 
 class Outcome(StrEnum):
@@ -96,6 +100,9 @@ class Outcome(StrEnum):
     REFUSED_LAST_ADMIN = "refused_last_admin"  # R4: never the last Administrator with access
     REFUSED_EXPIRED = "refused_expired"  # R6: extend the expiry date first
     REFUSED_PAST_DATE = "refused_past_date"  # R3: a new expiry date not after today
+    SECOND_FACTOR = "second_factor"  # R10: right password, now the code (not yet let in)
+    BAD_CODE = "bad_code"  # R10: a wrong second-factor code
+    CODE_LOCKOUT = "code_lockout"  # R10: the fifth wrong code locked the account
 
 
 _REFUSED_FOR_REASON = {
@@ -119,6 +126,8 @@ class AccountState:
     #: R1 as amended: wrong passwords tried since the account lost access (0 while it has
     #: access; back to 0 whenever access is restored).
     failures_without_access: int = 0
+    #: R10: consecutive wrong second-factor codes (a right password does not reset it).
+    code_failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +178,8 @@ def is_valid(s: AccountState) -> bool:
         and (not s.enabled or s.failures < LOCKOUT_AFTER)
         and 0 <= s.failures_without_access <= WITHOUT_ACCESS_COUNT_CAP
         and (not s.enabled or s.failures_without_access == 0)
+        and 0 <= s.code_failures <= CODE_LOCKOUT_AFTER
+        and (not s.enabled or s.code_failures < CODE_LOCKOUT_AFTER)
     )
 
 
@@ -243,8 +254,9 @@ def _system_disable(s: AccountState, reason: Reason) -> AccountState:
 
 
 def _restore(s: AccountState, *, now: datetime) -> AccountState:
-    """Access given back (R6 re-enable, R7 reset): Active on, reason and both failure counts
-    cleared, the inactivity clock restarted.  Every path that restores access comes here."""
+    """Access given back (R6 re-enable, R7 reset): Active on, reason and the failure counts
+    (R1's two, R10's wrong codes) cleared, the inactivity clock restarted.  Every path that
+    restores access comes here."""
     return replace(
         s,
         enabled=True,
@@ -252,11 +264,19 @@ def _restore(s: AccountState, *, now: datetime) -> AccountState:
         reason=None,
         failures=0,
         failures_without_access=0,
+        code_failures=0,
         access_granted=now,
     )
 
 
-def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: date) -> Decision:
+def login_attempt(
+    s: AccountState,
+    *,
+    password_ok: bool,
+    now: datetime,
+    today: date,
+    second_factor: bool = False,
+) -> Decision:
     """R1–R3 at login.
 
     * An account already without access changes nothing but the count of wrong passwords
@@ -265,7 +285,9 @@ def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: d
       and for every wrong password, the generic answer (docs/security.md D-1, R1 as amended).
     * An enabled account that is due (R2/R3) is disabled first, whatever the password; a
       wrong password then is the first one tried without access.
-    * A right password resets the failure count and records the login.
+    * A right password resets the failure count and records the login, unless the user has a
+      second factor (``second_factor``): then it is not a login yet (R10, :func:`code_attempt`
+      decides), the last login stays, and the count of wrong codes is not reset.
     * A wrong one adds one to the count; the fifth consecutive one disables (``lockout``).
     """
     login_event = Event(EventKind.LOGIN_SUCCEEDED if password_ok else EventKind.LOGIN_FAILED)
@@ -280,6 +302,9 @@ def login_attempt(s: AccountState, *, password_ok: bool, now: datetime, today: d
             events=(Event(EventKind.SYSTEM_DISABLED, reason),),
         )
 
+    if password_ok and second_factor:
+        accepted = Event(EventKind.PASSWORD_ACCEPTED)
+        return Decision(replace(s, failures=0), (accepted,), Outcome.SECOND_FACTOR)
     if password_ok:
         return Decision(replace(s, failures=0, last_login=now), (login_event,), Outcome.OK)
 
@@ -404,3 +429,52 @@ def after_password_reset(
             s = _restore(s, now=now)
             events.append(Event(EventKind.ENABLED))
     return Decision(s, tuple(events), Outcome.OK)
+
+
+# --- R10: the second factor ---------------------------------------------------------------
+
+
+def code_attempt(s: AccountState, *, code_ok: bool, now: datetime, today: date) -> Decision:
+    """R10: a second-factor code after a right password.
+
+    * An account that lost access meanwhile (or is due to, R2/R3) is never let in: a refusal,
+      and nothing counted.
+    * A right code is the login: the count of wrong codes goes to 0, the last login is now.
+    * A wrong code adds one to its own count (which a right password never resets); the fifth
+      consecutive one disables the account like R1 (reason ``lockout``).  The service runs the
+      same as one atomic UPDATE built from ``CODE_LOCKOUT_AFTER``.
+    """
+    if not s.enabled:
+        return Decision(s, (Event(EventKind.LOGIN_REFUSED, s.reason),), refusal_for(s))
+    reason = due_disable(s, now, today)
+    if reason is not None:
+        disabled = _system_disable(s, reason)
+        events = (Event(EventKind.SYSTEM_DISABLED, reason), Event(EventKind.LOGIN_REFUSED, reason))
+        return Decision(disabled, events, refusal_for(disabled))
+    if code_ok:
+        ok = replace(s, code_failures=0, last_login=now)
+        return Decision(ok, (Event(EventKind.LOGIN_SUCCEEDED),), Outcome.OK)
+    failures = s.code_failures + 1
+    failed = Event(EventKind.CODE_FAILED)
+    if failures >= CODE_LOCKOUT_AFTER:
+        locked = replace(_system_disable(s, Reason.LOCKOUT), code_failures=CODE_LOCKOUT_AFTER)
+        return Decision(
+            locked, (failed, Event(EventKind.LOCKED_OUT, Reason.LOCKOUT)), Outcome.CODE_LOCKOUT
+        )
+    return Decision(replace(s, code_failures=failures), (failed,), Outcome.BAD_CODE)
+
+
+def factor_reset(s: AccountState) -> AccountState:
+    """R10: every factor of the user was removed (by another Administrator, the Portal team's
+    two-person rule or the break-glass command): the count of wrong codes starts again.
+    Access itself is not restored (a locked-out user is re-enabled as usual, R6)."""
+    return replace(s, code_failures=0)
+
+
+def may_have_session(*, required: bool, has_factor: bool, passed_factor: bool) -> bool:
+    """R10: may a session be fully logged in?  A user with a factor only after passing it; a
+    user of a profile that requires one never without (it is sent to enrolment, where the
+    session is limited to setting one up)."""
+    if has_factor:
+        return passed_factor
+    return not required

@@ -20,6 +20,7 @@ from enum import StrEnum
 from email_validator import EmailNotValidError
 from email_validator import validate_email
 from sqlalchemy import case
+from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -41,6 +42,7 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.messages import EXPIRY_NOT_AFTER_TODAY
 from portal.ops import metrics
+from portal.second_factor.models import SecondFactor
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,10 @@ def _count_failure_without_access(user: User) -> int | None:
 def attempt_login(
     user_id: str, password: str, *, door: Door, now: datetime, today: date
 ) -> LoginResult:
-    """Log in through one of the two doors; commits.  One password verification per call."""
+    """Log in through one of the two doors; commits.  One password verification per call.
+
+    A user with a second factor gets ``Outcome.SECOND_FACTOR`` (and itself) after a right
+    password: not logged in yet; ``portal.second_factor.service.attempt_code`` finishes."""
     found = None
     if _plausible_user_id(user_id):
         found = db.session.execute(
@@ -236,19 +241,24 @@ def _decide_login(
     if user.password_changed_at != verified_password_changed_at:
         return GENERIC  # the password changed meanwhile: this attempt is void (a rehash is not)
     state = user.to_state()
-    decision = rules.login_attempt(state, password_ok=password_ok, now=now, today=today)
+    # R10: with a second factor a right password is not a login yet (the code step decides).
+    second_factor = password_ok and _has_second_factor(user.id)
+    decision = rules.login_attempt(
+        state, password_ok=password_ok, now=now, today=today, second_factor=second_factor
+    )
     if not password_ok:
         _wrong_password(user, state, decision, now, today, queued)
         return GENERIC
 
-    if decision.outcome is rules.Outcome.OK and door is Door.CONSOLE and not user.is_administrator:
+    let_in = decision.outcome in (rules.Outcome.OK, rules.Outcome.SECOND_FACTOR)
+    if let_in and door is Door.CONSOLE and not user.is_administrator:
         record(EventKind.LOGIN_REFUSED, actor=user, subject=user, now=now, reason="console")
         return LoginResult(REFUSED_CONSOLE)
 
     user.apply(decision.state)
     hidden = decision.outcome is rules.Outcome.BAD_PASSWORD  # a right password, not told why
     _record_decision(decision, user, now, details=HIDDEN_REASON if hidden else None)
-    if decision.outcome is rules.Outcome.OK:
+    if let_in:
         if new_hash is not None:
             user.password_hash = new_hash  # rehash on parameter change (not a password change)
         return LoginResult(decision.outcome, user)
@@ -256,6 +266,11 @@ def _decide_login(
         return GENERIC  # R1 as amended: too many guesses since access was lost
     eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
     return LoginResult(decision.outcome, None, may_self_reset=eligible)
+
+
+def _has_second_factor(pk: int) -> bool:
+    """Does the user have a second factor (R10)?  One indexed EXISTS."""
+    return bool(db.session.scalar(select(exists().where(SecondFactor.user_id == pk))))
 
 
 def _wrong_password(

@@ -32,8 +32,9 @@ PASSWORD_RESET_COMPLETED: Final = "password_reset_completed"  # noqa: S105 (a ki
 HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
 #: The Helpdesk emailed an Administrator their User ID.
 HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
-#: Every factor of a user was removed (Administrator, two-person approval or break-glass).
-SECOND_FACTOR_RESET: Final = "second_factor_reset"
+#: Every factor of a user was removed (Administrator, two-person approval or break-glass):
+#: ``rules.EventKind.FACTOR_RESET``, re-exported under the name the reset code uses.
+SECOND_FACTOR_RESET: Final = EventKind.FACTOR_RESET
 #: A second-factor reset was refused (the reason says why: self, last Administrator…).
 SECOND_FACTOR_RESET_REFUSED: Final = "second_factor_reset_refused"
 #: A Portal team member asked for a two-person second-factor reset.
@@ -42,6 +43,17 @@ SECOND_FACTOR_RESET_REQUESTED: Final = "second_factor_reset_requested"
 SECOND_FACTOR_RESET_APPROVED: Final = "second_factor_reset_approved"
 #: A two-person second-factor reset request was cancelled.
 SECOND_FACTOR_RESET_CANCELLED: Final = "second_factor_reset_cancelled"
+
+#: R10: a second factor was added to the user's own account (details: its kind and name).
+SECOND_FACTOR_ADDED: Final = "second_factor_added"
+#: R10: the user removed one of its own factors.
+SECOND_FACTOR_REMOVED: Final = "second_factor_removed"
+#: R10: a new set of ten recovery codes was made (the old set stops working).
+RECOVERY_CODES_ISSUED: Final = "recovery_codes_issued"
+#: R10: a recovery code was spent at login.
+RECOVERY_CODE_USED: Final = "recovery_code_used"
+#: R10: a code was emailed to prove the stored address before the first factor.
+EMAIL_PROOF_SENT: Final = "second_factor_email_code_sent"
 
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
@@ -71,7 +83,14 @@ LABELS: Final[dict[str, str]] = {
     PASSWORD_RESET_COMPLETED: "Password reset link used",
     HELPDESK_STATUS_CHANGED: "Helpdesk request status changed",
     HELPDESK_USER_ID_SENT: "User ID sent by the Helpdesk",
-    SECOND_FACTOR_RESET: "Second factor reset",
+    EventKind.PASSWORD_ACCEPTED: "Password accepted (second factor asked)",
+    EventKind.CODE_FAILED: "Second-factor code wrong",
+    EventKind.FACTOR_RESET: "Second factor reset",
+    SECOND_FACTOR_ADDED: "Second factor added",
+    SECOND_FACTOR_REMOVED: "Second factor removed",
+    RECOVERY_CODES_ISSUED: "Recovery codes issued",
+    RECOVERY_CODE_USED: "Recovery code used",
+    EMAIL_PROOF_SENT: "Email code sent (second factor set-up)",
     SECOND_FACTOR_RESET_REFUSED: "Second factor reset refused",
     SECOND_FACTOR_RESET_REQUESTED: "Second factor reset asked for (two-person)",
     SECOND_FACTOR_RESET_APPROVED: "Second factor reset approved (two-person)",

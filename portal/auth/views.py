@@ -20,6 +20,7 @@ from portal import clock
 from portal import messages
 from portal.access import PUBLIC_ENDPOINTS
 from portal.accounts import password_policy
+from portal.accounts import rules
 from portal.accounts import service
 from portal.accounts.forms import ChangePasswordForm
 from portal.accounts.forms import LoginForm
@@ -30,6 +31,7 @@ from portal.extensions import db
 from portal.extensions import limiter
 from portal.ops import metrics
 from portal.redirects import local_path
+from portal.second_factor import session_state
 
 bp = Blueprint("auth", __name__)
 
@@ -74,8 +76,14 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
             today=clock.today(),
         )
         metrics.count_login(result.outcome)
+        if result.outcome == rules.Outcome.SECOND_FACTOR and result.user is not None:
+            # R10: not logged in yet: the code step (portal/auth/second_factor.py) finishes.
+            session.clear()
+            session_state.begin(result.user, door, request.args.get("next"))
+            return redirect(url_for("second_factor.login_step"))
         if result.user is not None:
             start_session(result.user, door)
+            session_state.logged_in_without_factor(result.user)
             if result.user.must_change_password:
                 return redirect(url_for("auth.change_password"))
             return redirect(local_path(request.args.get("next"), home_for(door)))
@@ -136,7 +144,9 @@ def change_password() -> Response | str:
             now=clock.now(),
         ):
             door = session.get(DOOR, "portal")
+            carried = session_state.carry()
             start_session(user, door)  # the token rotated: renew this session only
+            session_state.restore(carried)
             flash("Your password has been changed.", "success")
             return redirect(home_for(door))
         else:

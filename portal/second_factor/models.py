@@ -15,7 +15,7 @@ Who owns what (two branches built this package at the same time, on this one dat
 Secrets at rest: a TOTP secret is sealed with Fernet under a key derived from ``SECRET_KEY``
 with a purpose label of its own (``portal.mail_secrets.seal``, ``purpose=TOTP_PURPOSE``);
 recovery codes and email proof codes are stored as sha256 hashes only (the recovery codes carry
-80 bits, so an unsalted hash is as safe as the link tokens' are).
+79 bits, so an unsalted hash is as safe as the link tokens' are).
 
 Every table refers to its user with ``ON DELETE CASCADE``: ``portal org delete`` deletes a
 firm's users in SQL and their factors go with them.

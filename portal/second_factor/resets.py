@@ -40,6 +40,7 @@ from sqlalchemy import update
 from portal import emails
 from portal import mail_queue
 from portal.accounts import management
+from portal.accounts import rules
 from portal.accounts import states
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -148,7 +149,7 @@ def reset_factors(
     """
     user = management.lock_row(user)
     removed = remove_all_factors(user)
-    user.failed_codes = 0
+    user.apply(rules.factor_reset(user.to_state()))  # the wrong-code count starts again
     user.rotate_session_token()
     record(
         kinds.SECOND_FACTOR_RESET,

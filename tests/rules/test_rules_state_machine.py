@@ -1,7 +1,8 @@
 """A hypothesis state machine over one account (docs/security.md TM-04), driving
 ``portal.accounts.rules``.
 
-Actions: wrong and right logins, moving the clock (seconds to 200 days, or exactly to the R2 and R3
+Actions: wrong and right logins, wrong and right second-factor codes, adding a factor and a
+factor reset (R10), moving the clock (seconds to 200 days, or exactly to the R2 and R3
 boundaries), removal by another Administrator, re-enable, a new expiry date (possibly in the
 past, which is refused), a completed self-service reset by an Administrator, and the nightly
 sweep.  The machine keeps its own model of the facts the rules must respect: whether access was
@@ -84,6 +85,13 @@ class AccountMachine(RuleBasedStateMachine):
         self.guesses_answered = 0
         #: Was the state last evaluated (login, sweep, reset, re-enable) at ``self.now``?
         self.evaluated = True
+        #: R10 model: the user has a second factor; its profile requires one.
+        self.has_factor = False
+        self.required = False
+        #: R10 model: consecutive wrong codes; a half-login waiting for its code; a full session.
+        self.code_failures = 0
+        self.pending = False
+        self.session = False
 
     @property
     def today(self) -> date:
@@ -98,8 +106,10 @@ class AccountMachine(RuleBasedStateMachine):
     @initialize(
         start=_micros(timedelta(0), timedelta(days=10 * 365)),
         expires_in_days=st.none() | st.integers(1, 400),
+        required=st.booleans(),
     )
-    def create(self, start: timedelta, expires_in_days: int | None) -> None:
+    def create(self, start: timedelta, expires_in_days: int | None, required: bool) -> None:
+        self.required = required
         self.now = EPOCH + start
         expires_on = None
         if expires_in_days is not None:
@@ -118,7 +128,9 @@ class AccountMachine(RuleBasedStateMachine):
             self.state_is_valid()
 
     def answer_depends_on_password(self, s: AccountState) -> bool:
-        right = rules.login_attempt(s, password_ok=True, now=self.now, today=self.today)
+        right = rules.login_attempt(
+            s, password_ok=True, now=self.now, today=self.today, second_factor=self.has_factor
+        )
         wrong = rules.login_attempt(s, password_ok=False, now=self.now, today=self.today)
         return right.outcome is not wrong.outcome
 
@@ -147,12 +159,25 @@ class AccountMachine(RuleBasedStateMachine):
     def right_login(self) -> None:
         before = self.state
         had_access = rules.has_access(before, self.now, self.today)
-        d = rules.login_attempt(before, password_ok=True, now=self.now, today=self.today)
-        if had_access:
+        d = rules.login_attempt(
+            before, password_ok=True, now=self.now, today=self.today, second_factor=self.has_factor
+        )
+        if had_access and self.has_factor:
+            # R10: not a login yet; the count of wrong codes stays.
+            assert d.outcome is Outcome.SECOND_FACTOR
+            assert d.state.last_login == before.last_login
+            assert d.state.code_failures == before.code_failures
+            self.failures = 0
+            self.new_lock_cycle()
+            self.pending = True
+        elif had_access:
             assert d.outcome is Outcome.OK
             assert d.state.last_login == self.now
             self.failures = 0
             self.new_lock_cycle()
+            self.session = rules.may_have_session(
+                required=self.required, has_factor=False, passed_factor=False
+            )
         elif self.without_access < rules.GUESSES_WITHOUT_ACCESS:
             assert d.outcome is rules.refusal_for(d.state)
             assert d.outcome not in (Outcome.OK, Outcome.BAD_PASSWORD)
@@ -164,6 +189,71 @@ class AccountMachine(RuleBasedStateMachine):
             assert d.state == before
         self.apply(d)
         self.evaluated = True
+
+    # ---------------------------------------------------------------------------------------
+    # the second factor (R10)
+
+    @rule()
+    def add_factor(self) -> None:
+        self.has_factor = True
+
+    @rule(times=st.integers(1, rules.CODE_LOCKOUT_AFTER + 1))
+    def wrong_code(self, times: int) -> None:
+        """Wrong codes after a right password (bursts make code lockouts common)."""
+        for _ in range(times):
+            if not self.pending:
+                return
+            before = self.state
+            counts = rules.has_access(before, self.now, self.today)
+            d = rules.code_attempt(before, code_ok=False, now=self.now, today=self.today)
+            locks = [e for e in d.events if e.kind is EventKind.LOCKED_OUT]
+            if counts:
+                self.code_failures += 1
+                locked = self.code_failures == rules.CODE_LOCKOUT_AFTER
+                assert len(locks) == (1 if locked else 0)
+                assert d.outcome is (Outcome.CODE_LOCKOUT if locked else Outcome.BAD_CODE)
+                assert d.state.failures == before.failures
+            else:
+                assert locks == []
+                assert d.outcome not in (Outcome.OK, Outcome.BAD_CODE, Outcome.CODE_LOCKOUT)
+                assert d.state.code_failures == before.code_failures
+            if not d.state.enabled:
+                self.pending = False
+            self.apply(d)
+            self.evaluated = True
+            self.state_is_valid()
+
+    @rule()
+    def right_code(self) -> None:
+        if not self.pending:
+            return
+        before = self.state
+        d = rules.code_attempt(before, code_ok=True, now=self.now, today=self.today)
+        if rules.has_access(before, self.now, self.today):
+            assert d.outcome is Outcome.OK
+            assert d.state.code_failures == 0
+            assert d.state.last_login == self.now
+            self.code_failures = 0
+            self.session = rules.may_have_session(
+                required=self.required, has_factor=self.has_factor, passed_factor=True
+            )
+        else:
+            assert d.outcome is not Outcome.OK
+        self.pending = False
+        self.apply(d)
+        self.evaluated = True
+
+    @rule()
+    def factor_reset(self) -> None:
+        """Every factor removed (another Administrator, the two-person rule, break-glass): the
+        count of wrong codes starts again, access is not given back, sessions end."""
+        before = self.state
+        self.state = rules.factor_reset(before)
+        assert self.state == replace(before, code_failures=0)
+        self.has_factor = False
+        self.code_failures = 0
+        self.pending = False
+        self.session = False
 
     # ---------------------------------------------------------------------------------------
     # the clock
@@ -215,6 +305,8 @@ class AccountMachine(RuleBasedStateMachine):
             assert d.outcome is Outcome.OK
             assert rules.has_access(d.state, self.now, self.today)
             assert d.state.failures_without_access == 0
+            assert d.state.code_failures == 0
+            self.code_failures = 0
             self.removed = False
             self.failures = 0
             self.without_access = 0
@@ -251,6 +343,7 @@ class AccountMachine(RuleBasedStateMachine):
             self.new_lock_cycle()  # a new password: earlier guesses were at the old one
             if d.state.enabled:
                 self.without_access = 0
+                self.code_failures = 0
             if rules.is_expired(before, self.today):
                 assert rules.access(d.state) is Access.SYSTEM_DISABLED
                 assert d.state.reason is Reason.EXPIRY
@@ -299,8 +392,8 @@ class AccountMachine(RuleBasedStateMachine):
     @invariant()
     def failures_are_modelled(self) -> None:
         assert self.state.failures == self.failures
-        if self.state.reason is Reason.LOCKOUT:
-            assert self.state.failures == rules.LOCKOUT_AFTER
+        if self.state.reason is Reason.LOCKOUT:  # by passwords (R1) or by codes (R10)
+            assert rules.LOCKOUT_AFTER in (self.state.failures, self.state.code_failures)
 
     @invariant()
     def failures_without_access_are_modelled(self) -> None:
@@ -317,6 +410,20 @@ class AccountMachine(RuleBasedStateMachine):
         assert self.guesses_answered <= limit
         if self.guesses_answered == limit:
             assert not self.answer_depends_on_password(self.state)
+
+    @invariant()
+    def code_failures_are_modelled_and_lock_at_exactly_5(self) -> None:
+        assert self.state.code_failures == self.code_failures
+        assert 0 <= self.code_failures <= rules.CODE_LOCKOUT_AFTER
+        if self.state.enabled:
+            assert self.code_failures < rules.CODE_LOCKOUT_AFTER
+        else:
+            self.session = False  # R8: every session ends with access
+
+    @invariant()
+    def no_session_without_the_factor_for_a_required_profile(self) -> None:
+        if self.session and self.required:
+            assert self.has_factor
 
     @invariant()
     def nothing_due_after_evaluation(self) -> None:

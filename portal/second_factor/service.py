@@ -1,0 +1,311 @@
+"""Second-factor operations (docs/rules.md R10): the login's code step, enrolment, removal,
+recovery codes.  Like ``portal.accounts.service``: each loads the rows, asks ``rules``, applies
+the decision, records the events.  :func:`attempt_code` manages its own write transaction (as
+``attempt_login`` does); the others run inside the caller's.
+
+The wrong-code count (``users.failed_codes``) is only ever raised by one atomic UPDATE …
+RETURNING built from ``rules.CODE_LOCKOUT_AFTER`` (:func:`_count_wrong_code`), never by a
+read-modify-write in Python, so the fifth wrong code locks exactly, under any concurrency.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from datetime import datetime
+
+from sqlalchemy import case
+from sqlalchemy import delete
+from sqlalchemy import exists
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from portal import mail_queue
+from portal import mail_secrets
+from portal.accounts import lockout_notices
+from portal.accounts import rules
+from portal.accounts.models import User
+from portal.accounts.models import new_session_token
+from portal.audit import kinds
+from portal.audit.record import record
+from portal.db import rowcount
+from portal.db import write_transaction
+from portal.extensions import db
+from portal.ops import metrics
+from portal.second_factor import recovery
+from portal.second_factor import totp
+from portal.second_factor.models import FactorKind
+from portal.second_factor.models import SecondFactor
+
+log = logging.getLogger(__name__)
+
+EventKind = rules.EventKind
+#: Audit details of a lockout by codes (the reason stays ``lockout``, as R10 asks).
+LOCKED_BY_CODES = f"{rules.CODE_LOCKOUT_AFTER} wrong second-factor codes in a row"
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    outcome: rules.Outcome
+    user: User | None = None
+    #: How the code was right: ``totp`` or ``recovery``.
+    method: str | None = None
+    #: For a refusal: may this user reset its own password (R7)?
+    may_self_reset: bool = False
+
+
+class FactorError(ValueError):
+    """A refused enrolment or removal, with a message fit to show."""
+
+
+def has_factor_clause(user_id_column: object) -> object:
+    """SQL: the user (by its primary key column) has a second factor."""
+    return exists().where(SecondFactor.user_id == user_id_column)
+
+
+def has_factor(user_pk: int) -> bool:
+    return bool(db.session.scalar(select(exists().where(SecondFactor.user_id == user_pk))))
+
+
+def factors(user_pk: int) -> list[SecondFactor]:
+    return list(
+        db.session.scalars(
+            select(SecondFactor)
+            .where(SecondFactor.user_id == user_pk)
+            .order_by(SecondFactor.created_at, SecondFactor.id)
+        )
+    )
+
+
+# --- the code step of the login ---------------------------------------------------------------
+
+
+def _count_wrong_code(user: User) -> tuple[int, bool] | None:
+    """R10 in one atomic UPDATE … RETURNING: one more wrong code; the fifth disables the
+    account (reason ``lockout``) and ends its sessions.  Only an enabled account counts;
+    returns (failed_codes, enabled) afterwards, or None when it was no longer enabled."""
+    will_lock = User.failed_codes + 1 >= rules.CODE_LOCKOUT_AFTER
+    stmt = (
+        update(User)
+        .where(User.id == user.id, User.enabled.is_(True))
+        .values(
+            failed_codes=User.failed_codes + 1,
+            enabled=case((will_lock, False), else_=User.enabled),
+            disabled_reason=case((will_lock, rules.Reason.LOCKOUT.value), else_=None),
+            session_token=case((will_lock, new_session_token()), else_=User.session_token),
+        )
+        .returning(User.failed_codes, User.enabled)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(stmt).first()
+    db.session.expire(user)
+    return (row[0], row[1]) if row is not None else None
+
+
+def _spend_totp(user: User, code: str, now: datetime) -> bool:
+    """Is ``code`` a current code of one of the user's TOTP factors, at a later step than the
+    last one used?  Then that step is claimed (conditional UPDATE: never twice)."""
+    rows = db.session.scalars(
+        select(SecondFactor).where(
+            SecondFactor.user_id == user.id, SecondFactor.kind == FactorKind.TOTP.value
+        )
+    )
+    for factor in rows:
+        assert factor.totp_secret_sealed is not None  # CHECK totp_secret_iff_totp
+        try:
+            secret = totp.unseal(factor.totp_secret_sealed)
+        except mail_secrets.Unreadable:
+            # SECRET_KEY changed without SECRET_KEY_FALLBACKS: this factor cannot be checked
+            # (its user needs a recovery code or a factor reset).
+            log.error("TOTP secret of second factor %s cannot be decrypted", factor.id)
+            continue
+        step = totp.matching_step(secret, code, now, after=factor.totp_last_step)
+        if step is None:
+            continue
+        claimed = db.session.execute(
+            update(SecondFactor)
+            .where(
+                SecondFactor.id == factor.id,
+                or_(SecondFactor.totp_last_step.is_(None), SecondFactor.totp_last_step < step),
+            )
+            .values(totp_last_step=step, last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(claimed) == 1:
+            return True
+    return False
+
+
+def verify_code(user: User, code: str, *, now: datetime) -> str | None:
+    """``totp`` or ``recovery`` when ``code`` is right (and is now spent), else None."""
+    code = code.strip()
+    if not code or len(code) > 64:
+        return None
+    if recovery.looks_like_one(code):
+        return "recovery" if recovery.spend(user.id, code, now=now) else None
+    return "totp" if _spend_totp(user, code, now) else None
+
+
+def attempt_code(
+    pk: int, session_token: str, code: str, *, now: datetime, today: date
+) -> CodeResult:
+    """The second step of a login; commits.  ``session_token`` is the user's token when the
+    password was accepted: if it changed since (a lockout, a password change, a reset), the
+    half-login is void."""
+    queued: list[mail_queue.QueuedMail] = []
+    with write_transaction(db.session):
+        result = _decide_code(pk, session_token, code, now, today, queued)
+    mail_queue.deliver_soon(queued)
+    return result
+
+
+def _decide_code(
+    pk: int,
+    session_token: str,
+    code: str,
+    now: datetime,
+    today: date,
+    queued: list[mail_queue.QueuedMail],
+) -> CodeResult:
+    user = db.session.get(User, pk, with_for_update={"key_share": True}, populate_existing=True)
+    if user is None or user.session_token != session_token:
+        return CodeResult(rules.Outcome.BAD_PASSWORD)  # start again from the password
+    state = user.to_state()
+    if not rules.has_access(state, now, today):
+        decision = rules.code_attempt(state, code_ok=False, now=now, today=today)
+        user.apply(decision.state)
+        _record(decision, user, now)
+        eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
+        return CodeResult(decision.outcome, may_self_reset=eligible)
+    method = verify_code(user, code, now=now)
+    if method is not None:
+        decision = rules.code_attempt(state, code_ok=True, now=now, today=today)
+        user.apply(decision.state)
+        _record(decision, user, now, details=f"second factor: {method}")
+        if method == "recovery":
+            record(kinds.RECOVERY_CODE_USED, actor=user, subject=user, now=now)
+        return CodeResult(decision.outcome, user, method)
+    counted = _count_wrong_code(user)
+    record(EventKind.CODE_FAILED, actor=user, subject=user, now=now)
+    if counted is not None and not counted[1]:
+        record(
+            EventKind.LOCKED_OUT,
+            actor=None,
+            subject=user,
+            now=now,
+            reason="lockout",
+            details=LOCKED_BY_CODES,
+        )
+        metrics.LOCKOUTS.inc()
+        queued.extend(lockout_notices.on_lockout(user, now=now, by_codes=True))
+        return CodeResult(rules.Outcome.CODE_LOCKOUT)
+    return CodeResult(rules.Outcome.BAD_CODE)
+
+
+def _record(
+    decision: rules.Decision, user: User, now: datetime, details: str | None = None
+) -> None:
+    for ev in decision.events:
+        by_system = ev.kind in (EventKind.SYSTEM_DISABLED, EventKind.LOCKED_OUT)
+        record(
+            ev.kind,
+            actor=None if by_system else user,
+            subject=user,
+            now=now,
+            reason=ev.reason,
+            details=None if by_system else details,
+        )
+
+
+def check_again(
+    user: User, code: str, *, now: datetime, queued: list[mail_queue.QueuedMail]
+) -> bool:
+    """Ask for a current factor again (before adding or removing one).  A right code resets the
+    wrong-code count; a wrong one counts like one at login (the fifth locks the account and
+    ends this session).  Inside the caller's write transaction."""
+    if verify_code(user, code, now=now) is not None:
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_codes=0)
+            .execution_options(synchronize_session=False)
+        )
+        return True
+    counted = _count_wrong_code(user)
+    record(EventKind.CODE_FAILED, actor=user, subject=user, now=now, details="check again")
+    if counted is not None and not counted[1]:
+        record(
+            EventKind.LOCKED_OUT,
+            actor=None,
+            subject=user,
+            now=now,
+            reason="lockout",
+            details=LOCKED_BY_CODES,
+        )
+        metrics.LOCKOUTS.inc()
+        queued.extend(lockout_notices.on_lockout(user, now=now, by_codes=True))
+    return False
+
+
+# --- enrolment ------------------------------------------------------------------------------
+
+
+def add_totp(user: User, *, secret: str, code: str, name: str, now: datetime) -> list[str] | None:
+    """Bind a TOTP authenticator once ``code`` proves the user's app has ``secret``.
+
+    Returns None for a wrong code; else the new recovery codes to show once (a new set when
+    the user has no unused one left, otherwise an empty list: the set it has keeps working).
+    Inside the caller's write transaction.
+    """
+    step = totp.matching_step(secret, code, now, after=None)
+    if step is None:
+        return None
+    name = " ".join(name.split())[:100] or "Authenticator app"
+    db.session.add(
+        SecondFactor(
+            user_id=user.id,
+            kind=FactorKind.TOTP.value,
+            name=name,
+            created_at=now,
+            last_used_at=now,
+            totp_secret_sealed=totp.seal(secret),
+            totp_last_step=step,
+        )
+    )
+    db.session.flush()
+    record(kinds.SECOND_FACTOR_ADDED, actor=user, subject=user, now=now, details=f"totp: {name}")
+    if recovery.remaining(user.id) == 0:
+        return issue_recovery_codes(user, now=now)
+    return []
+
+
+def issue_recovery_codes(user: User, *, now: datetime) -> list[str]:
+    codes = recovery.issue(user.id, now=now)
+    record(kinds.RECOVERY_CODES_ISSUED, actor=user, subject=user, now=now)
+    return codes
+
+
+def remove_factor(user: User, factor_id: int, *, required: bool, now: datetime) -> None:
+    """Remove one of the user's own factors; never the last while its profile requires one.
+    Without any factor left its recovery codes go too (they recover nothing)."""
+    factor = db.session.scalar(
+        select(SecondFactor).where(SecondFactor.id == factor_id, SecondFactor.user_id == user.id)
+    )
+    if factor is None:
+        raise FactorError("That second factor was not found.")
+    others = [f for f in factors(user.id) if f.id != factor.id]
+    if required and not others:
+        raise FactorError(
+            "This is your only second factor and your profile requires one: add another "
+            "before you remove it."
+        )
+    details = f"{factor.kind}: {factor.name}"
+    db.session.delete(factor)
+    if not others:
+        db.session.execute(
+            delete(recovery.RecoveryCode).where(recovery.RecoveryCode.user_id == user.id)
+        )
+    db.session.flush()
+    record(kinds.SECOND_FACTOR_REMOVED, actor=user, subject=user, now=now, details=details)
