@@ -291,6 +291,7 @@ def register_blueprints(app: Flask) -> None:
     layout.init_app(app)
 
     app.jinja_env.globals["message_for_text"] = messages.for_text
+    app.jinja_env.globals["message_by_code"] = messages.get
     app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)

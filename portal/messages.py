@@ -494,6 +494,14 @@ MESSAGES: tuple[Message, ...] = (
         "or a recovery code.",
         (YOURSELF,),
     ),
+    Message(
+        "PASSKEY-05",
+        "Give the passkey a name (up to 100 characters), such as “Work laptop”.",
+        "The name box was empty or too long. The name tells your passkeys apart in the list of "
+        "your second factors.",
+        "Type a short name for the device the passkey is on, then choose “Add a passkey” again.",
+        (YOURSELF,),
+    ),
 )
 
 BY_CODE: dict[str, Message] = {m.code: m for m in MESSAGES}
@@ -535,6 +543,7 @@ PASSKEY_NOT_ACCEPTED = "PASSKEY-01"
 PASSKEY_MISMATCH = "PASSKEY-02"
 PASSKEY_UNSUPPORTED = "PASSKEY-03"
 PASSKEY_NOT_USED = "PASSKEY-04"
+PASSKEY_NAME_NEEDED = "PASSKEY-05"
 
 
 def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,10 +53,13 @@ from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 from webauthn.helpers.structs import ResidentKeyRequirement
 from webauthn.helpers.structs import UserVerificationRequirement
 
+from portal.audit import kinds
+from portal.audit.record import record
 from portal.db import UTCDateTime
 from portal.db import rowcount
 from portal.extensions import db
 from portal.second_factor.models import CREDENTIAL_ID_MAX
+from portal.second_factor.models import NAME_MAX
 from portal.second_factor.models import FactorKind
 from portal.second_factor.models import SecondFactor
 
@@ -68,6 +72,8 @@ LOGIN = "login"
 #: Longer input is not a credential a browser made.
 MAX_CREDENTIAL_JSON = 20_000
 RP_NAME = "Claims Portal Console"
+
+log = logging.getLogger(__name__)
 
 
 class PasskeyError(ValueError):
@@ -375,3 +381,69 @@ def record_use(factor: SecondFactor, sign_count: int, now: datetime) -> None:
     factor.sign_count = sign_count
     factor.last_used_at = now
     db.session.flush()
+
+
+# --- the login step and the enrolment page (called from portal/auth/second_factor.py) -----------
+
+
+class NotAnAttempt(PasskeyError):
+    """Raised out of the login's transaction: nothing is counted (docs/security.md PK-04)."""
+
+
+def login_verifier(user_id: int) -> Any:
+    """A ``service.Verifier`` that checks a passkey answer (the "code" is the credential JSON).
+
+    Right: the sign count and last use are stored, ``"passkey"``.  A real attempt that fails
+    (our challenge, the user's passkey, a bad signature or sign count): None, counted as a wrong
+    code.  Anything else raises :class:`NotAnAttempt`, which ends the transaction unchanged.
+    """
+
+    def verify(user: Any, credential_json: str, *, now: datetime) -> str | None:
+        try:
+            factor = find_passkey(user_id, credential_id_of(credential_json))
+            if factor is None:
+                raise PasskeyError("not one of this user's passkeys")
+            count = verify_authentication(user_id, credential_json, stored(factor), now=now)
+        except BadAssertion as exc:
+            log.info("passkey refused for user %s (a wrong code): %s", user_id, exc)
+            return None
+        except PasskeyError as exc:
+            log.info("passkey refused for user %s (not counted): %s", user_id, exc)
+            raise NotAnAttempt(str(exc)) from exc
+        record_use(factor, count, now)
+        return "passkey"
+
+    return verify
+
+
+def login_options_json(user_id: int, *, now: datetime) -> str | None:
+    """Options for "Use a passkey" at the code step (a new challenge), or None without one."""
+    found = credential_ids(user_id)
+    if not found:
+        return None
+    return authentication_options(user_id=user_id, credentials=found, now=now)
+
+
+def enrolment_options_json(user: Any, *, now: datetime) -> str:
+    return registration_options(
+        user_id=user.id,
+        user_name=user.user_id,
+        display_name=user.full_name,
+        user_handle=user_handle(user.id),
+        existing=credential_ids(user.id),
+        now=now,
+    )
+
+
+def register(user: Any, credential_json: str, *, name: str, now: datetime) -> SecondFactor:
+    """Check and store a new passkey named ``name``; PasskeyError when the answer is refused
+    (the challenge is used up either way: the caller commits)."""
+    name = " ".join(name.split())
+    if not name or len(name) > NAME_MAX:
+        raise ValueError("name")
+    new = verify_registration(user.id, credential_json, now=now)
+    factor = add_passkey(
+        user.id, new, name=name, transports=transports_of(credential_json), now=now
+    )
+    record(kinds.SECOND_FACTOR_ADDED, actor=user, subject=user, now=now, details=f"passkey: {name}")
+    return factor

@@ -1,12 +1,12 @@
 /*
  * Passkeys (WebAuthn): registering one on /account/second-factor and "use a passkey" on
  * /login/second-factor.  No inline script (strict CSP): a page loads this file and marks its form
- * with data-passkey="register" or data-passkey="login" and data-passkey-options="<URL>".
+ * with data-passkey="register" or data-passkey="login" and data-passkey-options-json: the
+ * server's options (py_webauthn's options_to_json: binary values in base64url, and a challenge
+ * that is single-use and lasts 5 minutes).
  *
- * On submit: POST the form (CSRF token included) to the options URL, which answers the
- * server's options as JSON (py_webauthn's options_to_json: binary values in base64url); ask the
- * browser (navigator.credentials.create/get); put the answer, as JSON with base64url values,
- * into the form's hidden field "credential"; then submit the form for real.  The server checks
+ * On submit: ask the browser (navigator.credentials.create/get); put its answer, as JSON with
+ * base64url values, into the form's hidden field "credential"; then submit the form for real.  The server checks
  * everything (docs/security.md, "Passkeys"); this file only carries bytes.
  */
 "use strict";
@@ -85,18 +85,12 @@
 
   /*
    * The page carries each notice, with its Troubleshooting Guide code, hidden
-   * (data-passkey-notice="unsupported" | "cancelled" | "failed"); show one.  "failed" gets the
-   * server's own sentence when there is one.
+   * (data-passkey-notice="unsupported" | "cancelled" | "failed"); show that one.
    */
-  function say(form, kind, text) {
+  function say(form, kind) {
     var notices = form.querySelectorAll("[data-passkey-notice]");
     for (var i = 0; i < notices.length; i += 1) {
       notices[i].hidden = notices[i].getAttribute("data-passkey-notice") !== kind;
-    }
-    var shown = form.querySelector('[data-passkey-notice="' + kind + '"]');
-    var slot = shown && shown.querySelector("[data-passkey-text]");
-    if (slot && text) {
-      slot.textContent = text;
     }
   }
 
@@ -118,21 +112,15 @@
         say(form, "unsupported");
         return;
       }
+      var json;
+      try {
+        json = JSON.parse(form.getAttribute("data-passkey-options-json"));
+      } catch (error) {
+        say(form, "failed");
+        return;
+      }
       busy(form, true);
-      fetch(form.getAttribute("data-passkey-options"), {
-        method: "POST",
-        body: new FormData(form),
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      })
-        .then(function (reply) {
-          return reply.json().then(function (json) {
-            if (!reply.ok) {
-              throw new Error(json.error || "");
-            }
-            return json;
-          });
-        })
+      Promise.resolve(json)
         .then(function (json) {
           if (kind === "register") {
             return navigator.credentials.create(creationOptions(json));
@@ -155,7 +143,7 @@
           } else if (error && (error.name === "SecurityError" || error.name === "NotSupportedError")) {
             say(form, "unsupported");
           } else {
-            say(form, "failed", error && error.message);
+            say(form, "failed");
           }
         });
     });

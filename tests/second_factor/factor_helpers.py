@@ -1,38 +1,25 @@
-"""Factors for the reset and passkey tests, written straight into ``second_factors`` (the
-enrolment pages are tested on their own)."""
+"""Factors for the reset and passkey tests: a TOTP factor with its ten recovery codes, made
+through the service as the enrolment page does (``tests/second_factor/helpers.py``)."""
 
 from __future__ import annotations
-
-import os
 
 from sqlalchemy import func
 from sqlalchemy import select
 
-from portal import clock
 from portal.accounts.models import User
-from portal.db import write_transaction
 from portal.extensions import db
-from portal.second_factor.models import FactorKind
 from portal.second_factor.models import RecoveryCode
 from portal.second_factor.models import SecondFactor
+from tests.second_factor.helpers import add_totp
+
+#: What ``give_factor`` leaves: one factor and ten recovery codes.
+GIVEN = 11
 
 
-def give_factor(user: User, name: str = "Test key") -> SecondFactor:
-    """A passkey-shaped factor and one recovery code (a key nobody holds: enough to count)."""
-    now = clock.now()
-    with write_transaction(db.session):
-        factor = SecondFactor(
-            user_id=user.id,
-            kind=FactorKind.PASSKEY.value,
-            name=name,
-            created_at=now,
-            credential_id=os.urandom(16),
-            public_key=b"not a key",
-            sign_count=0,
-        )
-        db.session.add(factor)
-        db.session.add(RecoveryCode(user_id=user.id, code_hash="0" * 64, created_at=now))
-    return factor
+def give_factor(user: User, name: str = "Phone") -> str:
+    """A TOTP factor (and ten recovery codes) for ``user``; its secret."""
+    secret, _ = add_totp(user, name)
+    return secret
 
 
 def factor_count(user: User) -> int:

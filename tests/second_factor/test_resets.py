@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import clock
 from portal.accounts import tokens
-from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit import kinds
@@ -38,8 +37,12 @@ from tests.helpers import door_of
 from tests.helpers import sign_in_as
 from tests.helpers import timeline
 from tests.operator.helpers import make_request
+from tests.second_factor.factor_helpers import GIVEN
 from tests.second_factor.factor_helpers import factor_count
 from tests.second_factor.factor_helpers import give_factor
+from tests.second_factor.helpers import STEP
+from tests.second_factor.helpers import code_step
+from tests.second_factor.helpers import current_code
 
 START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -50,11 +53,15 @@ def frozen() -> object:
         yield None
 
 
-def logged_in(app: Flask, user: User) -> FlaskClient:
-    """A second browser, logged in as ``user``."""
+def logged_in(app: Flask, user: User, secret: str | None = None) -> FlaskClient:
+    """A second browser, logged in as ``user`` (past the code step with ``secret``'s code)."""
     other = app.test_client()
     response = login(other, user.user_id, door=door_of(Profile(user.profile)))
     assert response.status_code == 302
+    if secret is not None:
+        assert response.headers["Location"].endswith(STEP)
+        response = code_step(other, current_code(secret))
+        assert response.status_code == 302
     assert "/login" not in response.headers["Location"]
     return other
 
@@ -84,8 +91,7 @@ def test_another_administrator_resets_a_factor(app: Flask, client: FlaskClient) 
     org = make_org()
     admin = sign_in_as(client, Profile.ADMINISTRATOR, org)
     handler = make_user(org)
-    give_factor(handler)
-    handler_browser = logged_in(app, handler)
+    handler_browser = logged_in(app, handler, give_factor(handler))
 
     page = client.get(f"/console/users/{handler.id}")
     assert f"/console/users/{handler.id}/second-factor-reset" in page.get_data(as_text=True)
@@ -130,7 +136,7 @@ def test_the_last_administrator_with_access_is_sent_to_the_portal_team(
     )
     assert response.status_code == 422
     assert "only the Portal team can reset" in response.get_data(as_text=True)
-    assert factor_count(admin) == 2
+    assert factor_count(admin) == GIVEN
     assert audit_events(admin, kinds.SECOND_FACTOR_RESET) == []
     (refused,) = audit_events(admin, kinds.SECOND_FACTOR_RESET_REFUSED)
     assert refused.reason == resets.Outcome.LAST_ADMINISTRATOR
@@ -147,7 +153,7 @@ def test_an_administrator_cannot_reset_their_own_factor(client: FlaskClient) -> 
     )
     assert response.status_code == 422
     assert "You cannot reset your own second factor" in response.get_data(as_text=True)
-    assert factor_count(admin) == 2
+    assert factor_count(admin) == GIVEN
 
 
 def test_the_last_administrator_rule_counts_access_as_the_rules_say(app: Flask) -> None:
@@ -178,11 +184,10 @@ def test_another_firms_user_is_not_found(client: FlaskClient) -> None:
 # --- the Portal team: two people ---------------------------------------------------------------
 
 
-def last_administrator() -> tuple[Organisation, User]:
-    org = make_org()
-    admin = make_user(org, profile=Profile.ADMINISTRATOR)
-    give_factor(admin)
-    return org, admin
+def last_administrator() -> tuple[str, User]:
+    """The only Administrator of a new firm, with a TOTP factor; (its secret, it)."""
+    admin = make_user(make_org(), profile=Profile.ADMINISTRATOR)
+    return give_factor(admin), admin
 
 
 def ask(client: FlaskClient, user: User, reference: str) -> object:
@@ -206,8 +211,8 @@ def test_two_person_reset(app: Flask, client: FlaskClient, frozen: object) -> No
     first = sign_in_as(client, Profile.PORTAL_TEAM)
     second = make_user(profile=Profile.PORTAL_TEAM)
     second_browser = logged_in(app, second)
-    _, admin = last_administrator()
-    admin_browser = logged_in(app, admin)
+    secret, admin = last_administrator()
+    admin_browser = logged_in(app, admin, secret)
     hd = make_request(user_id=admin.user_id)
 
     page = client.get(f"/operator/users/{admin.id}").get_data(as_text=True)
@@ -229,7 +234,7 @@ def test_two_person_reset(app: Flask, client: FlaskClient, frozen: object) -> No
         hd.reference,
     )
     assert req.expires_at == START + timedelta(hours=24)
-    assert factor_count(admin) == 2  # nothing happens yet
+    assert factor_count(admin) == GIVEN  # nothing happens yet
     (asked,) = audit_events(admin, kinds.SECOND_FACTOR_RESET_REQUESTED)
     assert asked.actor_id == first.id
     assert hd.reference in (asked.details or "")
@@ -244,7 +249,7 @@ def test_two_person_reset(app: Flask, client: FlaskClient, frozen: object) -> No
     assert response.status_code == 422
     assert "you cannot approve it" in response.get_data(as_text=True)
     assert status(pending(admin)) == "pending"
-    assert factor_count(admin) == 2
+    assert factor_count(admin) == GIVEN
     refusals = audit_events(admin, kinds.SECOND_FACTOR_RESET_REFUSED)
     assert [(e.actor_id, e.reason) for e in refusals] == [
         (first.id, resets.Outcome.ALREADY_OPEN),
@@ -307,7 +312,7 @@ def test_a_request_expires_after_24_hours(app: Flask, client: FlaskClient, froze
     response = second_browser.post(f"/operator/second-factor-resets/{req.id}/approve")
     assert response.status_code == 422
     assert "has expired" in response.get_data(as_text=True)
-    assert factor_count(admin) == 2
+    assert factor_count(admin) == GIVEN
     assert status(pending(admin)) == "expired"
     # A new request may be made once the old one has expired.
     assert ask(logged_in(app, second), admin, hd.reference).status_code == 302  # type: ignore[attr-defined]
@@ -344,7 +349,7 @@ def test_either_member_may_cancel(app: Flask, client: FlaskClient, who: str) -> 
     response = second_browser.post(f"/operator/second-factor-resets/{req.id}/approve")
     assert response.status_code == 422
     assert "already approved or cancelled" in response.get_data(as_text=True)
-    assert factor_count(admin) == 2
+    assert factor_count(admin) == GIVEN
     assert audit_events(admin, kinds.SECOND_FACTOR_RESET) == []
 
 
@@ -383,8 +388,8 @@ def test_break_glass_cli(
 ) -> None:
     monkeypatch.setenv("USER", "ops.on.call")
     monkeypatch.setenv("LOGNAME", "ops.on.call")
-    _, admin = last_administrator()
-    admin_browser = logged_in(app, admin)
+    secret, admin = last_administrator()
+    admin_browser = logged_in(app, admin, secret)
 
     result = runner.invoke(args=["portal", "second-factor", "reset", admin.user_id.upper()])
     assert result.exit_code == 0, result.output
@@ -420,5 +425,5 @@ def test_a_password_reset_never_removes_a_factor(client: FlaskClient) -> None:
     response = client.post("/password-reset/new", data={"password": new, "confirm": new})
     assert response.status_code in (200, 302)
     assert audit_events(admin, kinds.PASSWORD_RESET_COMPLETED)
-    assert factor_count(admin) == 2
+    assert factor_count(admin) == GIVEN
     assert audit_events(admin, kinds.SECOND_FACTOR_RESET) == []
