@@ -50,7 +50,7 @@ run: $(VENV)/.installed
 	$(BIN)/python -m portal.devsetup
 	$(FLASK) db upgrade
 	PORTAL_ENV=development $(FLASK) portal demo-data --once
-	PORTAL_ENV=development PORTAL_SCHEDULER=on $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+	PORTAL_ENV=development PORTAL_SCHEDULER=on PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://localhost:5000} $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
 
 ## make test: set up with the dev extras, run the checks, then the whole suite.
 test: checks

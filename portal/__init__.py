@@ -291,11 +291,19 @@ def register_blueprints(app: Flask) -> None:
     layout.init_app(app)
 
     app.jinja_env.globals["message_for_text"] = messages.for_text
+    app.jinja_env.globals["has_second_factor"] = _has_second_factor
     app.jinja_env.globals["message_by_code"] = messages.get
     app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)
     app.before_request(require_second_factor)  # after: a one-time password is changed first
+
+
+def _has_second_factor(user_pk: int) -> bool:
+    """For one re-rendered row of the users list (a page asks once for all its rows)."""
+    from portal.second_factor import service
+
+    return service.has_factor(user_pk)
 
 
 def _localtime(moment: datetime) -> str:

@@ -34,6 +34,8 @@ DEMO_USERS = (
     ("demo.helpdesk", "Fran Helpdesk", Profile.HELPDESK, False),
     ("demo.portalteam", "Gus Portal-Team", Profile.PORTAL_TEAM, False),
 )
+#: The demo Administrator with a TOTP second factor (R10): its secret is printed with the logins.
+DEMO_MFA_ADMIN = "demo.admin.2fa"
 
 
 def _fail(message: str) -> NoReturn:
@@ -146,10 +148,47 @@ def demo_data(once: bool, force: bool) -> None:
                 password=password,
             )
             lines.append(f"  {profile.label:<15} {user_id:<16} {password}")
+        lines += _demo_second_factor(org, expiry, now)
     text = "\n".join(lines) + "\n"
     pw_file.parent.mkdir(parents=True, exist_ok=True)
     write_private(pw_file, text)
     click.echo(text)
+
+
+def _demo_second_factor(org: object, expiry: object, now: object) -> list[str]:
+    """One demo Administrator with a TOTP factor (inside demo-data's transaction): the lines
+    that tell how to log in with it."""
+    from portal.second_factor import service as second_factor
+    from portal.second_factor import totp
+
+    password = service.one_time_password()
+    user, _ = service.create_user(
+        user_id=DEMO_MFA_ADMIN,
+        full_name="Hal Two-Factor",
+        email=f"{DEMO_MFA_ADMIN}@example.com",
+        profile=Profile.ADMINISTRATOR,
+        organisation=org,  # type: ignore[arg-type]
+        expires_on=expiry,  # type: ignore[arg-type]
+        actor=None,
+        now=now,  # type: ignore[arg-type]
+        password=password,
+    )
+    secret = totp.new_secret()
+    # Confirmed with the previous step's code, so that the current one works at once.
+    earlier = clock.now() - timedelta(seconds=totp.STEP_SECONDS)
+    added = second_factor.add_totp(
+        user,
+        secret=secret,
+        code=totp.code_at(secret, earlier),
+        name="Demo authenticator",
+        now=now,  # type: ignore[arg-type]
+    )
+    assert added is not None
+    return [
+        f"  {Profile.ADMINISTRATOR.label:<15} {DEMO_MFA_ADMIN:<16} {password}",
+        f"    with a second factor: TOTP secret {secret}",
+        f"    (add it to an authenticator app, or: oathtool --totp -b {secret})",
+    ]
 
 
 def _set_enabled_from_cli(user_id: str, enabled: bool) -> None:

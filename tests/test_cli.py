@@ -279,7 +279,7 @@ def test_demo_data_loads_the_demo_firm(runner: FlaskCliRunner, app: Flask, insta
     for user in users:
         by_profile.setdefault(user.profile, []).append(user)
     assert {p: len(us) for p, us in by_profile.items()} == {
-        "administrator": 2,
+        "administrator": 3,  # one with a TOTP second factor (R10)
         "claims_handler": 3,
         "helpdesk": 1,
         "portal_team": 1,
@@ -300,6 +300,31 @@ def test_demo_data_loads_the_demo_firm(runner: FlaskCliRunner, app: Flask, insta
     pw_file = instance / "demo-passwords.txt"
     assert stat.S_IMODE(pw_file.stat().st_mode) == 0o600
     assert _logins(pw_file.read_text()) == logins
+
+
+@pytest.mark.config(PORTAL_ENV="development")
+def test_demo_data_prints_the_second_factor_secret(
+    runner: FlaskCliRunner, app: Flask, instance: Path
+) -> None:
+    from portal import clock
+    from portal.cli import DEMO_MFA_ADMIN
+    from portal.second_factor import service as second_factor
+    from portal.second_factor import totp
+
+    result = portal(runner, "demo-data")
+    assert result.exit_code == 0, result.output
+    found = re.search(r"TOTP secret ([A-Z2-7]{32})", result.output)
+    assert found is not None, result.output
+    assert f"oathtool --totp -b {found.group(1)}" in result.output
+    admin = db.session.scalar(select(User).where(User.user_id == DEMO_MFA_ADMIN))
+    assert admin is not None
+    factors = second_factor.factors(admin.id)
+    assert len(factors) == 1
+    sealed = factors[0].totp_secret_sealed
+    assert sealed is not None
+    assert totp.unseal(sealed) == found.group(1)
+    code = totp.code_at(found.group(1), clock.now())
+    assert totp.matching_step(found.group(1), code, clock.now(), after=factors[0].totp_last_step)
 
 
 @pytest.mark.config(PORTAL_ENV="development")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
+from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
 from portal.extensions import db
+from portal.second_factor.models import SecondFactor
 
 PER_PAGE = 50
 MAX_QUERY = 100
@@ -36,6 +38,8 @@ SORTS = {
     "expiry": (User.expires_on, User.user_id_key),
 }
 PROFILES = (Profile.CLAIMS_HANDLER.value, Profile.ADMINISTRATOR.value)
+#: The "second factor" filter (R10): ``none`` lists the users without one, ``yes`` with one.
+SECOND_FACTOR = ("none", "yes")
 DISABLE_KINDS = (
     rules.EventKind.ACCESS_REMOVED.value,
     rules.EventKind.SYSTEM_DISABLED.value,
@@ -53,6 +57,7 @@ class UserFilters:
     reason: str = ""
     expiring: int | None = None
     dormant: int | None = None
+    second_factor: str = ""
     sort: str = "user_id"
     descending: bool = False
     page: int = 1
@@ -88,6 +93,7 @@ class UserFilters:
             reason=choice("reason", REASONS),
             expiring=number("expiring", 0, 3650),
             dormant=number("dormant", 0, 3650),
+            second_factor=choice("second_factor", SECOND_FACTOR),
             sort=sort.removeprefix("-"),
             descending=raw_sort.startswith("-") and sort.startswith("-"),
             page=number("page", 1, 1_000_000) or 1,
@@ -103,6 +109,7 @@ class UserFilters:
             "reason": self.reason,
             "expiring": self.expiring,
             "dormant": self.dormant,
+            "second_factor": self.second_factor,
             "sort": ("-" if self.descending else "") + self.sort,
             "page": self.page,
         }
@@ -126,6 +133,8 @@ class UsersPage:
     page: int
     pages: int
     disabled_by: dict[int, DisableInfo]
+    #: The users of this page that have a second factor (R10).
+    second_factor: frozenset[int] = frozenset()
 
 
 def _filtered(org_id: int, f: UserFilters, now: datetime, today: date) -> Select[Any]:
@@ -144,6 +153,9 @@ def _filtered(org_id: int, f: UserFilters, now: datetime, today: date) -> Select
         stmt = stmt.where(states.expiring_within(today, f.expiring))
     if f.dormant is not None:
         stmt = stmt.where(states.dormant_for(now, f.dormant))
+    if f.second_factor:
+        has = exists().where(SecondFactor.user_id == User.id)
+        stmt = stmt.where(has if f.second_factor == "yes" else ~has)
     return stmt
 
 
@@ -166,8 +178,24 @@ def users_page(
         )
     )
     return UsersPage(
-        rows, total, more, page, pages, latest_disables([u.id for u in rows if not u.enabled])
+        rows,
+        total,
+        more,
+        page,
+        pages,
+        latest_disables([u.id for u in rows if not u.enabled]),
+        with_second_factor([u.id for u in rows]),
     )
+
+
+def with_second_factor(user_ids: list[int]) -> frozenset[int]:
+    """Which of these users have a second factor: one query for the whole page."""
+    if not user_ids:
+        return frozenset()
+    found = db.session.scalars(
+        select(SecondFactor.user_id).where(SecondFactor.user_id.in_(user_ids)).distinct()
+    )
+    return frozenset(found)
 
 
 def audit_trail(subject_id: int, *, limit: int) -> list[AuditEvent]:

@@ -7,7 +7,7 @@ the password was a one-time password).  ``/login/second-factor`` finishes the lo
 ``start_session`` once a code is right; after :data:`PENDING_MINUTES` the half-login is void.
 A password change, lockout or reset meanwhile rotates the session token and voids it too.
 
-**Enrolment** at ``/account/second-factor`` (SPEC §9 names): the TOTP secret in
+**Enrolment** at ``/account/second-factor`` (docs/rules.md §9 names): the TOTP secret in
 ``<code id="totp-secret">`` and a QR code, confirmed by POSTing ``code``; recovery codes then
 shown once (class ``recovery-code``).  The first factor of an existing account needs the code
 emailed to its stored address (``email_code``) unless this login used a one-time password just
@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import htmx
 from portal import mail_queue
 from portal import mail_secrets
 from portal import messages
@@ -104,7 +105,12 @@ def require_second_factor() -> Response | None:
         return None
     if service.has_factor(current_user.id):
         return None
-    return redirect(url_for("second_factor.enrol"))
+    target = url_for("second_factor.enrol")
+    if htmx.is_htmx():  # a whole page, not a fragment swapped into this one
+        response = Response("", status=200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 # --- the code step of the login -------------------------------------------------------------
@@ -397,10 +403,11 @@ def _after_wrong_check_again(user: Any) -> Response | tuple[str, int]:
     return redirect(url_for("second_factor.enrol"))
 
 
-@bp.post("/account/second-factor/<int:factor_id>/remove")
+@bp.post("/account/second-factor/<int:pk>/remove")
 @login_limit
 @login_required
-def remove(factor_id: int) -> Response:
+def remove(pk: int) -> Response:
+    """Remove the user's own factor ``pk`` (a factor's primary key)."""
     user = current_user._get_current_object()
     now = clock.now()
     if not _fresh(now.timestamp()):
@@ -410,7 +417,7 @@ def remove(factor_id: int) -> Response:
         with write_transaction(db.session):
             service.remove_factor(
                 user,
-                factor_id,
+                pk,
                 required=policy.required(current_app.config, user.profile),
                 now=now,
             )

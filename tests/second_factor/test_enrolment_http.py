@@ -1,4 +1,4 @@
-"""Enrolment at /account/second-factor (docs/rules.md R10, SPEC §9 names) over HTTP on SQLite
+"""Enrolment at /account/second-factor (docs/rules.md R10 and §9 names) over HTTP on SQLite
 and PostgreSQL: the email proof before the first factor and its exception, TOTP confirmed by
 ``code``, recovery codes shown once, the list, removal, the check again after 5 minutes, and
 the profiles that must use a factor and cannot skip it."""
@@ -295,3 +295,18 @@ def test_the_setting_defaults(settings: dict[str, Any]) -> None:
     assert policy.resolve({"PORTAL_ENV": "production", "PORTAL_MFA_REQUIRED": " Helpdesk "}) == (
         "helpdesk"
     )
+
+
+@pytest.mark.config(PORTAL_MFA_REQUIRED="administrator")
+def test_an_htmx_request_is_sent_to_enrolment_as_a_whole_page(
+    app: Flask, client: FlaskClient
+) -> None:
+    admin = make_user(profile=Profile.ADMINISTRATOR, one_time=True)
+    login(client, admin.user_id, door="console")
+    client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+    response = client.get("/console/users", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == ENROL
