@@ -258,6 +258,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth.views import require_password_change
     from portal.console import audit as console_audit
     from portal.console import dashboard as console_dashboard
+    from portal.console import factor_reset as console_factor_reset
     from portal.console import users as console_users
     from portal.guides import views as guides_views
     from portal.helpdesk import public as helpdesk_public
@@ -266,6 +267,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.helpdesk import report_views as helpdesk_report
     from portal.helpdesk import status_page as helpdesk_status_page
     from portal.newsletter import views as newsletter_views
+    from portal.operator import factor_resets as operator_factor_resets
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
     from portal.portal_home import views as portal_home_views
@@ -278,6 +280,7 @@ def register_blueprints(app: Flask) -> None:
         console_dashboard,
         console_users,
         console_audit,
+        console_factor_reset,
         guides_views,
         helpdesk_public,
         helpdesk_queue,
@@ -286,6 +289,7 @@ def register_blueprints(app: Flask) -> None:
         helpdesk_report,
         operator_views,
         operator_user_actions,
+        operator_factor_resets,
         newsletter_views,
         cookies,
     )
@@ -300,6 +304,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.jinja_env.globals["message_for_text"] = messages.for_text
     app.jinja_env.globals["has_second_factor"] = _has_second_factor
+    app.jinja_env.globals["message_by_code"] = messages.get
     app.jinja_env.globals.update(states.template_globals())
     app.jinja_env.filters["localtime"] = _localtime
     app.before_request(require_password_change)

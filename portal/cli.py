@@ -313,3 +313,12 @@ def _register_offboarding_commands() -> None:
 
 
 _register_offboarding_commands()
+
+
+def _register_second_factor_commands() -> None:
+    from portal.second_factor.commands import second_factor_cli
+
+    portal_cli.add_command(second_factor_cli)
+
+
+_register_second_factor_commands()

@@ -72,6 +72,7 @@ SECTIONS: dict[str, str] = {
     "RESET": "Resetting an Administrator password",
     "PASSWORD": "Choosing a password",
     "MFA": "Second factor (authenticator app, passkey, recovery codes)",
+    "PASSKEY": "Using a passkey",
 }
 
 
@@ -450,6 +451,57 @@ MESSAGES: tuple[Message, ...] = (
         "Type the 6-digit code from your authenticator app, or one of your recovery codes.",
         (YOURSELF,),
     ),
+    Message(
+        "PASSKEY-01",
+        "The passkey was not accepted. Try again, or use a code from your authenticator app "
+        "or a recovery code.",
+        "The answer from your browser could not be used: the page was open for more than 5 "
+        "minutes, the passkey is not one registered for this User ID, or the browser sent "
+        "something unreadable. This does not count as a wrong code.",
+        "Select “Use a passkey” again and choose the passkey you added for this User ID. If it "
+        "keeps failing, type a code from your authenticator app or one of your recovery codes "
+        "instead, then add the passkey again on your Second factor page.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSKEY-02",
+        "The passkey did not match. This counts as a wrong code.",
+        "Your browser answered with one of your passkeys, but its signature did not check out "
+        "(a damaged or copied passkey). Five wrong codes in a row lock the User ID, even after a "
+        "right password.",
+        "Try again with the same device, or type a code from your authenticator app or a "
+        "recovery code. If the passkey keeps failing, remove it on your Second factor page and "
+        "add it again.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSKEY-03",
+        "This browser cannot use passkeys here. Use a code from your authenticator app or a "
+        "recovery code.",
+        "The browser has no passkey support, or the portal was opened at an address other than "
+        "its own name (passkeys never work at a numeric address such as 127.0.0.1).",
+        "Open the portal at the address your organisation uses (the one in your emails), or use "
+        "another browser. A code from your authenticator app or a recovery code always works.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSKEY-04",
+        "The passkey was not used: the request was cancelled or took too long. Try again.",
+        "The browser's passkey prompt was closed, timed out, or found no passkey of yours on "
+        "this device. Nothing was sent, and it does not count as a wrong code.",
+        "Select “Use a passkey” again and confirm with your fingerprint, face, PIN or security "
+        "key. If this device has none of your passkeys, use a code from your authenticator app "
+        "or a recovery code.",
+        (YOURSELF,),
+    ),
+    Message(
+        "PASSKEY-05",
+        "Give the passkey a name (up to 100 characters), such as “Work laptop”.",
+        "The name box was empty or too long. The name tells your passkeys apart in the list of "
+        "your second factors.",
+        "Type a short name for the device the passkey is on, then choose “Add a passkey” again.",
+        (YOURSELF,),
+    ),
 )
 
 BY_CODE: dict[str, Message] = {m.code: m for m in MESSAGES}
@@ -487,6 +539,11 @@ ENROL_REQUIRED = "MFA-04"
 EMAIL_CODE_WRONG = "MFA-05"
 CHECK_AGAIN = "MFA-06"
 CODE_EMPTY = "MFA-07"
+PASSKEY_NOT_ACCEPTED = "PASSKEY-01"
+PASSKEY_MISMATCH = "PASSKEY-02"
+PASSKEY_UNSUPPORTED = "PASSKEY-03"
+PASSKEY_NOT_USED = "PASSKEY-04"
+PASSKEY_NAME_NEEDED = "PASSKEY-05"
 
 
 def for_refusal(outcome: rules.Outcome, *, may_self_reset: bool) -> Message:

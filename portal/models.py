@@ -18,6 +18,7 @@ from portal.second_factor.models import EmailProofCode
 from portal.second_factor.models import RecoveryCode
 from portal.second_factor.models import SecondFactor
 from portal.second_factor.models import SecondFactorReset
+from portal.second_factor.passkeys import PasskeyChallenge
 
 __all__ = [
     "AuditErasurePermit",
@@ -28,6 +29,7 @@ __all__ = [
     "LockoutAlert",
     "LockoutAlertWindow",
     "Organisation",
+    "PasskeyChallenge",
     "PasswordResetToken",
     "Profile",
     "QueuedMail",

@@ -87,16 +87,21 @@ def gunicorn(
     threads: int,
     ready_path: str,
     env: Mapping[str, str] | None = None,
+    public_host: str | None = None,
 ) -> Iterator[str]:
     """Run ``gunicorn app:app`` on ``database_url`` until the block ends; yields its base URL.
 
-    ``env``: more settings for the server (``PORTAL_*`` variables).
+    ``env``: more settings for the server (``PORTAL_*`` variables).  ``public_host``: the name
+    the base URL uses instead of 127.0.0.1 (``localhost`` for passkeys: WebAuthn refuses an IP
+    address), which the server also gets as its PORTAL_BASE_URL.
 
     Waits (bounded) until ``ready_path`` answers 200.  Afterwards fails if the server logged a
     traceback: a 5xx is the tests' business, but a traceback is worth failing for on its own.
     """
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{public_host or '127.0.0.1'}:{port}"
+    if public_host is not None:
+        env = {"PORTAL_BASE_URL": base, **(env or {})}
     cmd = [
         str(GUNICORN),
         "-c",  # the production config file (docs/deploy.md); the options below override it

@@ -32,6 +32,17 @@ PASSWORD_RESET_COMPLETED: Final = "password_reset_completed"  # noqa: S105 (a ki
 HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
 #: The Helpdesk emailed an Administrator their User ID.
 HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
+#: Every factor of a user was removed (Administrator, two-person approval or break-glass):
+#: ``rules.EventKind.FACTOR_RESET``, re-exported under the name the reset code uses.
+SECOND_FACTOR_RESET: Final = EventKind.FACTOR_RESET
+#: A second-factor reset was refused (the reason says why: self, last Administrator…).
+SECOND_FACTOR_RESET_REFUSED: Final = "second_factor_reset_refused"
+#: A Portal team member asked for a two-person second-factor reset.
+SECOND_FACTOR_RESET_REQUESTED: Final = "second_factor_reset_requested"
+#: A second Portal team member approved a two-person second-factor reset.
+SECOND_FACTOR_RESET_APPROVED: Final = "second_factor_reset_approved"
+#: A two-person second-factor reset request was cancelled.
+SECOND_FACTOR_RESET_CANCELLED: Final = "second_factor_reset_cancelled"
 
 #: R10: a second factor was added to the user's own account (details: its kind and name).
 SECOND_FACTOR_ADDED: Final = "second_factor_added"
@@ -80,6 +91,10 @@ LABELS: Final[dict[str, str]] = {
     RECOVERY_CODES_ISSUED: "Recovery codes issued",
     RECOVERY_CODE_USED: "Recovery code used",
     EMAIL_PROOF_SENT: "Email code sent (second factor set-up)",
+    SECOND_FACTOR_RESET_REFUSED: "Second factor reset refused",
+    SECOND_FACTOR_RESET_REQUESTED: "Second factor reset asked for (two-person)",
+    SECOND_FACTOR_RESET_APPROVED: "Second factor reset approved (two-person)",
+    SECOND_FACTOR_RESET_CANCELLED: "Second factor reset request cancelled",
 }
 
 

@@ -18,6 +18,7 @@ a factor are sent here before anything else (:func:`require_second_factor`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,7 @@ from flask import session
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from portal import clock
@@ -48,6 +50,7 @@ from portal.extensions import limiter
 from portal.ops import metrics
 from portal.redirects import local_path
 from portal.second_factor import email_proof
+from portal.second_factor import passkeys
 from portal.second_factor import policy
 from portal.second_factor import recovery
 from portal.second_factor import service
@@ -55,6 +58,7 @@ from portal.second_factor import session_state
 from portal.second_factor import totp
 
 bp = Blueprint("second_factor", __name__)
+log = logging.getLogger(__name__)
 
 PENDING = session_state.PENDING
 CHECKED_AT = session_state.CHECKED_AT
@@ -140,19 +144,38 @@ def login_step() -> Response | str:
     if now.timestamp() - float(pending["at"]) > PENDING_MINUTES * 60:
         return _back_to_login(door, messages.CODE_TIMED_OUT)
     message = None
+    result: service.CodeResult | None = None
     if request.method == "POST":
         code = (request.form.get("code") or "").strip()
+        credential = request.form.get("credential")
+        verify = None
+        if credential is not None:  # "Use a passkey" (mfarecover; docs/security.md PK-04)
+            code, verify = credential, passkeys.login_verifier(pending["pk"])
         if not code:
-            message = messages.get(messages.CODE_EMPTY)
-        else:
-            result = service.attempt_code(
-                pending["pk"], str(pending["token"]), code, now=now, today=clock.today()
+            message = messages.get(
+                messages.PASSKEY_NOT_ACCEPTED if credential is not None else messages.CODE_EMPTY
             )
+        else:
+            try:
+                result = service.attempt_code(
+                    pending["pk"],
+                    str(pending["token"]),
+                    code,
+                    now=now,
+                    today=clock.today(),
+                    verify=verify,
+                )
+            except passkeys.NotAnAttempt:
+                result = None
+                message = messages.get(messages.PASSKEY_NOT_ACCEPTED)
+        if result is not None:
             metrics.count_login(result.outcome)
             if result.user is not None:
                 return _finish(result.user, pending, door)
             if result.outcome is rules.Outcome.BAD_CODE:
-                message = messages.get(messages.CODE_WRONG)
+                message = messages.get(
+                    messages.PASSKEY_MISMATCH if verify is not None else messages.CODE_WRONG
+                )
             elif result.outcome is rules.Outcome.CODE_LOCKOUT:
                 return _back_to_login(door, messages.CODE_LOCKOUT)
             elif result.outcome is rules.Outcome.BAD_PASSWORD:
@@ -169,8 +192,10 @@ def login_step() -> Response | str:
 
 
 def passkey_login_options(pending: Mapping[str, Any]) -> Any:
-    """mfarecover: what the "Use a passkey" button of the code step needs (None: no button)."""
-    return None
+    """mfarecover: the options (JSON, a new single-use challenge) for the "Use a passkey"
+    button of the code step; None (no button) for a user without a passkey."""
+    with write_transaction(db.session):
+        return passkeys.login_options_json(int(pending["pk"]), now=clock.now())
 
 
 def _finish(user: Any, pending: Mapping[str, Any], door: str) -> Response:
@@ -258,6 +283,22 @@ def enrol() -> Response | str | tuple[str, int]:
                 notice = "Thank you: you can now change your second factors."
             else:
                 return _after_wrong_check_again(user)
+        elif "credential" in form:  # a passkey (mfarecover; docs/security.md PK-01, PK-02)
+            if _needs_email_proof(user, has_factor) or (has_factor and not _fresh(now.timestamp())):
+                message = messages.get(
+                    messages.CHECK_AGAIN if has_factor else messages.ENROL_REQUIRED
+                )
+                status = 422
+            else:
+                notice, message = _add_passkey(user, form, now)
+                if message is None:
+                    session[CHECKED_AT] = now.timestamp()
+                    has_factor = True
+                    if recovery.remaining(user.id) == 0:
+                        with write_transaction(db.session):
+                            recovery_codes = service.issue_recovery_codes(user, now=now)
+                else:
+                    status = 422
         elif "code" in form:
             blocked = _needs_email_proof(user, has_factor) or (
                 has_factor and not _fresh(now.timestamp())
@@ -320,8 +361,34 @@ def enrol() -> Response | str | tuple[str, int]:
 
 
 def passkey_enrolment(user: Any, *, fresh: bool) -> Any:
-    """mfarecover: what the passkey section of the enrolment page needs (None: none shown)."""
-    return None
+    """mfarecover: the registration options (JSON, a new single-use challenge) for the passkey
+    section, when a factor may be added now (the same gates as for TOTP); else None (the
+    section then says what to do first)."""
+    if _needs_email_proof(user, service.has_factor(user.id)) or (
+        service.has_factor(user.id) and not fresh
+    ):
+        return None
+    with write_transaction(db.session):
+        return passkeys.enrolment_options_json(user, now=clock.now())
+
+
+def _add_passkey(
+    user: Any, form: Mapping[str, str], now: Any
+) -> tuple[str | None, messages.Message | None]:
+    """Check and store the passkey the browser made; (notice, None) or (None, the refusal)."""
+    name = form.get("passkey_name", "")
+    try:
+        with write_transaction(db.session):
+            try:
+                passkeys.register(user, form.get("credential", ""), name=name, now=now)
+            except passkeys.PasskeyError as exc:  # the challenge stays used up: commit
+                log.info("passkey registration refused for user %s: %s", user.id, exc)
+                return None, messages.get(messages.PASSKEY_NOT_ACCEPTED)
+    except ValueError:
+        return None, messages.get(messages.PASSKEY_NAME_NEEDED)
+    except IntegrityError:  # that credential is registered already
+        return None, messages.get(messages.PASSKEY_NOT_ACCEPTED)
+    return f"Passkey “{' '.join(name.split())}” added: use it at your next login.", None
 
 
 def _after_wrong_check_again(user: Any) -> Response | tuple[str, int]:

@@ -21,6 +21,7 @@ from portal.accounts.models import User
 from portal.extensions import db
 from portal.helpdesk.models import HelpdeskRequest
 from portal.operator.forms import ExpiryForm
+from portal.second_factor import resets
 
 
 def user_or_404(pk: int) -> User:
@@ -56,6 +57,7 @@ def render_user(
         "error": error,
         "ref_error": ref_error,
         "expiry": expiry,
+        "factor_resets": resets.rows_for_user(user, clock.now()),
     }
     return render_template("operator/user.html", **context), status
 

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import case
 from sqlalchemy import delete
@@ -54,6 +55,14 @@ class CodeResult:
     method: str | None = None
     #: For a refusal: may this user reset its own password (R7)?
     may_self_reset: bool = False
+
+
+class Verifier(Protocol):
+    """How a code is checked: ``verify_code`` (TOTP, recovery code) or a passkey answer
+    (``passkeys.login_verifier``).  The method name when right (and spent), else None (a wrong
+    code, counted)."""
+
+    def __call__(self, user: User, code: str, *, now: datetime) -> str | None: ...
 
 
 class FactorError(ValueError):
@@ -149,14 +158,20 @@ def verify_code(user: User, code: str, *, now: datetime) -> str | None:
 
 
 def attempt_code(
-    pk: int, session_token: str, code: str, *, now: datetime, today: date
+    pk: int,
+    session_token: str,
+    code: str,
+    *,
+    now: datetime,
+    today: date,
+    verify: Verifier | None = None,
 ) -> CodeResult:
     """The second step of a login; commits.  ``session_token`` is the user's token when the
     password was accepted: if it changed since (a lockout, a password change, a reset), the
     half-login is void."""
     queued: list[mail_queue.QueuedMail] = []
     with write_transaction(db.session):
-        result = _decide_code(pk, session_token, code, now, today, queued)
+        result = _decide_code(pk, session_token, code, now, today, queued, verify or verify_code)
     mail_queue.deliver_soon(queued)
     return result
 
@@ -168,6 +183,7 @@ def _decide_code(
     now: datetime,
     today: date,
     queued: list[mail_queue.QueuedMail],
+    verify: Verifier,
 ) -> CodeResult:
     user = db.session.get(User, pk, with_for_update={"key_share": True}, populate_existing=True)
     if user is None or user.session_token != session_token:
@@ -179,7 +195,7 @@ def _decide_code(
         _record(decision, user, now)
         eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
         return CodeResult(decision.outcome, may_self_reset=eligible)
-    method = verify_code(user, code, now=now)
+    method = verify(user, code, now=now)
     if method is not None:
         decision = rules.code_attempt(state, code_ok=True, now=now, today=today)
         user.apply(decision.state)

@@ -69,6 +69,9 @@ NOT_ACCOUNT_CHANGING = {
     "newsletter.unsubscribe": "removes a newsletter subscriber with its signed link",
     "cookies.cookies": "the caller's own cookie choice (a cookie)",
     "cookies.hide_message": "the caller's own cookie choice (a cookie)",
+    "second_factor.login_step": "the caller's own half-login (its code or passkey)",
+    "second_factor.enrol": "the caller's own second factors, behind a recent check",
+    "second_factor.remove": "removes one of the caller's own second factors",
 }
 #: The account routes the walk must at least see (a guard against an empty walk).
 EXPECTED_ACCOUNT_ENDPOINTS = {
