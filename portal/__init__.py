@@ -241,6 +241,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth import views as auth_views
     from portal.auth.views import require_password_change
     from portal.console import audit as console_audit
+    from portal.console import bulk_views as console_bulk
+    from portal.console import csv_views as console_csv
     from portal.console import dashboard as console_dashboard
     from portal.console import users as console_users
     from portal.guides import views as guides_views
@@ -257,6 +259,8 @@ def register_blueprints(app: Flask) -> None:
         portal_home_views,
         console_dashboard,
         console_users,
+        console_bulk,
+        console_csv,
         console_audit,
         guides_views,
         helpdesk_public,

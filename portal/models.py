@@ -8,9 +8,14 @@ from portal.accounts.models import User
 from portal.accounts.tokens import PasswordResetToken
 from portal.audit.erasure import AuditErasurePermit
 from portal.audit.models import AuditEvent
+from portal.console.bulk import BulkItem
+from portal.console.bulk import BulkOperation
+from portal.console.user_import import ImportRow
+from portal.console.user_import import UserImport
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
+from portal.jobs.queue import BackgroundJob
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
@@ -18,7 +23,11 @@ from portal.newsletter.models import Subscriber
 __all__ = [
     "AuditErasurePermit",
     "AuditEvent",
+    "BackgroundJob",
+    "BulkItem",
+    "BulkOperation",
     "HelpdeskRequest",
+    "ImportRow",
     "JobRun",
     "LockoutAlert",
     "LockoutAlertWindow",
@@ -30,4 +39,5 @@ __all__ = [
     "Screenshot",
     "Subscriber",
     "User",
+    "UserImport",
 ]

@@ -101,9 +101,11 @@ def _record(
         record(ev.kind, actor=actor, subject=user, now=now, reason=reason, details=details)
 
 
-def _on_behalf_of(reference: str | None) -> str | None:
-    """The audit details naming the helpdesk request an action was taken for, if any."""
-    return f"helpdesk request {reference}" if reference else None
+def _on_behalf_of(reference: str | None, note: str | None = None) -> str | None:
+    """The audit details naming the helpdesk request an action was taken for, if any, and
+    the caller's ``note`` (a bulk operation's id)."""
+    parts = (f"helpdesk request {reference}" if reference else None, note)
+    return "; ".join(p for p in parts if p) or None
 
 
 def set_enabled(
@@ -115,6 +117,7 @@ def set_enabled(
     today: date,
     locked: bool = False,
     reference: str | None = None,
+    note: str | None = None,
 ) -> rules.Decision:
     """Set (never flip) Enabled: R6 when checking, R4 (and R5 step 3) when unchecking.
 
@@ -138,7 +141,7 @@ def set_enabled(
         )
     if decision.outcome is rules.Outcome.OK:
         user.apply(decision.state)
-    _record(decision, actor, user, now, _on_behalf_of(reference))
+    _record(decision, actor, user, now, _on_behalf_of(reference, note))
     db.session.flush()
     return decision
 
@@ -166,9 +169,13 @@ def set_expiry(
     now: datetime,
     today: date,
     reference: str | None = None,
+    locked: bool = False,
+    note: str | None = None,
 ) -> rules.Decision:
-    """Change the expiry date (a past date is refused); ``reference`` as for set_enabled."""
-    user = lock_row(user)
+    """Change the expiry date (a past date is refused); ``reference``, ``locked`` and
+    ``note`` as for set_enabled."""
+    if not locked:
+        user = lock_row(user)
     old = user.expires_on
     decision = rules.set_expiry(user.to_state(), new_date, today=today)
     if decision.outcome is rules.Outcome.OK:
@@ -181,7 +188,7 @@ def set_expiry(
             now=now,
             reason=None if decision.outcome is rules.Outcome.OK else decision.outcome.value,
             details="; ".join(
-                filter(None, (f"{old or 'none'} -> {new_date}", _on_behalf_of(reference)))
+                filter(None, (f"{old or 'none'} -> {new_date}", _on_behalf_of(reference, note)))
             ),
         )
     db.session.flush()

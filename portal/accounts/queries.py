@@ -197,3 +197,9 @@ def latest_disables(user_ids: list[int]) -> dict[int, DisableInfo]:
         for e in events
         if e.subject_id is not None
     }
+
+
+def filtered(org_id: int, f: UserFilters, now: datetime, today: date) -> Select[Any]:
+    """The list's query for these filters, unordered and unpaged (bulk "select all that
+    match", the CSV export)."""
+    return _filtered(org_id, f, now, today)

@@ -33,6 +33,14 @@ HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
 #: The Helpdesk emailed an Administrator their User ID.
 HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
 
+#: An Administrator started a bulk action on the users list (details: the operation's id, the
+#: action and the number of users); each user's own event names the same operation.
+BULK_ACTION_STARTED: Final = "bulk_action_started"
+#: A bulk action finished (details: how many changed, refused, already so, not found).
+BULK_ACTION_FINISHED: Final = "bulk_action_finished"
+#: An Administrator applied a CSV import (details: the import's id and its counts).
+USERS_IMPORTED: Final = "users_imported"
+
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
     EventKind.LOGIN_SUCCEEDED: "Logged in",
@@ -61,6 +69,9 @@ LABELS: Final[dict[str, str]] = {
     PASSWORD_RESET_COMPLETED: "Password reset link used",
     HELPDESK_STATUS_CHANGED: "Helpdesk request status changed",
     HELPDESK_USER_ID_SENT: "User ID sent by the Helpdesk",
+    BULK_ACTION_STARTED: "Bulk action started",
+    BULK_ACTION_FINISHED: "Bulk action finished",
+    USERS_IMPORTED: "Users imported from CSV",
 }
 
 
