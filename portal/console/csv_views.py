@@ -53,7 +53,10 @@ def users_import() -> Response | tuple[str, int] | str:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return render_template("console/users/import.html", error="Choose a CSV file"), 422
-    raw = upload.read(user_import.MAX_BYTES + 1)
+    try:
+        raw = upload.read(user_import.MAX_BYTES + 1)
+    finally:
+        upload.close()  # a large upload is spooled to a temporary file
     try:
         with write_transaction(db.session):
             imp = user_import.create_preview(
