@@ -149,7 +149,10 @@ def test_semicolons_windows_1252_bom_and_uk_dates(client: FlaskClient) -> None:
     org = make_org()
     log_in_admin(client, org)
     day = clock.today() + timedelta(days=30)
-    text = f"user_id;full_name;email;profile;expires_on\r\nzoe.b;Zoë Brontë;zoe@example.com;Claims Handler;{day:%d/%m/%Y}\r\n"
+    text = (
+        "user_id;full_name;email;profile;expires_on\r\n"
+        f"zoe.b;Zoë Brontë;zoe@example.com;Claims Handler;{day:%d/%m/%Y}\r\n"
+    )
     import_id = preview_id(upload(client, text.encode("cp1252")))
     row = user_import.rows(import_id)[0]
     assert (row.outcome, row.full_name, row.profile, row.expires_on) == (
