@@ -280,10 +280,9 @@ def create(
 
 
 def _one(
-    op: BulkOperation, actor: User, item_pk: int, now: datetime, today: date
+    op: BulkOperation, actor: User, user: User | None, now: datetime, today: date
 ) -> tuple[str, str | None, str | None]:
     """One user through the rules: (outcome, reason text, User ID)."""
-    user = management.lock_organisation_user(op.organisation_id, item_pk)
     if user is None:
         return NOT_FOUND, None, None  # another firm's user is not found here (AC-02)
     note = op.label
@@ -296,6 +295,7 @@ def _one(
             today=today,
             locked=True,
             note=note,
+            flush=False,
         )
     else:
         new_date = (
@@ -305,7 +305,7 @@ def _one(
         )
         assert new_date is not None  # the CHECK constraint: set_expiry has a date
         decision = management.set_expiry(
-            actor, user, new_date, now=now, today=today, locked=True, note=note
+            actor, user, new_date, now=now, today=today, locked=True, note=note, flush=False
         )
     if decision.outcome is rules.Outcome.OK:
         return CHANGED, None, user.user_id
@@ -336,10 +336,13 @@ def work(op_id: int, *, job_id: int | None = None) -> BulkOperation:
                 _finish(op, actor, now)
                 return op
             op.status = RUNNING
+            users = management.lock_organisation_users(
+                op.organisation_id, [i.user_pk for i in pending if i.user_pk is not None]
+            )
             for item in pending:
                 assert item.user_pk is not None  # raw text ids are not found from the start
                 item.outcome, item.reason, item.user_label = _one(
-                    op, actor, item.user_pk, now, today
+                    op, actor, users.get(item.user_pk), now, today
                 )
             op.processed = _done_count(op_id)
             if job_id is not None:

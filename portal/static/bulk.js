@@ -7,7 +7,7 @@ document.addEventListener("submit", function (event) {
   if (!form || form.id !== "bulk-form") {
     return;
   }
-  var action = form.querySelector("[name=action]");
+  var action = form.querySelector("[name=action]:checked");
   var confirmed = form.querySelector("[name=confirmed]");
   if (!action || action.value !== "remove_access" || !confirmed) {
     return;
