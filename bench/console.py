@@ -16,7 +16,8 @@ server time of N requests each of:
 * ``POST /console/users/<pk>/enabled`` with ``HX-Request: true`` on a Claims Handler,
   alternating ``enabled=false`` / ``enabled=true``, and the size of the row fragment it answers.
 
-Targets (issue 3): page ≤ 15 ms, toggle ≤ 5 ms, fragment ≤ 2 KB.  Each figure comes with the
+Targets (issue 3): page ≤ 15 ms, toggle ≤ 5 ms, fragment ≤ 2 KB.  Then the bulk action, import
+and export figures of issue 12 (``bench/console_bulk.py``).  Each figure comes with the
 median time its statements took in the database driver ("SQL"): the rest is Python (Flask,
 the ORM, Jinja).  ``--explain`` prints each
 statement a request ran, its time and its query plan (``EXPLAIN QUERY PLAN`` on SQLite,
@@ -425,6 +426,9 @@ def run(
         for label, path in PAGES.items():
             explain(app, label, get(path))
         explain(app, "toggle", toggle)
+    from bench import console_bulk
+
+    console_bulk.report(app, client, built.org_id)
     if django != "off":
         compare_with_django(
             database_url,

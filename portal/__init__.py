@@ -257,6 +257,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth.second_factor import require_second_factor
     from portal.auth.views import require_password_change
     from portal.console import audit as console_audit
+    from portal.console import bulk_views as console_bulk
+    from portal.console import csv_views as console_csv
     from portal.console import dashboard as console_dashboard
     from portal.console import factor_reset as console_factor_reset
     from portal.console import users as console_users
@@ -279,6 +281,8 @@ def register_blueprints(app: Flask) -> None:
         portal_home_views,
         console_dashboard,
         console_users,
+        console_bulk,
+        console_csv,
         console_audit,
         console_factor_reset,
         guides_views,

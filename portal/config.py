@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_TIMEZONE": "Europe/London",
     "PORTAL_SCHEDULER": False,
     "PORTAL_SWEEP_BATCH_SIZE": 20_000,  # users disabled per statement and transaction (sweep)
+    # Background jobs (portal/jobs/queue.py): how often the scheduler claims queued work, and
+    # the sizes above which the Console's bulk actions and imports run as such a job.
+    "PORTAL_JOBS_POLL_SECONDS": 5,
+    "PORTAL_BULK_BACKGROUND_OVER": 1_000,  # users in one bulk action
+    "PORTAL_IMPORT_BACKGROUND_OVER": 200,  # new users in one import (a password hash each)
     # The public https:// address emailed links are built from: required in production
     # (docs/rules.md §8); unset, development and tests use http://127.0.0.1:5000.
     "PORTAL_BASE_URL": None,

@@ -578,6 +578,9 @@ def for_text(text: str) -> Message | None:
 # --- refusal texts (docs/rules.md R3, R4, R6) ------------------------------------------------
 
 EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
+
+#: R4's question, in exactly these words (the Enabled box, its no-JavaScript page, bulk removal).
+REMOVE_ACCESS_QUESTION = "Are you sure you want to remove this User’s access?"
 FUTURE_DATE = "The new expiry date must be after today"
 USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 

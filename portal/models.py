@@ -8,9 +8,14 @@ from portal.accounts.models import User
 from portal.accounts.tokens import PasswordResetToken
 from portal.audit.erasure import AuditErasurePermit
 from portal.audit.models import AuditEvent
+from portal.console.bulk import BulkItem
+from portal.console.bulk import BulkOperation
+from portal.console.user_import import ImportRow
+from portal.console.user_import import UserImport
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
+from portal.jobs.queue import BackgroundJob
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
@@ -23,8 +28,12 @@ from portal.second_factor.passkeys import PasskeyChallenge
 __all__ = [
     "AuditErasurePermit",
     "AuditEvent",
+    "BackgroundJob",
+    "BulkItem",
+    "BulkOperation",
     "EmailProofCode",
     "HelpdeskRequest",
+    "ImportRow",
     "JobRun",
     "LockoutAlert",
     "LockoutAlertWindow",
@@ -40,4 +49,5 @@ __all__ = [
     "SecondFactorReset",
     "Subscriber",
     "User",
+    "UserImport",
 ]

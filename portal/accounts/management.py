@@ -69,6 +69,26 @@ def lock_organisation_user(org_id: int, pk: int) -> User | None:
     )
 
 
+def lock_organisation_users(org_id: int, pks: list[int]) -> dict[int, User]:
+    """The users ``pks`` of organisation ``org_id`` (others are left out), their rows locked
+    for this write, in one statement (a bulk action's chunk; :func:`lock_organisation_user`
+    for many)."""
+    if not pks:
+        return {}
+    if db.session.get_bind().dialect.name != "sqlite":
+        db.session.execute(
+            select(Organisation.id).where(Organisation.id == org_id).with_for_update(key_share=True)
+        )
+    found = db.session.scalars(
+        select(User)
+        .where(User.id.in_(pks), User.organisation_id == org_id)
+        .order_by(User.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return {user.id: user for user in found}
+
+
 def is_last_admin_with_access(user: User, *, now: datetime, today: date) -> bool:
     """Would removing ``user``'s access leave its organisation without an Administrator with
     access?  "With access" as the rules say at ``now`` (``states``): an Administrator whose
@@ -101,9 +121,11 @@ def _record(
         record(ev.kind, actor=actor, subject=user, now=now, reason=reason, details=details)
 
 
-def _on_behalf_of(reference: str | None) -> str | None:
-    """The audit details naming the helpdesk request an action was taken for, if any."""
-    return f"helpdesk request {reference}" if reference else None
+def _on_behalf_of(reference: str | None, note: str | None = None) -> str | None:
+    """The audit details naming the helpdesk request an action was taken for, if any, and
+    the caller's ``note`` (a bulk operation's id)."""
+    parts = (f"helpdesk request {reference}" if reference else None, note)
+    return "; ".join(p for p in parts if p) or None
 
 
 def set_enabled(
@@ -115,10 +137,13 @@ def set_enabled(
     today: date,
     locked: bool = False,
     reference: str | None = None,
+    note: str | None = None,
+    flush: bool = True,
 ) -> rules.Decision:
     """Set (never flip) Enabled: R6 when checking, R4 (and R5 step 3) when unchecking.
 
-    ``actor`` None is the break-glass CLI (there is no "self" and no last-Administrator rule
+    ``flush`` as for :func:`set_expiry`.  ``actor`` None is the break-glass CLI (there is no
+    "self" and no last-Administrator rule
     for it: it exists to recover an organisation that locked itself out).  ``locked``: the
     caller already holds the row (:func:`lock_organisation_user`).  ``reference`` (a
     helpdesk request reference, e.g. ``HD-000123``) is recorded with the audit events.
@@ -138,8 +163,9 @@ def set_enabled(
         )
     if decision.outcome is rules.Outcome.OK:
         user.apply(decision.state)
-    _record(decision, actor, user, now, _on_behalf_of(reference))
-    db.session.flush()
+    _record(decision, actor, user, now, _on_behalf_of(reference, note))
+    if flush:
+        db.session.flush()
     return decision
 
 
@@ -166,9 +192,16 @@ def set_expiry(
     now: datetime,
     today: date,
     reference: str | None = None,
+    locked: bool = False,
+    note: str | None = None,
+    flush: bool = True,
 ) -> rules.Decision:
-    """Change the expiry date (a past date is refused); ``reference`` as for set_enabled."""
-    user = lock_row(user)
+    """Change the expiry date (a past date is refused); ``reference``, ``locked`` and
+    ``note`` as for set_enabled.  ``flush`` False: the caller flushes (a bulk action flushes
+    a chunk of users at once; the session's autoflush still runs before any query, so a rule
+    that counts, such as the last Administrator, sees every change before it)."""
+    if not locked:
+        user = lock_row(user)
     old = user.expires_on
     decision = rules.set_expiry(user.to_state(), new_date, today=today)
     if decision.outcome is rules.Outcome.OK:
@@ -181,10 +214,11 @@ def set_expiry(
             now=now,
             reason=None if decision.outcome is rules.Outcome.OK else decision.outcome.value,
             details="; ".join(
-                filter(None, (f"{old or 'none'} -> {new_date}", _on_behalf_of(reference)))
+                filter(None, (f"{old or 'none'} -> {new_date}", _on_behalf_of(reference, note)))
             ),
         )
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return decision
 
 

@@ -500,3 +500,8 @@ def organisation_administrators(organisation_id: int, *, now: datetime, today: d
             .order_by(User.full_name)
         )
     )
+
+
+def check_user_id(user_id: str) -> None:
+    """AccountError unless ``user_id`` has the shape of a User ID (the CSV import's preview)."""
+    _check_user_id(user_id)

@@ -55,6 +55,14 @@ RECOVERY_CODE_USED: Final = "recovery_code_used"
 #: R10: a code was emailed to prove the stored address before the first factor.
 EMAIL_PROOF_SENT: Final = "second_factor_email_code_sent"
 
+#: An Administrator started a bulk action on the users list (details: the operation's id, the
+#: action and the number of users); each user's own event names the same operation.
+BULK_ACTION_STARTED: Final = "bulk_action_started"
+#: A bulk action finished (details: how many changed, refused, already so, not found).
+BULK_ACTION_FINISHED: Final = "bulk_action_finished"
+#: An Administrator applied a CSV import (details: the import's id and its counts).
+USERS_IMPORTED: Final = "users_imported"
+
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
     EventKind.LOGIN_SUCCEEDED: "Logged in",
@@ -95,6 +103,9 @@ LABELS: Final[dict[str, str]] = {
     SECOND_FACTOR_RESET_REQUESTED: "Second factor reset asked for (two-person)",
     SECOND_FACTOR_RESET_APPROVED: "Second factor reset approved (two-person)",
     SECOND_FACTOR_RESET_CANCELLED: "Second factor reset request cancelled",
+    BULK_ACTION_STARTED: "Bulk action started",
+    BULK_ACTION_FINISHED: "Bulk action finished",
+    USERS_IMPORTED: "Users imported from CSV",
 }
 
 

@@ -61,6 +61,7 @@ from portal.extensions import db
 from portal.helpdesk import page_views
 from portal.jobs import lease
 from portal.jobs import nightly
+from portal.jobs import queue
 from portal.jobs.runs import FAILED
 from portal.jobs.runs import OK
 from portal.jobs.runs import RUNNING
@@ -83,6 +84,7 @@ MAIL_JOB_ID = "mail-retry"
 LOCKOUT_ALERTS_JOB_ID = "lockout-alerts"
 #: How often the Administrators' lockout emails that waited for their window are sent.
 LOCKOUT_ALERTS_EVERY = timedelta(minutes=1)
+BACKGROUND_JOBS_ID = "background-jobs"
 
 
 # --- nights and claims ---------------------------------------------------------------------
@@ -429,6 +431,16 @@ def configure(
         args=[app],
         id=LOCKOUT_ALERTS_JOB_ID,
         name="lockout emails that waited for an Administrator's window",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        queue.run_queued_in_app,
+        IntervalTrigger(seconds=max(1, int(app.config["PORTAL_JOBS_POLL_SECONDS"])), timezone=tz),
+        args=[app],
+        id=BACKGROUND_JOBS_ID,
+        name="background jobs (bulk actions, imports) queued in the database",
         coalesce=True,
         max_instances=1,
         replace_existing=True,
