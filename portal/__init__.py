@@ -242,11 +242,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth.views import require_password_change
     from portal.console import audit as console_audit
     from portal.console import dashboard as console_dashboard
+    from portal.console import reviews as console_reviews
     from portal.console import users as console_users
     from portal.guides import views as guides_views
     from portal.helpdesk import public as helpdesk_public
     from portal.helpdesk import queue as helpdesk_queue
     from portal.newsletter import views as newsletter_views
+    from portal.operator import at_risk as operator_at_risk
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
     from portal.portal_home import views as portal_home_views
@@ -258,11 +260,13 @@ def register_blueprints(app: Flask) -> None:
         console_dashboard,
         console_users,
         console_audit,
+        console_reviews,
         guides_views,
         helpdesk_public,
         helpdesk_queue,
         operator_views,
         operator_user_actions,
+        operator_at_risk,
         newsletter_views,
         cookies,
     )

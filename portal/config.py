@@ -97,6 +97,8 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_SCREENSHOT_STORAGE_MB": 5000,  # all stored screenshots together
     # --- accounts
     "PORTAL_DEFAULT_EXPIRY_DAYS": 365,
+    # --- access reviews: the next one is due this many days after the last (docs/rules.md §4)
+    "PORTAL_ACCESS_REVIEW_DAYS": 90,
     # --- audit events older than this are deleted by the nightly job (6 years)
     "PORTAL_AUDIT_RETENTION_DAYS": 2190,
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices

@@ -14,8 +14,12 @@ from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.reviews.models import AccessReview
+from portal.reviews.models import AccessReviewItem
 
 __all__ = [
+    "AccessReview",
+    "AccessReviewItem",
     "AuditErasurePermit",
     "AuditEvent",
     "HelpdeskRequest",

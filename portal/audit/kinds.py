@@ -33,6 +33,13 @@ HELPDESK_STATUS_CHANGED: Final = "helpdesk_status_changed"
 #: The Helpdesk emailed an Administrator their User ID.
 HELPDESK_USER_ID_SENT: Final = "helpdesk_user_id_sent"
 
+#: An Administrator started an access review (details: its number, scope and size).
+ACCESS_REVIEW_STARTED: Final = "access_review_started"
+#: A decision in an access review about one user (reason: ``keep`` or ``remove``).
+ACCESS_REVIEW_DECISION: Final = "access_review_decision"
+#: An Administrator finished an access review and signed it off.
+ACCESS_REVIEW_SIGNED_OFF: Final = "access_review_signed_off"
+
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
     EventKind.LOGIN_SUCCEEDED: "Logged in",
@@ -61,6 +68,9 @@ LABELS: Final[dict[str, str]] = {
     PASSWORD_RESET_COMPLETED: "Password reset link used",
     HELPDESK_STATUS_CHANGED: "Helpdesk request status changed",
     HELPDESK_USER_ID_SENT: "User ID sent by the Helpdesk",
+    ACCESS_REVIEW_STARTED: "Access review started",
+    ACCESS_REVIEW_DECISION: "Access review decision",
+    ACCESS_REVIEW_SIGNED_OFF: "Access review signed off",
 }
 
 
