@@ -455,6 +455,9 @@ CONSOLE_REFUSALS: dict[rules.Outcome, str] = {
     rules.Outcome.REFUSED_PAST_DATE: f"{EXPIRY_NOT_AFTER_TODAY}.",
 }
 
+#: R4's question, in exactly these words, before access is removed (the users list, reviews).
+CONFIRM_REMOVE_ACCESS = "Are you sure you want to remove this User’s access?"
+
 #: Changing a user's profile away from Administrator (``management.update_details``).
 PROFILE_REFUSALS: dict[rules.Outcome, str] = {
     rules.Outcome.REFUSED_SELF: "You cannot remove your own Administrator profile",

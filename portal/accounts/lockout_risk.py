@@ -105,7 +105,7 @@ def at_risk(
     with_access = states.administrator_with_access(now, today)
     ending = ending_within(now, today)
     admins = func.count(User.id)
-    lasting = func.coalesce(func.sum(case((ending, 0), else_=1)), 0)
+    lasting = func.coalesce(func.sum(case((User.id.is_(None), 0), (ending, 0), else_=1)), 0)
     query = (
         select(Organisation.id, Organisation.name, admins, lasting)
         .select_from(Organisation)

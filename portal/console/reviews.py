@@ -11,6 +11,7 @@ refusals are those of the users list.  Everything works without JavaScript.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort
@@ -25,11 +26,12 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import htmx
+from portal import messages
 from portal import paging
 from portal.accounts import queries
 from portal.console import bp
 from portal.console.decorators import admin_required
-from portal.console.users import CONFIRM_REMOVE
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.redirects import local_path
@@ -116,17 +118,32 @@ def _show_and_page(source: Any) -> tuple[str, int]:
     return show, page
 
 
+@dataclass(frozen=True)
+class ItemsListing:
+    """The review page's query string, as the ``pager`` macro asks for it."""
+
+    pk: int
+    show: str
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {"pk": self.pk, "show": self.show, **changes}
+        return {k: v for k, v in values.items() if v not in ("all", 1, None)}
+
+
 @bp.get("/reviews/<int:pk>")
 @admin_required
-def review(pk: int) -> str:
+def review(pk: int) -> Response:
     review = _review_or_404(pk)
     show, page = _show_and_page(request.args)
     items, pages = service.items_page(review.id, show, page)
-    return render_template(
+    return htmx.page_or_fragment(
+        "review-items",
+        "console/reviews/_items.html",
         "console/reviews/show.html",
         review=review,
         items=items,
         show=show,
+        listing=ItemsListing(review.id, show),
         page=min(page, pages),
         pages=pages,
         progress=service.progress(review.id),
@@ -181,7 +198,7 @@ def review_decide(pk: int) -> Response | str:
             "console/reviews/confirm_remove.html",
             review=review,
             items=items,
-            question=CONFIRM_REMOVE,
+            question=messages.CONFIRM_REMOVE_ACCESS,
             back=back,
         )
     with write_transaction(db.session):

@@ -38,7 +38,7 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.redirects import local_path
 
-CONFIRM_REMOVE = "Are you sure you want to remove this User’s access?"
+CONFIRM_REMOVE = messages.CONFIRM_REMOVE_ACCESS
 USERS_CHANGED = "users-changed"
 
 DONE = {

@@ -25,6 +25,7 @@ from sqlalchemy import update
 
 from portal import clock
 from portal import messages
+from portal import paging
 from portal.accounts import management
 from portal.accounts import queries
 from portal.accounts import rules
@@ -322,12 +323,12 @@ def items_page(
     elif show in (Decision.KEEP.value, Decision.REMOVE.value):
         query = query.where(AccessReviewItem.decision == show)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // per_page))
+    pages = paging.page_count(total, per_page)
     page = min(max(page, 1), pages)
     rows = db.session.scalars(
         query.order_by(AccessReviewItem.user_id_key, AccessReviewItem.id)
         .limit(per_page)
-        .offset((page - 1) * per_page)
+        .offset(paging.offset(page, per_page))
     )
     return list(rows), pages
 
