@@ -126,8 +126,9 @@ class ItemsListing:
     show: str
 
     def args(self, **changes: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {"pk": self.pk, "show": self.show, **changes}
-        return {k: v for k, v in values.items() if v not in ("all", 1, None)}
+        values: dict[str, Any] = {"show": self.show, **changes}
+        kept = {k: v for k, v in values.items() if v not in ("all", 1, None)}
+        return {"pk": self.pk, **kept}
 
 
 @bp.get("/reviews/<int:pk>")
