@@ -11,8 +11,10 @@ import re
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -27,6 +29,8 @@ from portal.reviews import service
 from portal.reviews.models import AccessReview
 from portal.reviews.models import AccessReviewItem
 from tests.console.users_helpers import CONFIRM
+from tests.console.users_helpers import HOSTILE
+from tests.console.users_helpers import add_users
 from tests.console.users_helpers import log_in_admin
 from tests.factories import lock_out
 from tests.factories import login
@@ -318,3 +322,48 @@ def test_the_review_period_is_a_setting(client: FlaskClient) -> None:
         login(client, admin.user_id, door="console")
         page = client.get("/console/").get_data(as_text=True)
         assert "1 April 2026" in page  # 2 March + 30 days
+
+
+def test_the_review_pages_its_users_and_escapes_their_names(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org, "p.admin")
+    hostile = make_user(org, user_id="p.hostile")
+    with write_transaction(db.session):
+        db.session.get(User, hostile.id).full_name = HOSTILE  # type: ignore[union-attr]
+    add_users(org, 55, "p.h")
+    review_id = start_review(client)
+    first = client.get(f"/console/reviews/{review_id}").get_data(as_text=True)
+    assert f'href="/console/reviews/{review_id}?page=2"' in first
+    second = client.get(
+        f"/console/reviews/{review_id}?page=2",
+        headers={"HX-Request": "true", "HX-Target": "review-items"},
+    )
+    body = second.get_data(as_text=True)
+    assert body.startswith('<div id="review-items">') or '<div id="review-items">' in body[:400]
+    assert "<html" not in body
+    assert "p.hostile" in body  # "p.h0.." sort before "p.hostile"
+    assert HOSTILE not in body
+    assert "&lt;img src=x" in body
+    assert "HX-Request" in second.headers["Vary"]
+    undecided = client.get(f"/console/reviews/{review_id}?show=undecided&page=2")
+    assert f'rel="prev" href="/console/reviews/{review_id}?show=undecided"' in undecided.get_data(
+        as_text=True
+    )
+
+
+def test_erasing_a_firm_erases_its_reviews(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    org = make_org("Leaving With Reviews")
+    log_in_admin(client, org, "lw.admin")
+    make_user(org, user_id="lw.handler")
+    review_id = start_review(client)
+    runner = app.test_cli_runner()
+    export = tmp_path / "leaving.zip"
+    assert runner.invoke(args=["portal", "org", "export", org.name, str(export)]).exit_code == 0
+    result = runner.invoke(
+        args=["portal", "org", "delete", org.name, "--export", str(export)],
+        input=f"{org.name}\n",
+    )
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    assert db.session.get(AccessReview, review_id) is None
+    assert items_by_user_id(review_id) == {}
