@@ -189,12 +189,17 @@ def decide(
     when it is the last one with access."""
     result = DecisionResult()
     wanted = list(dict.fromkeys(item_ids))[:MAX_ITEMS_PER_DECISION]
+    # The review's row first (a sign-off waits for this decision, or this decision sees it),
+    # then its items, in User ID order (two decisions never wait for each other crosswise).
+    db.session.execute(
+        select(AccessReview.id).where(AccessReview.id == review.id).with_for_update(key_share=True)
+    )
+    db.session.refresh(review)
+    items = items_of(review.id, wanted, lock=True)
     if review.finished:
-        items = items_of(review.id, wanted)
         result.refused = [(item, FINISHED) for item in items]
         result.not_found = len(wanted) - len(items)
         return result
-    items = items_of(review.id, wanted)
     result.not_found = len(wanted) - len(items)
     for item in items:
         if item.decision == decision.value:
@@ -236,16 +241,19 @@ def decide(
     return result
 
 
-def items_of(review_id: int, ids: list[int]) -> list[AccessReviewItem]:
+def items_of(review_id: int, ids: list[int], *, lock: bool = False) -> list[AccessReviewItem]:
+    """The items ``ids`` of the review, by User ID (others are left out); ``lock``: their rows
+    locked for this write (PostgreSQL; SQLite's write transaction is IMMEDIATE already)."""
     if not ids:
         return []
-    return list(
-        db.session.scalars(
-            select(AccessReviewItem)
-            .where(AccessReviewItem.review_id == review_id, AccessReviewItem.id.in_(ids))
-            .order_by(AccessReviewItem.user_id_key)
-        )
+    query = (
+        select(AccessReviewItem)
+        .where(AccessReviewItem.review_id == review_id, AccessReviewItem.id.in_(ids))
+        .order_by(AccessReviewItem.user_id_key, AccessReviewItem.id)
     )
+    if lock:
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return list(db.session.scalars(query))
 
 
 @dataclass(frozen=True)
