@@ -261,6 +261,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.console import csv_views as console_csv
     from portal.console import dashboard as console_dashboard
     from portal.console import factor_reset as console_factor_reset
+    from portal.console import reviews as console_reviews
     from portal.console import users as console_users
     from portal.guides import views as guides_views
     from portal.helpdesk import public as helpdesk_public
@@ -269,6 +270,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.helpdesk import report_views as helpdesk_report
     from portal.helpdesk import status_page as helpdesk_status_page
     from portal.newsletter import views as newsletter_views
+    from portal.operator import at_risk as operator_at_risk
     from portal.operator import factor_resets as operator_factor_resets
     from portal.operator import user_actions as operator_user_actions
     from portal.operator import views as operator_views
@@ -285,6 +287,7 @@ def register_blueprints(app: Flask) -> None:
         console_csv,
         console_audit,
         console_factor_reset,
+        console_reviews,
         guides_views,
         helpdesk_public,
         helpdesk_queue,
@@ -294,6 +297,7 @@ def register_blueprints(app: Flask) -> None:
         operator_views,
         operator_user_actions,
         operator_factor_resets,
+        operator_at_risk,
         newsletter_views,
         cookies,
     )

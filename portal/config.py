@@ -107,6 +107,8 @@ DEFAULTS: dict[str, Any] = {
     # --- second factor (docs/rules.md R10): comma-separated profiles that must use one.  None:
     # "administrator,helpdesk,portal_team" in production, empty in development and tests.
     "PORTAL_MFA_REQUIRED": None,
+    # --- access reviews: the next one is due this many days after the last (docs/rules.md §4)
+    "PORTAL_ACCESS_REVIEW_DAYS": 90,
     # --- audit events older than this are deleted by the nightly job (6 years)
     "PORTAL_AUDIT_RETENTION_DAYS": 2190,
     # --- site pages: newsletter sign-up (double opt-in) and cookie choices

@@ -579,7 +579,8 @@ def for_text(text: str) -> Message | None:
 
 EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
 
-#: R4's question, in exactly these words (the Enabled box, its no-JavaScript page, bulk removal).
+#: R4's question, in exactly these words (the Enabled box, its no-JavaScript page, bulk
+#: removal, access reviews).
 REMOVE_ACCESS_QUESTION = "Are you sure you want to remove this User’s access?"
 FUTURE_DATE = "The new expiry date must be after today"
 USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"

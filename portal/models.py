@@ -19,6 +19,8 @@ from portal.jobs.queue import BackgroundJob
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.reviews.models import AccessReview
+from portal.reviews.models import AccessReviewItem
 from portal.second_factor.models import EmailProofCode
 from portal.second_factor.models import RecoveryCode
 from portal.second_factor.models import SecondFactor
@@ -26,6 +28,8 @@ from portal.second_factor.models import SecondFactorReset
 from portal.second_factor.passkeys import PasskeyChallenge
 
 __all__ = [
+    "AccessReview",
+    "AccessReviewItem",
     "AuditErasurePermit",
     "AuditEvent",
     "BackgroundJob",

@@ -22,17 +22,21 @@ from sqlalchemy import select
 from portal import emails
 from portal import links
 from portal import mail_queue
+from portal.accounts import lockout_risk
 from portal.accounts import states
 from portal.accounts.models import Organisation
 from portal.accounts.models import User
 from portal.accounts.rules import Access
+from portal.config import DEFAULTS
 from portal.extensions import db
+from portal.reviews import service as review_service
 
 DIGEST_PURPOSE = "expiry.digest"
 #: The digest lists the users whose expiry date falls within this many days after today.
 DIGEST_DAYS = 14
 #: A digest names at most this many users (then says how many more the Console shows).
 DIGEST_MAX_LINES = 500
+DEFAULT_REVIEW_DAYS: int = DEFAULTS["PORTAL_ACCESS_REVIEW_DAYS"]
 
 
 def _administrators(
@@ -77,7 +81,21 @@ def _expiring(today: date) -> Iterator[tuple[int, str, str, str, date]]:
         yield org_id, org_name, user_id, full_name, expires_on
 
 
-def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, today: date) -> str:
+#: An overdue access review is repeated in a digest of its own on the day it falls due and
+#: every this many days after (a digest sent for expiring users always carries it).
+REVIEW_REMINDER_EVERY_DAYS = 7
+
+
+def _digest_body(
+    name: str,
+    users: list[tuple[str, str, date]],
+    total: int,
+    today: date,
+    *,
+    risk: lockout_risk.OrganisationRisk | None,
+    admins_ending: list[lockout_risk.AdministratorEnding],
+    review_due_on: date | None,
+) -> str:
     return emails.render(
         "expiry_digest.txt",
         name=name,
@@ -86,17 +104,32 @@ def _digest_body(name: str, users: list[tuple[str, str, date]], total: int, toda
         today=today,
         more=max(0, total - len(users)),
         users_link=links.absolute_url("/console/users?sort=expiry"),
+        risk=risk,
+        admins_ending=[a for a in admins_ending if a.ends_on is not None],
+        horizon_days=lockout_risk.HORIZON_DAYS,
+        create_admin_link=links.absolute_url("/console/users/new?profile=administrator"),
+        user_link=lambda pk: links.absolute_url(f"/console/users/{pk}#expiry"),
+        review_due_on=review_due_on,
+        review_link=links.absolute_url("/console/reviews/new"),
     )
 
 
-def queue_expiry_digests(*, now: datetime, today: date) -> dict[str, int]:
+def _review_reminder_today(due_on: date, today: date) -> bool:
+    """A digest of its own for an overdue review: on the due day, then once a week."""
+    return due_on <= today and (today - due_on).days % REVIEW_REMINDER_EVERY_DAYS == 0
+
+
+def queue_expiry_digests(
+    *, now: datetime, today: date, review_days: int = DEFAULT_REVIEW_DAYS
+) -> dict[str, int]:
     """Inside the caller's write transaction: one digest per Administrator with access of each
-    organisation that has users expiring within DIGEST_DAYS (no email when there are none)."""
+    organisation that has users expiring within DIGEST_DAYS, or whose Administrators all lose
+    access within ``lockout_risk.HORIZON_DAYS`` (docs/rules.md §4), or whose access review fell
+    due today (or a multiple of REVIEW_REMINDER_EVERY_DAYS days ago).  Each digest also warns
+    when the organisation is at risk of lockout and reminds when its access review is due.
+    Nothing to say: no email."""
     organisations = mails = 0
-    expiring_orgs = (
-        select(User.organisation_id).where(_expiring_condition(today)).distinct().scalar_subquery()
-    )
-    administrators = _administrators(expiring_orgs, now=now, today=today)
+    expiring: dict[int, tuple[str, list[tuple[str, str, date]], int]] = {}
     for (org_id, name), rows in groupby(_expiring(today), key=lambda r: (r[0], r[1])):
         users: list[tuple[str, str, date]] = []
         total = 0
@@ -104,11 +137,50 @@ def queue_expiry_digests(*, now: datetime, today: date) -> dict[str, int]:
             total += 1
             if len(users) < DIGEST_MAX_LINES:
                 users.append((user_id, full_name, expires_on))
+        expiring[org_id] = (name, users, total)
+    risks = {r.organisation_id: r for r in lockout_risk.at_risk(now=now, today=today)}
+    due = review_service.due_dates(days=review_days)
+    names = {org_id: r.name for org_id, r in risks.items()}
+    names.update({org_id: entry[0] for org_id, entry in expiring.items()})
+    wanted = set(expiring)
+    wanted |= {org_id for org_id, r in risks.items() if r.ending}
+    wanted |= {org_id for org_id, on in due.items() if _review_reminder_today(on, today)}
+    missing = wanted - set(names)
+    if missing:
+        names.update(
+            db.session.execute(
+                select(Organisation.id, Organisation.name).where(Organisation.id.in_(missing))
+            ).tuples()
+        )
+    administrators = _administrators(sorted(wanted), now=now, today=today)
+    for org_id in sorted(wanted, key=lambda o: names[o].casefold()):
         admins = administrators.get(org_id, [])
         if not admins:
             continue
-        subject = f"Claims Portal: {total} user{'s' if total != 1 else ''} of {name} expire soon"
-        body = _digest_body(name, users, total, today)
+        name = names[org_id]
+        _name, users, total = expiring.get(org_id, (name, [], 0))
+        risk = risks.get(org_id)
+        due_on = due.get(org_id)
+        review_due_on = due_on if due_on is not None and due_on <= today else None
+        if total:
+            subject = (
+                f"Claims Portal: {total} user{'s' if total != 1 else ''} of {name} expire soon"
+            )
+        elif risk is not None and risk.ending:
+            subject = f"Claims Portal: every Administrator of {name} loses access soon"
+        else:
+            subject = f"Claims Portal: an access review of {name} is due"
+        body = _digest_body(
+            name,
+            users,
+            total,
+            today,
+            risk=risk,
+            admins_ending=(
+                lockout_risk.administrators_ending(org_id, now=now, today=today) if risk else []
+            ),
+            review_due_on=review_due_on,
+        )
         for _pk, email in admins:
             mail_queue.enqueue(email, subject[:200], body, purpose=DIGEST_PURPOSE)
             mails += 1

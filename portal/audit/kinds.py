@@ -63,6 +63,13 @@ BULK_ACTION_FINISHED: Final = "bulk_action_finished"
 #: An Administrator applied a CSV import (details: the import's id and its counts).
 USERS_IMPORTED: Final = "users_imported"
 
+#: An Administrator started an access review (details: its number, scope and size).
+ACCESS_REVIEW_STARTED: Final = "access_review_started"
+#: A decision in an access review about one user (reason: ``keep`` or ``remove``).
+ACCESS_REVIEW_DECISION: Final = "access_review_decision"
+#: An Administrator finished an access review and signed it off.
+ACCESS_REVIEW_SIGNED_OFF: Final = "access_review_signed_off"
+
 #: Every kind the code records, and what the audit log calls it.
 LABELS: Final[dict[str, str]] = {
     EventKind.LOGIN_SUCCEEDED: "Logged in",
@@ -106,6 +113,9 @@ LABELS: Final[dict[str, str]] = {
     BULK_ACTION_STARTED: "Bulk action started",
     BULK_ACTION_FINISHED: "Bulk action finished",
     USERS_IMPORTED: "Users imported from CSV",
+    ACCESS_REVIEW_STARTED: "Access review started",
+    ACCESS_REVIEW_DECISION: "Access review decision",
+    ACCESS_REVIEW_SIGNED_OFF: "Access review signed off",
 }
 
 

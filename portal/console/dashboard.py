@@ -21,6 +21,7 @@ from portal import clock
 from portal.accounts import counts
 from portal.console import bp
 from portal.console.decorators import admin_required
+from portal.console.reviews_dashboard import dashboard_context
 
 #: The users list (``users.py``) takes exactly the query parameters the links here carry.
 USERS_ENDPOINT = "console.users"
@@ -54,6 +55,7 @@ def home() -> str:
         expiring=counts.next_expiring(org_id, today=clock.local_date(now)),
         dormant=counts.longest_dormant(org_id, now=now),
         **_counts_context(now),
+        **dashboard_context(current_user.organisation, now=now),
     )
 
 

@@ -131,6 +131,8 @@ def user_create() -> Response | str:
     if request.method == "GET":
         days = current_app.config["PORTAL_DEFAULT_EXPIRY_DAYS"]
         form.expires_on.data = clock.today() + timedelta(days=days)
+        if request.args.get("profile") == "administrator":  # the lockout warning's fix
+            form.profile.data = "administrator"
     valid = form.validate_new(clock.today(), user_id_taken=service.user_id_taken)
     if valid:
         try:

@@ -195,7 +195,8 @@ def _step_purge_tokens(now: datetime, _today: date) -> dict[str, int]:
 
 
 def _step_expiry_digests(now: datetime, today: date) -> dict[str, int]:
-    return notices.queue_expiry_digests(now=now, today=today)
+    days = int(current_app.config["PORTAL_ACCESS_REVIEW_DAYS"])
+    return notices.queue_expiry_digests(now=now, today=today, review_days=days)
 
 
 def _step_send_mail(_now: datetime, _today: date) -> dict[str, int]:

@@ -23,6 +23,8 @@ from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import RequestEvent
 from portal.helpdesk.models import Screenshot
 from portal.offboarding import scope
+from portal.reviews.models import AccessReview
+from portal.reviews.models import AccessReviewItem
 
 
 def erase(
@@ -53,6 +55,12 @@ def erase(
     )
     with erasure.permit(session, erasure.ORG_DELETE):
         run("audit_events", delete(AuditEvent).where(scope.audit_condition(org)))
+    reviews = select(AccessReview.id).where(AccessReview.organisation_id == org.id)
+    run(
+        "access_review_items",
+        delete(AccessReviewItem).where(AccessReviewItem.review_id.in_(reviews.scalar_subquery())),
+    )
+    run("access_reviews", delete(AccessReview).where(AccessReview.organisation_id == org.id))
     run("users", delete(User).where(User.organisation_id == org.id))
     name, org_id = org.name, org.id
     run("organisations", delete(Organisation).where(Organisation.id == org_id))

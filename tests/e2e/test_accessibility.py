@@ -31,12 +31,14 @@ from flask import Flask
 from portal import clock
 from portal import mail_queue
 from portal.accounts.models import Profile
+from portal.accounts.queries import UserFilters
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.guides import pages
 from portal.helpdesk.models import RequestKind
 from portal.newsletter import service as newsletter
 from portal.newsletter.models import Subscriber
+from portal.reviews import service as reviews
 from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
@@ -74,6 +76,7 @@ class World:
     users: dict[str, str]  # kind → User ID
     confirm_token: str
     unsubscribe_token: str
+    review_pk: int  # an access review in progress
 
 
 #: endpoint → the URLs to visit for it, built from real values.
@@ -82,6 +85,8 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
         f"/console/users/{w.handler_pk}",
         f"/console/users/{w.admin_pk}",
     ],
+    "console.review": lambda w: [f"/console/reviews/{w.review_pk}"],
+    "console.review_print": lambda w: [f"/console/reviews/{w.review_pk}/print"],
     "guides.page": lambda w: [f"/guides/{p.slug}" for p in pages.all_pages()],
     "helpdesk_queue.request_page": lambda w: [f"/helpdesk/requests/{pk}" for pk in w.request_pks],
     "operator.organisation_page": lambda w: [f"/operator/organisations/{w.org_pk}"],
@@ -103,6 +108,7 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
 NOT_PAGES: dict[str, str] = {
     "static": "static files",
     "console.audit_csv": "a CSV download",
+    "console.review_csv": "a CSV download",
     "newsletter.subscribers_csv": "a CSV download",
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
     "helpdesk_queue.screenshot": "an image download (checked inside the request page)",
@@ -197,6 +203,8 @@ def world(e2e_app: Flask) -> World:
                 )
                 queued.status, queued.attempts = status, attempts
                 queued.last_attempt_at, queued.last_error = clock.now(), "SMTP refused"
+        with write_transaction(db.session):
+            review, _ = reviews.start(admin, UserFilters(), now=clock.now(), today=clock.today())
         subscriber = db.session.query(Subscriber).filter_by(email_key=email).one()
         unsubscribe = newsletter.make_unsubscribe_token(
             SERVER_ENV["PORTAL_SECRET_KEY"], subscriber.id, email
@@ -217,6 +225,7 @@ def world(e2e_app: Flask) -> World:
             },
             confirm_token=token,
             unsubscribe_token=unsubscribe,
+            review_pk=review.id,
         )
         db.session.rollback()
         db.session.remove()
