@@ -440,6 +440,8 @@ def for_text(text: str) -> Message | None:
 # --- refusal texts (docs/rules.md R3, R4, R6) ------------------------------------------------
 
 EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
+#: The Console's own confirmations (``{date}`` as portal/display.py shows it).
+EXPIRY_SAVED = "Expiry date saved: access ends on {date}."
 FUTURE_DATE = "The new expiry date must be after today"
 USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 

@@ -21,6 +21,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import display
 from portal import htmx
 from portal import messages
 from portal.accounts import management
@@ -38,6 +39,8 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.redirects import local_path
 
+#: How many of a user's audit events its page shows.
+TRAIL_LIMIT = 100
 CONFIRM_REMOVE = "Are you sure you want to remove this User’s access?"
 USERS_CHANGED = "users-changed"
 
@@ -107,6 +110,9 @@ def user_set_enabled(pk: int) -> Response:
         }
     else:
         disabled_by = queries.latest_disables([user.id])
+    next_page = request.form.get("next") or url_for("console.users")
+    on_user_page = next_page == url_for("console.user_page", pk=user.id)
+    trail = queries.audit_trail(user.id, limit=TRAIL_LIMIT) if on_user_page else None
     response = make_response(
         render_template(
             "console/users/_row_response.html",
@@ -115,7 +121,8 @@ def user_set_enabled(pk: int) -> Response:
             error=refusal,
             announcement=notice,
             confirm_remove=CONFIRM_REMOVE,
-            next=request.form.get("next") or url_for("console.users"),
+            next=next_page,
+            trail=trail,
         ),
         422 if refusal else 200,
     )
@@ -169,7 +176,7 @@ def user_page(pk: int) -> str:
 def _render_user_page(
     user: User, details: UserDetailsForm, expiry: UserExpiryForm, status: int = 200
 ) -> str:
-    trail = queries.audit_trail(user.id, limit=100)
+    trail = queries.audit_trail(user.id, limit=TRAIL_LIMIT)
     disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
     return render_template(
         "console/users/show.html",
@@ -232,15 +239,27 @@ def user_set_expiry(pk: int) -> Response:
         changed = False
     user = organisation_user_or_404(pk)
     if not htmx.is_htmx():
-        flash(error or "Expiry date saved.", "error" if error else "success")
+        saved = messages.EXPIRY_SAVED.format(date=display.when(user.expires_on))
+        flash(error or saved, "error" if error else "success")
         return redirect(url_for("console.user_page", pk=pk))
+    # The whole Access section again, and the audit trail out of band: everything the page
+    # shows about this user reflects the change (or the refusal, which is audited too).
     response = make_response(
         render_template(
-            "console/users/_expiry.html",
+            "console/users/_access_response.html",
             user=user,
             expiry=form if error else UserExpiryForm(expires_on=user.expires_on),
             error=error,
             saved=changed,
+            trail=queries.audit_trail(user.id, limit=TRAIL_LIMIT),
+            disabled_by=queries.latest_disables([user.id]) if not user.enabled else {},
+            confirm_remove=CONFIRM_REMOVE,
+            announcement=error
+            or (
+                messages.EXPIRY_SAVED.format(date=display.when(user.expires_on))
+                if changed
+                else None
+            ),
         ),
         422 if error else 200,
     )

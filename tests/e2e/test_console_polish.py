@@ -1,0 +1,83 @@
+"""The daily-use polish of issue 12 point 5 in real Chromium: one assertion (at least) for each
+point that was seen in the browser.  The server's side of each is tested over HTTP in
+tests/console/test_console_polish.py; the own row's "(you)" mark is in test_console_browser.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+from flask import Flask
+
+from portal import clock
+from portal.accounts.models import Profile
+from portal.extensions import db
+from tests.factories import make_org
+from tests.factories import make_user
+
+from .conftest import Watch
+from .conftest import log_in
+from .conftest import skip_module_without_browser
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+skip_module_without_browser()
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+_tags = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Org:
+    admin: str
+    admin_pk: int
+    handler: str
+    handler_pk: int
+    tag: str
+
+
+@pytest.fixture
+def org(e2e_db: Flask) -> Org:
+    """An Administrator and one Claims Handler with nothing in its audit trail but its creation."""
+    tag = f"p{next(_tags)}x"
+    organisation = make_org(f"Polish {tag}")
+    admin = make_user(organisation, user_id=f"{tag}-admin", profile=Profile.ADMINISTRATOR)
+    handler = make_user(organisation, user_id=f"{tag}-handler")
+    built = Org(admin.user_id, admin.id, handler.user_id, handler.id, tag)
+    db.session.rollback()  # no read transaction left open while the server works
+    return built
+
+
+def shown(day: object) -> str:
+    """A date as every page shows it (portal/display.py)."""
+    return f"{day.day} {day:%b %Y}"  # type: ignore[attr-defined]
+
+
+def test_saving_the_expiry_date_updates_the_whole_user_page(
+    page: Page, org: Org, watch: Watch
+) -> None:
+    """The row's date, the status line and the audit trail change with the save (no reload)."""
+    log_in(page, org.admin)
+    page.goto(f"/console/users/{org.handler_pk}")
+    page.evaluate("window.__marker = 1")
+    new_date = clock.today() + timedelta(days=500)
+
+    page.locator("#expires_on").fill(new_date.isoformat())
+    with page.expect_response(lambda r: r.url.endswith(f"/users/{org.handler_pk}/expiry")):
+        page.get_by_role("button", name="Save expiry date").click()
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+
+    row = page.locator(f"#user-{org.handler_pk}")
+    assert row.locator("td").last.inner_text() == shown(new_date)
+    assert page.locator("#trail tbody tr").first.locator("td").nth(2).inner_text() == (
+        "Expiry date changed"
+    )
+    assert "Nothing recorded yet" not in page.locator("#trail").inner_text()
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    watch.assert_clean(page)
