@@ -442,6 +442,20 @@ def for_text(text: str) -> Message | None:
 EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
 #: The Console's own confirmations (``{date}`` as portal/display.py shows it).
 EXPIRY_SAVED = "Expiry date saved: access ends on {date}."
+CONFIRM_RESET_PASSWORD = "Reset the password of {user}?"
+CONFIRM_RESET_PASSWORD_DETAIL = (
+    "A new one-time password replaces the current one at once, and every session of this user "
+    "ends. You will see the one-time password once, on the next page."
+)
+CONFIRM_SIGN_OUT = "Sign {user} out everywhere?"
+CONFIRM_SIGN_OUT_DETAIL = (
+    "Every session of this user ends at once, on every device. Their password stays the same."
+)
+SIGNED_OUT_EVERYWHERE = "Every session of this user has ended."
+ONE_TIME_PASSWORD_GONE = (
+    "This one-time password has already been shown, or this page is too old. It is shown only "
+    "once. If it was not passed on, reset the password again."
+)
 FUTURE_DATE = "The new expiry date must be after today"
 USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 

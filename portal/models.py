@@ -14,6 +14,7 @@ from portal.helpdesk.models import Screenshot
 from portal.jobs.runs import JobRun
 from portal.mail_queue import QueuedMail
 from portal.newsletter.models import Subscriber
+from portal.shown_once import ShownOnce
 
 __all__ = [
     "AuditErasurePermit",
@@ -28,6 +29,7 @@ __all__ = [
     "QueuedMail",
     "RequestEvent",
     "Screenshot",
+    "ShownOnce",
     "Subscriber",
     "User",
 ]

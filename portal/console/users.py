@@ -24,6 +24,7 @@ from portal import clock
 from portal import display
 from portal import htmx
 from portal import messages
+from portal import shown_once
 from portal.accounts import management
 from portal.accounts import queries
 from portal.accounts import rules
@@ -268,17 +269,67 @@ def user_set_expiry(pk: int) -> Response:
     return response
 
 
-@bp.post("/users/<int:pk>/password-reset")
+@bp.get("/users/<int:pk>/password-reset")
 @admin_required
-def user_reset_password(pk: int) -> str:
-    user = organisation_user_or_404(pk)
-    with write_transaction(db.session):
-        password = management.reset_password(
-            current_user._get_current_object(), user, now=clock.now()
-        )
+def user_confirm_reset_password(pk: int) -> str:
+    """Ask first (works without JavaScript): a reset ends the user's sessions at once."""
     user = organisation_user_or_404(pk)
     return render_template(
-        "console/users/one_time_password.html", user=user, password=password, created=False
+        "console/users/confirm_action.html",
+        user=user,
+        question=messages.CONFIRM_RESET_PASSWORD.format(user=user.user_id),
+        explanation=messages.CONFIRM_RESET_PASSWORD_DETAIL,
+        action=url_for("console.user_reset_password", pk=pk),
+        button="Reset password",
+    )
+
+
+@bp.post("/users/<int:pk>/password-reset")
+@admin_required
+def user_reset_password(pk: int) -> Response:
+    """Reset, then redirect (303) to the page that shows the one-time password once: a refresh
+    there resets nothing (portal/shown_once.py keeps the password sealed in between)."""
+    user = organisation_user_or_404(pk)
+    actor = current_user._get_current_object()
+    now = clock.now()
+    with write_transaction(db.session):
+        password = management.reset_password(actor, user, now=now)
+        token = shown_once.keep(password, subject_id=user.id, actor_id=actor.id, now=now)
+    return redirect(url_for("console.user_one_time_password", pk=pk, token=token), code=303)
+
+
+@bp.get("/users/<int:pk>/one-time-password/<token>")
+@admin_required
+def user_one_time_password(pk: int, token: str) -> Response:
+    user = organisation_user_or_404(pk)
+    with write_transaction(db.session):
+        taken = shown_once.take(
+            token, subject_id=user.id, actor_id=current_user.id, now=clock.now()
+        )
+    response = make_response(
+        render_template(
+            "console/users/one_time_password.html",
+            user=user,
+            password=taken.secret,
+            created=False,
+            already_shown=messages.ONE_TIME_PASSWORD_GONE,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"  # never from the browser's cache either
+    return response
+
+
+@bp.get("/users/<int:pk>/sign-out")
+@admin_required
+def user_confirm_sign_out(pk: int) -> str:
+    user = organisation_user_or_404(pk)
+    return render_template(
+        "console/users/confirm_action.html",
+        user=user,
+        question=messages.CONFIRM_SIGN_OUT.format(user=user.user_id),
+        explanation=messages.CONFIRM_SIGN_OUT_DETAIL,
+        action=url_for("console.user_sign_out", pk=pk),
+        button="Sign out everywhere",
     )
 
 
@@ -288,5 +339,5 @@ def user_sign_out(pk: int) -> Response:
     user = organisation_user_or_404(pk)
     with write_transaction(db.session):
         management.sign_out_everywhere(current_user._get_current_object(), user, now=clock.now())
-    flash("Every session of this user has ended.", "success")
-    return redirect(url_for("console.user_page", pk=pk))
+    flash(messages.SIGNED_OUT_EVERYWHERE, "success")
+    return redirect(url_for("console.user_page", pk=pk), code=303)

@@ -82,6 +82,14 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
         f"/console/users/{w.handler_pk}",
         f"/console/users/{w.admin_pk}",
     ],
+    "console.user_confirm_reset_password": lambda w: [
+        f"/console/users/{w.handler_pk}/password-reset"
+    ],
+    "console.user_confirm_sign_out": lambda w: [f"/console/users/{w.handler_pk}/sign-out"],
+    # An unknown token: the "already shown" page (the page with a password is the same layout).
+    "console.user_one_time_password": lambda w: [
+        f"/console/users/{w.handler_pk}/one-time-password/no-such-token"
+    ],
     "guides.page": lambda w: [f"/guides/{p.slug}" for p in pages.all_pages()],
     "helpdesk_queue.request_page": lambda w: [f"/helpdesk/requests/{pk}" for pk in w.request_pks],
     "operator.organisation_page": lambda w: [f"/operator/organisations/{w.org_pk}"],

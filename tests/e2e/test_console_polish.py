@@ -6,6 +6,7 @@ tests/console/test_console_polish.py; the own row's "(you)" mark is in test_cons
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -80,4 +81,20 @@ def test_saving_the_expiry_date_updates_the_whole_user_page(
     )
     assert "Nothing recorded yet" not in page.locator("#trail").inner_text()
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    watch.assert_clean(page)
+
+
+def test_reset_password_asks_first_and_a_refresh_shows_it_no_more(
+    page: Page, org: Org, watch: Watch
+) -> None:
+    log_in(page, org.admin)
+    page.goto(f"/console/users/{org.handler_pk}")
+    page.get_by_role("link", name="Reset password").click()
+    assert page.locator("h1").inner_text() == f"Reset the password of {org.handler}?"
+    page.get_by_role("button", name="Reset password").click()
+    page.wait_for_url(re.compile(r"/one-time-password/"))
+    assert len(page.locator(".one-time-password code").inner_text()) >= 12
+    page.reload()
+    assert page.locator(".one-time-password").count() == 0
+    assert "already been shown" in page.locator("#already-shown").inner_text()
     watch.assert_clean(page)

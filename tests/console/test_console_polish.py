@@ -1,0 +1,134 @@
+"""The daily-use polish of issue 12 point 5 over HTTP: the server's side of what
+tests/e2e/test_console_polish.py checks in Chromium.
+
+Runs on SQLite and, when PORTAL_TEST_DATABASE_URL is set, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from portal import clock
+from portal import messages
+from portal.extensions import db
+from portal.shown_once import ShownOnce
+from tests.console.users_helpers import HX_RESULTS
+from tests.console.users_helpers import log_in_admin
+from tests.console.users_helpers import one_time_password
+from tests.factories import login
+from tests.factories import make_org
+from tests.factories import make_user
+from tests.factories import refresh
+from tests.helpers import audit_events
+
+# --- the own row -----------------------------------------------------------------------------
+
+
+def test_the_own_row_is_marked_and_has_no_live_enabled_box(client: FlaskClient) -> None:
+    org = make_org()
+    admin = log_in_admin(client, org)
+    other = make_user(org)
+    body = client.get("/console/users", headers=HX_RESULTS).get_data(as_text=True)
+    own_row = re.search(rf'<tr id="user-{admin.id}".*?</tr>', body, re.S)
+    other_row = re.search(rf'<tr id="user-{other.id}".*?</tr>', body, re.S)
+    assert own_row is not None and other_row is not None
+    assert "(you)" in own_row.group(0)
+    assert "hx-post" not in own_row.group(0)
+    assert "disabled" in own_row.group(0)
+    assert "You cannot remove your own access." in own_row.group(0)
+    assert "(you)" not in other_row.group(0)
+    assert "hx-post" in other_row.group(0)
+
+
+# --- reset password and sign out: confirm first, a refresh changes nothing ---------------------
+
+
+def test_reset_password_asks_first_and_shows_the_password_once(
+    app: Flask, client: FlaskClient
+) -> None:
+    org = make_org()
+    admin = log_in_admin(client, org)
+    handler = make_user(org)
+    hash_before = refresh(handler).password_hash
+
+    ask = client.get(f"/console/users/{handler.id}/password-reset")
+    assert ask.status_code == 200
+    assert messages.CONFIRM_RESET_PASSWORD.format(user=handler.user_id) in ask.get_data(
+        as_text=True
+    )
+    assert refresh(handler).password_hash == hash_before  # asking changes nothing
+    assert audit_events(handler, "password_reset_by_admin") == []
+
+    done = client.post(f"/console/users/{handler.id}/password-reset")
+    assert done.status_code == 303
+    target = done.headers["Location"]
+    assert re.fullmatch(rf"/console/users/{handler.id}/one-time-password/[\w-]{{43}}", target)
+
+    first = client.get(target)
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "no-store"
+    password = one_time_password(first)
+    # nowhere at rest in clear: not in the cookie session, not in the database row
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    assert password not in str(serializer.loads(cookie.value))
+    db.session.rollback()
+    rows = db.session.scalars(select(ShownOnce)).all()
+    assert [r.sealed for r in rows] == [None]  # wiped once shown
+    db.session.rollback()
+
+    again = client.get(target)  # a refresh: no new reset, no password
+    assert again.status_code == 200
+    body = again.get_data(as_text=True)
+    assert messages.ONE_TIME_PASSWORD_GONE in body
+    assert password not in body
+    assert len(audit_events(handler, "password_reset_by_admin", actor=admin)) == 1
+
+    # the password works (and is the one shown)
+    fresh = app.test_client()
+    assert login(fresh, handler.user_id, password).headers["Location"] == "/account/password"
+
+
+def test_the_one_time_password_page_is_only_for_the_administrator_who_reset(
+    app: Flask, client: FlaskClient
+) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    target = client.post(f"/console/users/{handler.id}/password-reset").headers["Location"]
+    colleague = app.test_client()
+    log_in_admin(colleague, org)
+    body = colleague.get(target).get_data(as_text=True)
+    assert messages.ONE_TIME_PASSWORD_GONE in body
+    assert "<code>" not in body
+    assert one_time_password(client.get(target))  # its own Administrator still sees it once
+
+
+def test_an_old_one_time_password_page_shows_nothing(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    target = client.post(f"/console/users/{handler.id}/password-reset").headers["Location"]
+    clock.advance(timedelta(minutes=16))
+    body = client.get(target).get_data(as_text=True)
+    assert messages.ONE_TIME_PASSWORD_GONE in body
+    assert "<code>" not in body
+
+
+def test_sign_out_everywhere_asks_first(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    token = refresh(handler).session_token
+    ask = client.get(f"/console/users/{handler.id}/sign-out")
+    assert messages.CONFIRM_SIGN_OUT.format(user=handler.user_id) in ask.get_data(as_text=True)
+    assert refresh(handler).session_token == token
+    done = client.post(f"/console/users/{handler.id}/sign-out")
+    assert done.status_code == 303
+    assert refresh(handler).session_token != token
