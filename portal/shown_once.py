@@ -42,11 +42,12 @@ LIFETIME = timedelta(minutes=15)
 MAX_TOKEN_LENGTH = 100
 
 
-class ShownOnce(db.Model):  # type: ignore[name-defined,misc]
+class ShownOnce(db.Model):  # type: ignore[name-defined]
     __tablename__ = "shown_once"
     __table_args__ = (
         CheckConstraint(
-            "(sealed IS NULL AND shown_at IS NOT NULL) OR (sealed IS NOT NULL AND shown_at IS NULL)",
+            "(sealed IS NULL AND shown_at IS NOT NULL) "
+            "OR (sealed IS NOT NULL AND shown_at IS NULL)",
             name="sealed_until_shown",
         ),
         Index("ix_shown_once_created_at", "created_at"),

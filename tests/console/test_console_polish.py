@@ -36,7 +36,8 @@ def test_the_own_row_is_marked_and_has_no_live_enabled_box(client: FlaskClient) 
     body = client.get("/console/users", headers=HX_RESULTS).get_data(as_text=True)
     own_row = re.search(rf'<tr id="user-{admin.id}".*?</tr>', body, re.S)
     other_row = re.search(rf'<tr id="user-{other.id}".*?</tr>', body, re.S)
-    assert own_row is not None and other_row is not None
+    assert own_row is not None
+    assert other_row is not None
     assert "(you)" in own_row.group(0)
     assert "hx-post" not in own_row.group(0)
     assert "disabled" in own_row.group(0)

@@ -28,7 +28,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("shown_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "(sealed IS NULL AND shown_at IS NOT NULL) OR (sealed IS NOT NULL AND shown_at IS NULL)",
+            "(sealed IS NULL AND shown_at IS NOT NULL) "
+            "OR (sealed IS NOT NULL AND shown_at IS NULL)",
             name=op.f("ck_shown_once_sealed_until_shown"),
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_shown_once")),
