@@ -25,7 +25,10 @@ def when(value: date | datetime | None, empty: str = "–") -> str:
     return f"{value.day} {value:%b %Y}"
 
 
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``count`` and the noun that agrees with it, the count with thousands separators."""
-    noun = singular if count == 1 else (plural_form or singular + "s")
-    return f"{count:,} {noun}"
+def plural(
+    count: int, singular: str, plural_form: str | None = None, *, with_count: bool = True
+) -> str:
+    """``count`` (with thousands separators) and the words that agree with it: "1 user",
+    "2 users", ``plural(n, "user has", "users have")``; only the words when not ``with_count``."""
+    words = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:,} {words}" if with_count else words

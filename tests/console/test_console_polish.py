@@ -133,3 +133,57 @@ def test_sign_out_everywhere_asks_first(client: FlaskClient) -> None:
     done = client.post(f"/console/users/{handler.id}/sign-out")
     assert done.status_code == 303
     assert refresh(handler).session_token != token
+
+
+# --- dates, labels, chips, grammar -------------------------------------------------------------
+
+
+def test_dates_have_one_format_and_past_expiry_dates_are_marked(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    expired = make_user(org, expires_on=clock.today() - timedelta(days=1))
+    current = make_user(org, expires_on=clock.today() + timedelta(days=40))
+    body = client.get("/console/users", headers=HX_RESULTS).get_data(as_text=True)
+    day = clock.today() - timedelta(days=1)
+    ahead = clock.today() + timedelta(days=40)
+    expired_row = re.search(rf'<tr id="user-{expired.id}".*?</tr>', body, re.S)
+    current_row = re.search(rf'<tr id="user-{current.id}".*?</tr>', body, re.S)
+    assert expired_row is not None
+    assert current_row is not None
+    assert f"{day.day} {day:%b %Y}" in expired_row.group(0)
+    assert '<span class="tag tag-expired">expired</span>' in expired_row.group(0)
+    assert f"{ahead.day} {ahead:%b %Y}" in current_row.group(0)
+    assert "expired" not in current_row.group(0)
+    assert day.isoformat() not in expired_row.group(0)
+
+
+def test_the_user_pages_trail_uses_the_audit_logs_labels(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    client.post(
+        f"/console/users/{handler.id}/expiry",
+        data={"expires_on": (clock.today() - timedelta(days=2)).isoformat()},
+    )
+    body = client.get(f"/console/users/{handler.id}").get_data(as_text=True)
+    assert "Expiry date change refused" in body
+    assert "date in the past" in body
+    assert "refused_past_date" not in body
+    assert "expiry refused" not in body
+
+
+def test_drill_downs_show_removable_chips_and_counts_agree(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    make_user(org, user_id="soon-one", expires_on=clock.today() + timedelta(days=5))
+    body = client.get("/console/users?expiring=30&profile=claims_handler").get_data(as_text=True)
+    assert '<ul class="chips" aria-label="Filters in use">' in body
+    assert 'href="/console/users?profile=claims_handler">Expiring within 30 days' in body
+    assert 'href="/console/users?expiring=30">Profile: Claims Handler' in body
+    assert re.search(r">\s*1 user expiring within 30 days<", body)
+    assert "1 users" not in body
+    plain = client.get("/console/users").get_data(as_text=True)
+    assert 'class="chips"' not in plain
+    dashboard = client.get("/console/").get_data(as_text=True)
+    assert "1 users" not in dashboard
+    assert re.search(r">1<span class=\"visually-hidden\"> user expires in the next", dashboard)

@@ -16,6 +16,8 @@ from flask import Flask
 
 from portal import clock
 from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.db import write_transaction
 from portal.extensions import db
 from tests.factories import make_org
 from tests.factories import make_user
@@ -72,7 +74,7 @@ def test_saving_the_expiry_date_updates_the_whole_user_page(
     page.locator("#expires_on").fill(new_date.isoformat())
     with page.expect_response(lambda r: r.url.endswith(f"/users/{org.handler_pk}/expiry")):
         page.get_by_role("button", name="Save expiry date").click()
-    page.wait_for_function("!document.querySelector('.htmx-request')")
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
     row = page.locator(f"#user-{org.handler_pk}")
     assert row.locator("td").last.inner_text() == shown(new_date)
@@ -97,4 +99,78 @@ def test_reset_password_asks_first_and_a_refresh_shows_it_no_more(
     page.reload()
     assert page.locator(".one-time-password").count() == 0
     assert "already been shown" in page.locator("#already-shown").inner_text()
+    watch.assert_clean(page)
+
+
+@pytest.fixture
+def crowded(e2e_db: Flask) -> Org:
+    """An organisation of 50 users with long User IDs and names."""
+    tag = f"c{next(_tags)}x"
+    organisation = make_org(f"Crowded {tag}")
+    admin = make_user(organisation, user_id=f"{tag}-admin", profile=Profile.ADMINISTRATOR)
+    pks = [
+        make_user(
+            organisation,
+            user_id=f"{tag}-{n:02d}-alexandrina.featherstone",
+            expires_on=clock.today() + timedelta(days=10 + n),
+        ).id
+        for n in range(50)
+    ]
+    db.session.rollback()
+    with write_transaction(db.session):
+        for n, pk in enumerate(pks):
+            user = db.session.get(User, pk)
+            assert user is not None
+            user.full_name = f"Alexandrina Featherstonehaugh-Cholmondeley {n:02d}"
+    first = db.session.get(User, pks[0])
+    assert first is not None
+    built = Org(admin.user_id, admin.id, first.user_id, first.id, tag)
+    db.session.rollback()
+    return built
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_the_users_list_fits_at_1366_and_becomes_cards_at_390(
+    page: Page, crowded: Org, watch: Watch
+) -> None:
+    log_in(page, crowded.admin)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto("/console/users")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#user-rows tr").count() == 50
+    assert no_sideways_scroll(page)
+    # one line a row: the long name and the dates do not wrap
+    name = page.locator(f"#user-{crowded.handler_pk} td").first
+    line = float(page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 24"))
+    assert name.bounding_box()["height"] < 2 * line  # type: ignore[index]
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert no_sideways_scroll(page)
+    row = page.locator(f"#user-{crowded.handler_pk}")
+    for label in ("Active", "Why disabled", "Last login", "Expiry date"):
+        cell = row.locator(f"td[data-label='{label}']")
+        box = cell.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 390, label
+    watch.assert_clean(page)
+
+
+def test_a_drill_down_shows_its_filter_as_a_chip_that_removes_it(
+    page: Page, crowded: Org, watch: Watch
+) -> None:
+    log_in(page, crowded.admin)
+    page.goto("/console/users?expiring=15")
+    chip = page.locator(".chips .chip")
+    assert chip.inner_text().startswith("Expiring within 15 days")
+    count = page.locator(".results-count").inner_text()
+    assert count == "6 users expiring within 15 days"
+    chip.click()
+    page.wait_for_url(re.compile(r"/console/users$"))
+    assert page.locator(".chips").count() == 0
     watch.assert_clean(page)
