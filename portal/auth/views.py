@@ -24,6 +24,7 @@ from portal.accounts import service
 from portal.accounts.forms import ChangePasswordForm
 from portal.accounts.forms import LoginForm
 from portal.accounts.session import DOOR
+from portal.accounts.session import SESSION_ENDED
 from portal.accounts.session import start_session
 from portal.db import write_transaction
 from portal.extensions import db
@@ -63,6 +64,8 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
         return redirect(home_for(door))
     form = LoginForm()
     message: messages.Message | None = None
+    if session.pop(SESSION_ENDED, None):
+        message = messages.get(messages.SESSION_ENDED)
     for code in get_flashed_messages(category_filter=["message-code"]):
         message = messages.get(str(code))  # without categories, each is the message itself
     if form.validate_on_submit():

@@ -187,3 +187,23 @@ def test_drill_downs_show_removable_chips_and_counts_agree(client: FlaskClient) 
     dashboard = client.get("/console/").get_data(as_text=True)
     assert "1 users" not in dashboard
     assert re.search(r">1<span class=\"visually-hidden\"> user expires in the next", dashboard)
+
+
+# --- LOGIN-10 after a flag change, whichever page notices ------------------------------------
+
+
+def test_a_session_ended_on_a_public_page_still_says_login_10(
+    app: Flask, client: FlaskClient
+) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    theirs = app.test_client()
+    assert login(theirs, handler.user_id).status_code == 302
+    client.post(f"/console/users/{handler.id}/sign-out")
+    assert theirs.get("/guides/").status_code == 200  # notices, says nothing there
+    body = theirs.get("/portal/login").get_data(as_text=True)
+    assert messages.get(messages.SESSION_ENDED).text in body
+    assert 'href="/guides/troubleshooting#LOGIN-10"' in body
+    again = theirs.get("/portal/login").get_data(as_text=True)  # said once
+    assert messages.get(messages.SESSION_ENDED).text not in again

@@ -19,6 +19,7 @@ from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.extensions import db
+from tests.factories import PASSWORD
 from tests.factories import make_org
 from tests.factories import make_user
 
@@ -173,4 +174,30 @@ def test_a_drill_down_shows_its_filter_as_a_chip_that_removes_it(
     chip.click()
     page.wait_for_url(re.compile(r"/console/users$"))
     assert page.locator(".chips").count() == 0
+    watch.assert_clean(page)
+
+
+def test_a_session_ended_by_a_flag_change_lands_on_login_10(
+    page: Page, org: Org, e2e_db: Flask, watch: Watch
+) -> None:
+    """The handler is logged in; its access is removed; whatever it opens next, the login page
+    it reaches says LOGIN-10 with the guide's link."""
+    page.goto("/portal/login")
+    page.get_by_label("User ID").fill(org.handler)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/portal/$"))
+    with write_transaction(db.session):
+        user = db.session.get(User, org.handler_pk)
+        assert user is not None
+        user.enabled = False
+        user.active = False
+        user.rotate_session_token()
+    db.session.rollback()
+    page.goto("/guides/")  # a public page notices first
+    page.get_by_role("link", name="Portal login").click()
+    message = page.locator("#login-message")
+    assert "Your session has ended" in message.inner_text()
+    guide = message.get_by_role("link", name="what this means and what to do")
+    assert guide.get_attribute("href") == "/guides/troubleshooting#LOGIN-10"
     watch.assert_clean(page)
