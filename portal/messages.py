@@ -195,9 +195,10 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-14",
-        "You must choose a new password before you continue.",
+        "Welcome. Choose a password of your own to continue.",
         "You logged in with a one-time password, which must be changed at first login.",
-        "Type the one-time password, then a new password of your own twice.",
+        "Type a new password of your own twice. The one-time password you have just logged "
+        "in with is not asked for again.",
         (YOURSELF,),
     ),
     Message(

@@ -34,6 +34,9 @@ from portal.redirects import local_path
 
 bp = Blueprint("auth", __name__)
 
+#: Set in the session by a login with a one-time password (cleared by the next login).
+ONE_TIME_LOGIN = "one_time_login"
+
 #: Endpoints a user who must change a one-time password may still reach (the Helpdesk's public
 #: forms too: they are for people who cannot get in).
 OPEN_WHILE_CHANGING = {
@@ -80,6 +83,8 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
         if result.user is not None:
             start_session(result.user, door)
             if result.user.must_change_password:
+                # This login proved the one-time password: the change does not ask for it again.
+                session[ONE_TIME_LOGIN] = True
                 return redirect(url_for("auth.change_password"))
             return redirect(local_path(request.args.get("next"), home_for(door)))
         message = messages.for_login(result.outcome, may_self_reset=result.may_self_reset)
@@ -119,6 +124,9 @@ def logout() -> Response:
 def change_password() -> Response | str:
     form = ChangePasswordForm()
     user = current_user._get_current_object()
+    proven = bool(user.must_change_password and session.get(ONE_TIME_LOGIN))
+    if proven:
+        del form.current_password  # typed at the login a moment ago
     if form.validate_on_submit():
         cfg = current_app.config
         org = user.organisation.name if user.organisation_id else ""
@@ -128,13 +136,18 @@ def change_password() -> Response | str:
             max_length=cfg["PORTAL_PASSWORD_MAX_LENGTH"],
             context=(user.user_id, user.full_name, org, *user.full_name.split()),
         )
-        if (form.password.data or "") == (form.current_password.data or ""):
+        same = (
+            service.is_current_password(user, form.password.data or "")
+            if proven
+            else (form.password.data or "") == (form.current_password.data or "")
+        )
+        if same:
             problems.append("The new password must be different from the current one")
         if problems:
             form.password.errors = [*form.password.errors, *problems]
         elif service.change_password(
             user,
-            current=form.current_password.data or "",
+            current=None if proven else (form.current_password.data or ""),
             new=form.password.data or "",
             now=clock.now(),
         ):
@@ -152,6 +165,7 @@ def change_password() -> Response | str:
         "auth/change_password.html",
         form=form,
         must_change=must,
+        proven=proven,
         must_message=messages.get(messages.MUST_CHANGE_PASSWORD),
     )
 

@@ -207,3 +207,30 @@ def test_a_session_ended_on_a_public_page_still_says_login_10(
     assert 'href="/guides/troubleshooting#LOGIN-10"' in body
     again = theirs.get("/portal/login").get_data(as_text=True)  # said once
     assert messages.get(messages.SESSION_ENDED).text not in again
+
+
+# --- the first-login change does not ask for the one-time password again ---------------------
+
+
+def test_first_login_change_does_not_ask_for_the_one_time_password_again(
+    app: Flask, client: FlaskClient
+) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    target = client.post(f"/console/users/{handler.id}/password-reset").headers["Location"]
+    one_time = one_time_password(client.get(target))
+    theirs = app.test_client()
+    assert login(theirs, handler.user_id, one_time).headers["Location"] == "/account/password"
+    page = theirs.get("/account/password").get_data(as_text=True)
+    assert 'name="current_password"' not in page
+    assert messages.get(messages.MUST_CHANGE_PASSWORD).text in page
+    same = theirs.post("/account/password", data={"password": one_time, "confirm": one_time})
+    assert "The new password must be different from the current one" in same.get_data(as_text=True)
+    new = "quiet harbour lantern seventeen"
+    done = theirs.post("/account/password", data={"password": new, "confirm": new})
+    assert done.status_code == 302
+    assert not refresh(handler).must_change_password
+    # a later, ordinary change asks for the current password again
+    page = theirs.get("/account/password").get_data(as_text=True)
+    assert 'name="current_password"' in page

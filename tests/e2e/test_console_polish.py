@@ -201,3 +201,21 @@ def test_a_session_ended_by_a_flag_change_lands_on_login_10(
     guide = message.get_by_role("link", name="what this means and what to do")
     assert guide.get_attribute("href") == "/guides/troubleshooting#LOGIN-10"
     watch.assert_clean(page)
+
+
+def test_the_first_login_change_asks_only_for_the_new_password_calmly(
+    page: Page, e2e_db: Flask, watch: Watch
+) -> None:
+    user = make_user(make_org(f"First {next(_tags)}"), one_time=True)
+    user_id = user.user_id
+    db.session.rollback()
+    page.goto("/portal/login")
+    page.get_by_label("User ID").fill(user_id)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/account/password$"))
+    assert page.get_by_label("Current password").count() == 0
+    notice = page.locator("#must-change")
+    assert "Choose a password of your own" in notice.inner_text()
+    assert "notice-error" not in (notice.get_attribute("class") or "")
+    watch.assert_clean(page)
