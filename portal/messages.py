@@ -371,11 +371,15 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "PASSWORD-11",
-        "Password must not contain your User ID, your name, your organisation or the name of "
-        "this service",
-        "Passwords built from what others know about you are easy to guess.",
-        "Choose a password that has nothing to do with you, your firm or this service.",
+        "Password must not contain “acme” (your organisation’s name)",
+        "Passwords built from what others know about you are easy to guess: your User ID, "
+        "your name, your organisation's name or the name of this service. The message names "
+        "the word it found.",
+        "Leave that word out, and choose a password that has nothing to do with you, your "
+        "firm or this service.",
         (YOURSELF,),
+        pattern=r"Password must not contain “.+” \((your User ID|your name|your organisation’s "
+        r"name|the name of this service|your User ID, your name or your organisation)\)",
     ),
 )
 

@@ -161,7 +161,7 @@ def new_password() -> Response:
             new,
             min_length=cfg["PORTAL_PASSWORD_MIN_LENGTH"],
             max_length=cfg["PORTAL_PASSWORD_MAX_LENGTH"],
-            context=(user.user_id, user.full_name, org, *user.full_name.split()),
+            context=password_policy.context_of(user.user_id, user.full_name, org),
         )
         if problems:
             form.password.errors = [*form.password.errors, *problems]

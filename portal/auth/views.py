@@ -134,7 +134,7 @@ def change_password() -> Response | str:
             form.password.data or "",
             min_length=cfg["PORTAL_PASSWORD_MIN_LENGTH"],
             max_length=cfg["PORTAL_PASSWORD_MAX_LENGTH"],
-            context=(user.user_id, user.full_name, org, *user.full_name.split()),
+            context=password_policy.context_of(user.user_id, user.full_name, org),
         )
         same = (
             service.is_current_password(user, form.password.data or "")

@@ -657,7 +657,7 @@ def test_the_new_password_may_not_contain_the_user_id(
     token = request_token(client, smtp_server, admin)
     client.get(f"/password-reset/{token}")
     page = choose(client, "my Jane.Doe account!").get_data(as_text=True)
-    assert "must not contain your User ID" in page
+    assert "must not contain “jane.doe” (your User ID)" in page
 
 
 # --- limits (EN-04) -------------------------------------------------------------------

@@ -237,7 +237,7 @@ def test_password_may_not_contain_the_user_id(client: FlaskClient) -> None:
             "confirm": "my Jane.Doe account!",
         },
     ).get_data(as_text=True)
-    assert "must not contain your User ID" in page
+    assert "must not contain “jane.doe” (your User ID)" in page
 
 
 def test_change_needs_the_current_password(client: FlaskClient) -> None:

@@ -206,7 +206,8 @@ def test_a_session_ended_by_a_flag_change_lands_on_login_10(
 def test_the_first_login_change_asks_only_for_the_new_password_calmly(
     page: Page, e2e_db: Flask, watch: Watch
 ) -> None:
-    user = make_user(make_org(f"First {next(_tags)}"), one_time=True)
+    firm = f"Acme{next(_tags)}"
+    user = make_user(make_org(firm), one_time=True)
     user_id = user.user_id
     db.session.rollback()
     page.goto("/portal/login")
@@ -218,4 +219,10 @@ def test_the_first_login_change_asks_only_for_the_new_password_calmly(
     notice = page.locator("#must-change")
     assert "Choose a password of your own" in notice.inner_text()
     assert "notice-error" not in (notice.get_attribute("class") or "")
+    # the password policy names the word it refused (issue 12 point 5)
+    refused = f"{firm.lower()} lighthouse winter garden 5"
+    page.get_by_label("New password", exact=True).fill(refused)
+    page.get_by_label("Confirm new password").fill(refused)
+    page.get_by_role("button", name="Change password").click()
+    assert f"“{firm}” (your organisation’s name)" in page.locator(".error-summary").inner_text()
     watch.assert_clean(page)
