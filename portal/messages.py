@@ -445,6 +445,20 @@ def for_text(text: str) -> Message | None:
 # --- refusal texts (docs/rules.md R3, R4, R6) ------------------------------------------------
 
 EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
+#: The site's own 403 and 404 pages (portal/errors.py): status → (heading, explanation).
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    403: (
+        "You cannot open this page",
+        "Your User ID is not allowed to see this page. If you think it should be, ask one of "
+        "your organisation's Administrators (or the Helpdesk, for the staff pages).",
+    ),
+    404: (
+        "Page not found",
+        "There is no page at this address. If you typed it, check it; if you followed a link, "
+        "the page may have moved or the item may no longer exist.",
+    ),
+}
+
 #: The Console's own confirmations (``{date}`` as portal/display.py shows it).
 EXPIRY_SAVED = "Expiry date saved: access ends on {date}."
 CONFIRM_RESET_PASSWORD = "Reset the password of {user}?"

@@ -29,6 +29,7 @@ from portal.accounts.session import start_session
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
+from portal.landing import home_for
 from portal.ops import metrics
 from portal.redirects import local_path
 
@@ -54,12 +55,6 @@ OPEN_WHILE_CHANGING = {
 
 def _login_rate_limit() -> str:
     return str(current_app.config["PORTAL_LOGIN_RATE_LIMIT"])
-
-
-def home_for(door: str) -> str:
-    if door == service.Door.CONSOLE and current_user.is_administrator:
-        return url_for("console.home")
-    return url_for("portal_home.home")
 
 
 def _login(door: service.Door) -> Response | str | tuple[str, int]:

@@ -234,3 +234,48 @@ def test_first_login_change_does_not_ask_for_the_one_time_password_again(
     # a later, ordinary change asks for the current password again
     page = theirs.get("/account/password").get_data(as_text=True)
     assert 'name="current_password"' in page
+
+
+# --- 403 and 404, navigation, landing ----------------------------------------------------------
+
+
+def test_403_and_404_are_the_sites_own_pages_with_a_way_back(client: FlaskClient) -> None:
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404
+    body = missing.get_data(as_text=True)
+    assert "<h1>Page not found</h1>" in body
+    assert 'id="way-back">Go to the start page</a>' in body
+    org = make_org()
+    handler = make_user(org)
+    login(client, handler.user_id)
+    refused = client.get("/console/users")
+    assert refused.status_code == 403
+    body = refused.get_data(as_text=True)
+    assert "<h1>You cannot open this page</h1>" in body
+    assert '<a href="/portal/" id="way-back">Go to your home page</a>' in body
+
+
+def test_staff_land_on_their_work_page_and_navigation_marks_the_page(app: Flask) -> None:
+    from portal.accounts.models import Profile
+
+    work = ((Profile.HELPDESK, "/helpdesk/requests"), (Profile.PORTAL_TEAM, "/operator/"))
+    for profile, landing in work:
+        client = app.test_client()
+        user = make_user(None, profile=profile)
+        response = login(client, user.user_id)
+        assert response.headers["Location"].rstrip("/") == landing.rstrip("/"), profile
+    admin_client = app.test_client()
+    org = make_org()
+    log_in_admin(admin_client, org)
+    page = admin_client.get("/console/users").get_data(as_text=True)
+    assert '<a href="/console/users" aria-current="page">Users</a>' in page
+    assert page.count('aria-current="page"') == 1
+
+
+def test_an_administrators_portal_home_does_not_say_ask_yourself(client: FlaskClient) -> None:
+    org = make_org()
+    log_in_admin(client, org)
+    body = client.get("/portal/").get_data(as_text=True)
+    assert "Ask one of them to re-enable your User ID" not in body
+    assert "You are the only Administrator with access" in body
+    assert "(you)" in body

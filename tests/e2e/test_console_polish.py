@@ -226,3 +226,18 @@ def test_the_first_login_change_asks_only_for_the_new_password_calmly(
     page.get_by_role("button", name="Change password").click()
     assert f"“{firm}” (your organisation’s name)" in page.locator(".error-summary").inner_text()
     watch.assert_clean(page)
+
+
+def test_404_is_the_sites_page_and_the_nav_marks_the_current_page(
+    page: Page, org: Org, watch: Watch
+) -> None:
+    log_in(page, org.admin)
+    page.goto("/console/users")
+    current = page.locator("nav[aria-label='Main'] a[aria-current='page']")
+    assert current.inner_text() == "Users"
+    watch.expect_console_error(r"status of 404")
+    page.goto("/console/no-such-page")
+    assert page.locator("h1").inner_text() == "Page not found"
+    page.locator("#way-back").click()
+    page.wait_for_url(re.compile(r"/console/$"))
+    watch.assert_clean(page)
