@@ -137,8 +137,9 @@ MESSAGES: tuple[Message, ...] = (
         "Your User ID has reached its expiry date.",
         "Every User ID has an expiry date; access ends on that day.",
         "Ask one of your organisation's Administrators to extend the expiry date and then "
-        "tick Enabled. If there is no Administrator left with access, contact the Helpdesk, "
-        "who will refer you to the Portal team.",
+        "tick Enabled. An Administrator cannot extend its own expiry date once it is "
+        "reached: ask another Administrator of your organisation, or, if there is none with "
+        "access, contact the Helpdesk, who will refer you to the Portal team (they extend it).",
         (ADMINISTRATOR, HELPDESK, PORTAL_TEAM),
     ),
     Message(

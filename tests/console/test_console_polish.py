@@ -279,3 +279,40 @@ def test_an_administrators_portal_home_does_not_say_ask_yourself(client: FlaskCl
     assert "Ask one of them to re-enable your User ID" not in body
     assert "You are the only Administrator with access" in body
     assert "(you)" in body
+
+
+# --- the Administrator login messages and the reset request ------------------------------------
+
+
+def test_forgotten_password_carries_the_user_id_and_sent_shows_no_second_form(
+    client: FlaskClient,
+) -> None:
+    page = client.post(
+        "/console/login", data={"user_id": "jane.admin", "password": "wrong password"}
+    ).get_data(as_text=True)
+    assert 'href="/password-reset?user_id=jane.admin" id="forgotten"' in page
+    form = client.get("/password-reset?user_id=jane.admin").get_data(as_text=True)
+    assert 'value="jane.admin"' in form
+    sent = client.post(
+        "/password-reset", data={"user_id": "jane.admin", "email": "jane@example.com"}
+    ).get_data(as_text=True)
+    assert messages.get(messages.RESET_REQUESTED).text in sent
+    assert "Send the link" not in sent
+
+
+def test_login_02_and_06_guide_entries_say_the_next_step() -> None:
+    assert "A reset" in messages.get("LOGIN-02").what_to_do
+    assert "Portal team" in messages.get("LOGIN-06").what_to_do
+
+
+def test_a_locked_out_administrator_is_told_the_next_step(client: FlaskClient) -> None:
+    from portal.accounts.models import Profile
+    from tests.factories import lock_out
+
+    org = make_org()
+    make_user(org, profile=Profile.ADMINISTRATOR)
+    locked = lock_out(make_user(org, profile=Profile.ADMINISTRATOR))
+    page = login(client, locked.user_id, door="console").get_data(as_text=True)
+    assert "LOGIN-02" in page
+    assert 'id="next-step"' in page
+    assert "A reset also restores your access" in page

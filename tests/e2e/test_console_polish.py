@@ -241,3 +241,13 @@ def test_404_is_the_sites_page_and_the_nav_marks_the_current_page(
     page.locator("#way-back").click()
     page.wait_for_url(re.compile(r"/console/$"))
     watch.assert_clean(page)
+
+
+def test_forgotten_password_carries_the_user_id_typed(page: Page, org: Org, watch: Watch) -> None:
+    page.goto("/console/login")
+    page.get_by_label("User ID").fill(org.admin)
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Log in").click()
+    page.locator("#forgotten").click()
+    assert page.get_by_label("User ID").input_value() == org.admin
+    watch.assert_clean(page)
