@@ -237,7 +237,8 @@ def _log_in(page: Page, kind: str, world: World) -> None:
     page.locator("main").get_by_label("User ID").fill(world.users[kind])
     page.locator("main").get_by_label("Password").fill(PASSWORD)
     page.locator("main").get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(console|portal)/$"))
+    # each lands on its work page: the Console, the Portal, the queue, the operator pages
+    page.wait_for_url(re.compile(r"/(console/|portal/|helpdesk/requests|operator/)$"))
 
 
 def _axe(page: Page) -> list[str]:
