@@ -835,7 +835,7 @@ def test_no_password_or_token_in_any_log_record(
 
 def test_the_console_login_offers_the_reset(client: FlaskClient) -> None:
     console = client.get("/console/login").get_data(as_text=True)
-    assert '<a href="/password-reset">Forgotten your password?</a>' in console
+    assert '<a href="/password-reset" id="forgotten">Forgotten your password?</a>' in console
     assert "Forgotten your password?" not in client.get("/portal/login").get_data(as_text=True)
     page = client.get("/password-reset").get_data(as_text=True)
     assert "Claims Handlers" in page
