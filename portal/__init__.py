@@ -6,7 +6,6 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -314,7 +313,21 @@ def register_blueprints(app: Flask) -> None:
     app.jinja_env.globals["has_second_factor"] = _has_second_factor
     app.jinja_env.globals["message_by_code"] = messages.get
     app.jinja_env.globals.update(states.template_globals())
-    app.jinja_env.filters["localtime"] = _localtime
+    from portal import clock
+    from portal import display
+    from portal.audit import kinds as audit_kinds
+    from portal.audit import queries as audit_queries
+
+    # One format for every date and time shown (portal/display.py); ``localtime`` is the same
+    # filter under its older name.
+    app.jinja_env.filters["when"] = display.when
+    app.jinja_env.filters["localtime"] = display.when
+    app.jinja_env.globals["plural"] = display.plural
+    app.jinja_env.globals["today"] = clock.today
+    app.jinja_env.globals["console_refusals"] = messages.CONSOLE_REFUSALS
+    # The audit log's labels, for every page that shows audit events (one set of labels).
+    app.jinja_env.globals["audit_kind_label"] = audit_kinds.label
+    app.jinja_env.globals["audit_reason_label"] = audit_queries.reason_label
     app.before_request(require_password_change)
     app.before_request(require_second_factor)  # after: a one-time password is changed first
 
@@ -324,14 +337,6 @@ def _has_second_factor(user_pk: int) -> bool:
     from portal.second_factor import service
 
     return service.has_factor(user_pk)
-
-
-def _localtime(moment: datetime) -> str:
-    """An aware UTC time shown in PORTAL_TIMEZONE, e.g. "3 Nov 2026 14:05"."""
-    from flask import current_app
-
-    local = moment.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"]))
-    return f"{local.day} {local:%b %Y %H:%M}"
 
 
 def register_cli(app: Flask) -> None:

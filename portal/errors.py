@@ -11,6 +11,9 @@ from flask import g
 from flask import make_response
 from flask import render_template
 from flask import request
+from flask import session
+from flask import url_for
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
@@ -22,6 +25,7 @@ from portal.accounts.forms import LoginForm
 from portal.db import is_outage
 from portal.db import outage_summary
 from portal.extensions import db
+from portal.landing import home_for
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,24 @@ UNAVAILABLE_TEXT = "The service is briefly unavailable. Please try again in a fe
 
 def _page(error: HTTPException, message: str | None = None) -> tuple[str, int]:
     code = error.code or 500
+    name = error.name
+    if code in messages.ERROR_PAGES and message is None:
+        # The site's own words, not Werkzeug's (issue 12 point 5), and a way back.
+        name, message = messages.ERROR_PAGES[code]
     return render_template(
-        "errors/error.html", code=code, name=error.name, message=message or error.description
+        "errors/error.html",
+        code=code,
+        name=name,
+        message=message or error.description,
+        home=_home_url(),
     ), code
+
+
+def _home_url() -> tuple[str, str]:
+    """Where "back" is: the signed-in user's own home page, or the start page."""
+    if current_user.is_authenticated:
+        return home_for(session.get("door", "portal")), "Go to your home page"
+    return url_for("portal_home.index"), "Go to the start page"
 
 
 def _login_page(code: str, status: int) -> tuple[str, int]:

@@ -17,6 +17,7 @@ TOKEN_PATHS = (
     "newsletter/confirm",
     "newsletter/unsubscribe",
     "helpdesk/status",  # the requester's status link (portal.helpdesk.status_page)
+    "one-time-password",  # the Console's page that shows a one-time password once
 )
 #: Segments after those paths that are pages, not secrets.
 NOT_TOKENS = ("new",)

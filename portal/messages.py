@@ -139,8 +139,9 @@ MESSAGES: tuple[Message, ...] = (
         "Your User ID has reached its expiry date.",
         "Every User ID has an expiry date; access ends on that day.",
         "Ask one of your organisation's Administrators to extend the expiry date and then "
-        "tick Enabled. If there is no Administrator left with access, contact the Helpdesk, "
-        "who will refer you to the Portal team.",
+        "tick Enabled. An Administrator cannot extend its own expiry date once it is "
+        "reached: ask another Administrator of your organisation, or, if there is none with "
+        "access, contact the Helpdesk, who will refer you to the Portal team (they extend it).",
         (ADMINISTRATOR, HELPDESK, PORTAL_TEAM),
     ),
     Message(
@@ -197,9 +198,10 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-14",
-        "You must choose a new password before you continue.",
+        "Welcome. Choose a password of your own to continue.",
         "You logged in with a one-time password, which must be changed at first login.",
-        "Type the one-time password, then a new password of your own twice.",
+        "Type a new password of your own twice. The one-time password you have just logged "
+        "in with is not asked for again.",
         (YOURSELF,),
     ),
     Message(
@@ -372,11 +374,15 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "PASSWORD-11",
-        "Password must not contain your User ID, your name, your organisation or the name of "
-        "this service",
-        "Passwords built from what others know about you are easy to guess.",
-        "Choose a password that has nothing to do with you, your firm or this service.",
+        "Password must not contain “acme” (your organisation’s name)",
+        "Passwords built from what others know about you are easy to guess: your User ID, "
+        "your name, your organisation's name or the name of this service. The message names "
+        "the word it found.",
+        "Leave that word out, and choose a password that has nothing to do with you, your "
+        "firm or this service.",
         (YOURSELF,),
+        pattern=r"Password must not contain “.+” \((your User ID|your name|your organisation’s "
+        r"name|the name of this service|your User ID, your name or your organisation)\)",
     ),
     # --- the second factor (docs/rules.md R10): the login's code step and the enrolment page
     Message(
@@ -582,6 +588,36 @@ EXPIRY_NOT_AFTER_TODAY = "The expiry date must be after today"
 #: R4's question, in exactly these words (the Enabled box, its no-JavaScript page, bulk
 #: removal, access reviews).
 REMOVE_ACCESS_QUESTION = "Are you sure you want to remove this User’s access?"
+#: The site's own 403 and 404 pages (portal/errors.py): status → (heading, explanation).
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    403: (
+        "You cannot open this page",
+        "Your User ID is not allowed to see this page. If you think it should be, ask one of "
+        "your organisation's Administrators (or the Helpdesk, for the staff pages).",
+    ),
+    404: (
+        "Page not found",
+        "There is no page at this address. If you typed it, check it; if you followed a link, "
+        "the page may have moved or the item may no longer exist.",
+    ),
+}
+
+#: The Console's own confirmations (``{date}`` as portal/display.py shows it).
+EXPIRY_SAVED = "Expiry date saved: access ends on {date}."
+CONFIRM_RESET_PASSWORD = "Reset the password of {user}?"
+CONFIRM_RESET_PASSWORD_DETAIL = (
+    "A new one-time password replaces the current one at once, and every session of this user "
+    "ends. You will see the one-time password once, on the next page."
+)
+CONFIRM_SIGN_OUT = "Sign {user} out everywhere?"
+CONFIRM_SIGN_OUT_DETAIL = (
+    "Every session of this user ends at once, on every device. Their password stays the same."
+)
+SIGNED_OUT_EVERYWHERE = "Every session of this user has ended."
+ONE_TIME_PASSWORD_GONE = (
+    "This one-time password has already been shown, or this page is too old. It is shown only "
+    "once. If it was not passed on, reset the password again."
+)
 FUTURE_DATE = "The new expiry date must be after today"
 USER_ID_TAKEN = "That User ID is already taken (User IDs ignore case)"
 

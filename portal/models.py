@@ -26,6 +26,7 @@ from portal.second_factor.models import RecoveryCode
 from portal.second_factor.models import SecondFactor
 from portal.second_factor.models import SecondFactorReset
 from portal.second_factor.passkeys import PasskeyChallenge
+from portal.shown_once import ShownOnce
 
 __all__ = [
     "AccessReview",
@@ -51,6 +52,7 @@ __all__ = [
     "Screenshot",
     "SecondFactor",
     "SecondFactorReset",
+    "ShownOnce",
     "Subscriber",
     "User",
     "UserImport",

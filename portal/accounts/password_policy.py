@@ -16,6 +16,26 @@ _TRAILING_JUNK = re.compile(r"[\d\W_]+$")
 _LEADING_JUNK = re.compile(r"^[\d\W_]+")
 PRODUCT_WORDS = ("claims portal", "claimsportal", "portal console")
 
+#: What a context word is, as the refusal names it (``problems(context=[(word, what), ...])``).
+USER_ID = "your User ID"
+NAME = "your name"
+ORGANISATION = "your organisation’s name"
+SERVICE = "the name of this service"
+#: For a context word given without saying what it is.
+ABOUT_YOU = "your User ID, your name or your organisation"
+#: The refusal of a context word: it names the word and what it is (PASSWORD-11).
+CONTAINS = "Password must not contain “{word}” ({what})"
+
+
+def context_of(user_id: str, full_name: str, organisation: str) -> list[tuple[str, str]]:
+    """The words a password of this user must not contain, each with what it is."""
+    return [
+        (user_id, USER_ID),
+        (full_name, NAME),
+        (organisation, ORGANISATION),
+        *((part, NAME) for part in full_name.split()),
+    ]
+
 
 @cache
 def common_passwords() -> frozenset[str]:
@@ -27,7 +47,11 @@ def _squash(text: str) -> str:
 
 
 def problems(
-    password: str, *, min_length: int, max_length: int, context: Iterable[str] = ()
+    password: str,
+    *,
+    min_length: int,
+    max_length: int,
+    context: Iterable[str | tuple[str, str]] = (),
 ) -> list[str]:
     """What is wrong with ``password``, as messages for the person choosing it (empty: fine)."""
     length = len(password)
@@ -45,11 +69,9 @@ def problems(
             "This password has too few different characters: choose one that is harder to guess"
         ]
     squashed = _squash(password)
-    for word in (*context, *PRODUCT_WORDS):
-        word = _squash(word)
-        if len(word) >= 4 and word in squashed:
-            return [
-                "Password must not contain your User ID, your name, your organisation "
-                "or the name of this service"
-            ]
+    labelled = [item if isinstance(item, tuple) else (item, ABOUT_YOU) for item in context]
+    for word, what in (*labelled, *((w, SERVICE) for w in PRODUCT_WORDS)):
+        if len(_squash(word)) >= 4 and _squash(word) in squashed:
+            # Name the word, so that the person knows what to leave out.
+            return [CONTAINS.format(word=word.strip(), what=what)]
     return []

@@ -454,13 +454,20 @@ def _check_user_id(user_id: str) -> None:
         raise AccountError("A User ID may use only letters, digits and . _ - @", "user_id")
 
 
-def change_password(user: User, *, current: str, new: str, now: datetime) -> bool:
-    """The user's own change (needs the current password); commits.  Ends every session (R8).
+def is_current_password(user: User, text: str) -> bool:
+    """Whether ``text`` is the user's password now (a new one must differ from it)."""
+    return passwords.verify_password(user.password_hash, text)
 
-    A wrong current password counts as an invalid password (R1), so a stolen session cannot
-    guess the password without limit.
+
+def change_password(user: User, *, current: str | None, new: str, now: datetime) -> bool:
+    """The user's own change; commits.  Ends every session (R8).
+
+    ``current`` is the current password, checked; a wrong one counts as an invalid password
+    (R1), so a stolen session cannot guess the password without limit.  ``None`` only when
+    this very login just proved the one-time password that must now be changed (the web layer
+    knows: auth/views.py), so it is not asked twice.
     """
-    if not passwords.verify_password(user.password_hash, current):
+    if current is not None and not passwords.verify_password(user.password_hash, current):
         queued: list[mail_queue.QueuedMail] = []
         with write_transaction(db.session):
             user = _lock_user(user.id)

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask
 from flask import current_app
-from flask import flash
 from flask import g
 from flask import redirect
 from flask import request
@@ -19,7 +18,6 @@ from werkzeug.wrappers import Response
 
 from portal import clock
 from portal import htmx
-from portal import messages
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.extensions import login_manager
@@ -27,6 +25,8 @@ from portal.extensions import login_manager
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
 DOOR = "door"
+#: Set in an anonymous session when a logged-in one was ended (LOGIN-10 on the next login page).
+SESSION_ENDED = "session_ended"
 
 
 def init_app(app: Flask) -> None:
@@ -86,10 +86,15 @@ def load_user(alt_id: str) -> User | None:
 
 
 def _end_session() -> None:
+    """Forget the session; when it was a logged-in one, the next login page says so (LOGIN-10)
+    whatever page noticed it first (a public page, the login page itself, or a protected one)."""
     door = session.get(DOOR)
     session.clear()
     if door:
         g.session_ended = door
+        # Not a flash: the page that noticed may be a public one, whose layout shows (and so
+        # uses up) every flashed message.  The login page pops this key (auth/views.py).
+        session[SESSION_ENDED] = door
     return None
 
 
@@ -102,8 +107,6 @@ def login_url_for_request() -> str:
 
 def unauthorized() -> Any:
     """Anonymous (or ended) sessions go to the right login page; HTMX gets ``HX-Redirect``."""
-    if g.get("session_ended"):
-        flash(messages.SESSION_ENDED, "message-code")
     target = login_url_for_request()
     if htmx.is_htmx():
         response = Response("", status=200)

@@ -14,6 +14,7 @@ from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import session
 from flask import url_for
 from flask_wtf import FlaskForm
@@ -36,6 +37,9 @@ from portal.extensions import db
 from portal.extensions import limiter
 
 bp = Blueprint("reset", __name__)
+
+#: A User ID is at most 64 characters (what a link may pre-fill).
+USER_ID_MAX = 64
 
 #: The session key holding the *hash* of the token being used (the token never leaves the email
 #: and the one request that carries it: not in the cookie, not in a later URL or Referer).
@@ -104,6 +108,9 @@ def request_reset() -> Response:
             now=clock.now(),
         )
         return _request_page(ResetRequestForm(formdata=None), message=messages.RESET_REQUESTED)
+    if request.method == "GET" and not form.user_id.data:
+        # "Forgotten your password?" on the login page carries the User ID already typed.
+        form.user_id.data = (request.args.get("user_id") or "").strip()[:USER_ID_MAX] or None
     return _request_page(form)
 
 
@@ -161,7 +168,7 @@ def new_password() -> Response:
             new,
             min_length=cfg["PORTAL_PASSWORD_MIN_LENGTH"],
             max_length=cfg["PORTAL_PASSWORD_MAX_LENGTH"],
-            context=(user.user_id, user.full_name, org, *user.full_name.split()),
+            context=password_policy.context_of(user.user_id, user.full_name, org),
         )
         if problems:
             form.password.errors = [*form.password.errors, *problems]

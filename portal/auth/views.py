@@ -25,15 +25,20 @@ from portal.accounts import service
 from portal.accounts.forms import ChangePasswordForm
 from portal.accounts.forms import LoginForm
 from portal.accounts.session import DOOR
+from portal.accounts.session import SESSION_ENDED
 from portal.accounts.session import start_session
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.extensions import limiter
+from portal.landing import home_for
 from portal.ops import metrics
 from portal.redirects import local_path
 from portal.second_factor import session_state
 
 bp = Blueprint("auth", __name__)
+
+#: Set in the session by a login with a one-time password (cleared by the next login).
+ONE_TIME_LOGIN = "one_time_login"
 
 #: Endpoints a user who must change a one-time password may still reach (the Helpdesk's public
 #: forms too: they are for people who cannot get in).
@@ -54,17 +59,13 @@ def _login_rate_limit() -> str:
     return str(current_app.config["PORTAL_LOGIN_RATE_LIMIT"])
 
 
-def home_for(door: str) -> str:
-    if door == service.Door.CONSOLE and current_user.is_administrator:
-        return url_for("console.home")
-    return url_for("portal_home.home")
-
-
 def _login(door: service.Door) -> Response | str | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(home_for(door))
     form = LoginForm()
     message: messages.Message | None = None
+    if session.pop(SESSION_ENDED, None):
+        message = messages.get(messages.SESSION_ENDED)
     for code in get_flashed_messages(category_filter=["message-code"]):
         message = messages.get(str(code))  # without categories, each is the message itself
     if form.validate_on_submit():
@@ -85,6 +86,8 @@ def _login(door: service.Door) -> Response | str | tuple[str, int]:
             start_session(result.user, door)
             session_state.logged_in_without_factor(result.user)
             if result.user.must_change_password:
+                # This login proved the one-time password: the change does not ask for it again.
+                session[ONE_TIME_LOGIN] = True
                 return redirect(url_for("auth.change_password"))
             return redirect(local_path(request.args.get("next"), home_for(door)))
         message = messages.for_login(result.outcome, may_self_reset=result.may_self_reset)
@@ -124,6 +127,9 @@ def logout() -> Response:
 def change_password() -> Response | str:
     form = ChangePasswordForm()
     user = current_user._get_current_object()
+    proven = bool(user.must_change_password and session.get(ONE_TIME_LOGIN))
+    if proven:
+        del form.current_password  # typed at the login a moment ago
     if form.validate_on_submit():
         cfg = current_app.config
         org = user.organisation.name if user.organisation_id else ""
@@ -131,15 +137,20 @@ def change_password() -> Response | str:
             form.password.data or "",
             min_length=cfg["PORTAL_PASSWORD_MIN_LENGTH"],
             max_length=cfg["PORTAL_PASSWORD_MAX_LENGTH"],
-            context=(user.user_id, user.full_name, org, *user.full_name.split()),
+            context=password_policy.context_of(user.user_id, user.full_name, org),
         )
-        if (form.password.data or "") == (form.current_password.data or ""):
+        same = (
+            service.is_current_password(user, form.password.data or "")
+            if proven
+            else (form.password.data or "") == (form.current_password.data or "")
+        )
+        if same:
             problems.append("The new password must be different from the current one")
         if problems:
             form.password.errors = [*form.password.errors, *problems]
         elif service.change_password(
             user,
-            current=form.current_password.data or "",
+            current=None if proven else (form.current_password.data or ""),
             new=form.password.data or "",
             now=clock.now(),
         ):
@@ -159,6 +170,7 @@ def change_password() -> Response | str:
         "auth/change_password.html",
         form=form,
         must_change=must,
+        proven=proven,
         must_message=messages.get(messages.MUST_CHANGE_PASSWORD),
     )
 

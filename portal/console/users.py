@@ -21,8 +21,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal import clock
+from portal import display
 from portal import htmx
 from portal import messages
+from portal import shown_once
 from portal.accounts import management
 from portal.accounts import queries
 from portal.accounts import rules
@@ -38,6 +40,8 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.redirects import local_path
 
+#: How many of a user's audit events its page shows.
+TRAIL_LIMIT = 100
 CONFIRM_REMOVE = messages.REMOVE_ACCESS_QUESTION
 USERS_CHANGED = "users-changed"
 
@@ -107,6 +111,9 @@ def user_set_enabled(pk: int) -> Response:
         }
     else:
         disabled_by = queries.latest_disables([user.id])
+    next_page = request.form.get("next") or url_for("console.users")
+    on_user_page = next_page == url_for("console.user_page", pk=user.id)
+    trail = queries.audit_trail(user.id, limit=TRAIL_LIMIT) if on_user_page else None
     response = make_response(
         render_template(
             "console/users/_row_response.html",
@@ -115,7 +122,8 @@ def user_set_enabled(pk: int) -> Response:
             error=refusal,
             announcement=notice,
             confirm_remove=CONFIRM_REMOVE,
-            next=request.form.get("next") or url_for("console.users"),
+            next=next_page,
+            trail=trail,
         ),
         422 if refusal else 200,
     )
@@ -171,7 +179,7 @@ def user_page(pk: int) -> str:
 def _render_user_page(
     user: User, details: UserDetailsForm, expiry: UserExpiryForm, status: int = 200
 ) -> str:
-    trail = queries.audit_trail(user.id, limit=100)
+    trail = queries.audit_trail(user.id, limit=TRAIL_LIMIT)
     disabled_by = queries.latest_disables([user.id]) if not user.enabled else {}
     return render_template(
         "console/users/show.html",
@@ -234,15 +242,27 @@ def user_set_expiry(pk: int) -> Response:
         changed = False
     user = organisation_user_or_404(pk)
     if not htmx.is_htmx():
-        flash(error or "Expiry date saved.", "error" if error else "success")
+        saved = messages.EXPIRY_SAVED.format(date=display.when(user.expires_on))
+        flash(error or saved, "error" if error else "success")
         return redirect(url_for("console.user_page", pk=pk))
+    # The whole Access section again, and the audit trail out of band: everything the page
+    # shows about this user reflects the change (or the refusal, which is audited too).
     response = make_response(
         render_template(
-            "console/users/_expiry.html",
+            "console/users/_access_response.html",
             user=user,
             expiry=form if error else UserExpiryForm(expires_on=user.expires_on),
             error=error,
             saved=changed,
+            trail=queries.audit_trail(user.id, limit=TRAIL_LIMIT),
+            disabled_by=queries.latest_disables([user.id]) if not user.enabled else {},
+            confirm_remove=CONFIRM_REMOVE,
+            announcement=error
+            or (
+                messages.EXPIRY_SAVED.format(date=display.when(user.expires_on))
+                if changed
+                else None
+            ),
         ),
         422 if error else 200,
     )
@@ -251,17 +271,67 @@ def user_set_expiry(pk: int) -> Response:
     return response
 
 
-@bp.post("/users/<int:pk>/password-reset")
+@bp.get("/users/<int:pk>/password-reset")
 @admin_required
-def user_reset_password(pk: int) -> str:
-    user = organisation_user_or_404(pk)
-    with write_transaction(db.session):
-        password = management.reset_password(
-            current_user._get_current_object(), user, now=clock.now()
-        )
+def user_confirm_reset_password(pk: int) -> str:
+    """Ask first (works without JavaScript): a reset ends the user's sessions at once."""
     user = organisation_user_or_404(pk)
     return render_template(
-        "console/users/one_time_password.html", user=user, password=password, created=False
+        "console/users/confirm_action.html",
+        user=user,
+        question=messages.CONFIRM_RESET_PASSWORD.format(user=user.user_id),
+        explanation=messages.CONFIRM_RESET_PASSWORD_DETAIL,
+        action=url_for("console.user_reset_password", pk=pk),
+        button="Reset password",
+    )
+
+
+@bp.post("/users/<int:pk>/password-reset")
+@admin_required
+def user_reset_password(pk: int) -> Response:
+    """Reset, then redirect (303) to the page that shows the one-time password once: a refresh
+    there resets nothing (portal/shown_once.py keeps the password sealed in between)."""
+    user = organisation_user_or_404(pk)
+    actor = current_user._get_current_object()
+    now = clock.now()
+    with write_transaction(db.session):
+        password = management.reset_password(actor, user, now=now)
+        token = shown_once.keep(password, subject_id=user.id, actor_id=actor.id, now=now)
+    return redirect(url_for("console.user_one_time_password", pk=pk, token=token), code=303)
+
+
+@bp.get("/users/<int:pk>/one-time-password/<token>")
+@admin_required
+def user_one_time_password(pk: int, token: str) -> Response:
+    user = organisation_user_or_404(pk)
+    with write_transaction(db.session):
+        taken = shown_once.take(
+            token, subject_id=user.id, actor_id=current_user.id, now=clock.now()
+        )
+    response = make_response(
+        render_template(
+            "console/users/one_time_password.html",
+            user=user,
+            password=taken.secret,
+            created=False,
+            already_shown=messages.ONE_TIME_PASSWORD_GONE,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"  # never from the browser's cache either
+    return response
+
+
+@bp.get("/users/<int:pk>/sign-out")
+@admin_required
+def user_confirm_sign_out(pk: int) -> str:
+    user = organisation_user_or_404(pk)
+    return render_template(
+        "console/users/confirm_action.html",
+        user=user,
+        question=messages.CONFIRM_SIGN_OUT.format(user=user.user_id),
+        explanation=messages.CONFIRM_SIGN_OUT_DETAIL,
+        action=url_for("console.user_sign_out", pk=pk),
+        button="Sign out everywhere",
     )
 
 
@@ -271,5 +341,5 @@ def user_sign_out(pk: int) -> Response:
     user = organisation_user_or_404(pk)
     with write_transaction(db.session):
         management.sign_out_everywhere(current_user._get_current_object(), user, now=clock.now())
-    flash("Every session of this user has ended.", "success")
-    return redirect(url_for("console.user_page", pk=pk))
+    flash(messages.SIGNED_OUT_EVERYWHERE, "success")
+    return redirect(url_for("console.user_page", pk=pk), code=303)

@@ -6,6 +6,7 @@ common passwords, context words, no composition rules.  Length counts Unicode co
 
 from __future__ import annotations
 
+import re
 import string
 
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from portal import messages
 from portal.accounts import passwords
+from portal.accounts.password_policy import context_of
 from portal.accounts.password_policy import problems
 
 MIN, MAX = 12, 128
@@ -27,12 +30,14 @@ TOO_COMMON = "This password is too common: choose one that is harder to guess"
 TOO_REPETITIVE = (
     "This password has too few different characters: choose one that is harder to guess"
 )
-CONTEXT = (
-    "Password must not contain your User ID, your name, your organisation "
-    "or the name of this service"
-)
-#: Every message problems() may give for a password of an allowed length.
-CONTENT_MESSAGES = {TOO_COMMON, TOO_REPETITIVE, CONTEXT}
+#: A context word's refusal names the word and what it is (PASSWORD-11's pattern).
+CONTEXT = re.compile(r"Password must not contain “.+” \(.+\)", re.S)
+
+
+def is_content_message(message: str) -> bool:
+    """Every message problems() may give for a password of an allowed length."""
+    return message in {TOO_COMMON, TOO_REPETITIVE} or CONTEXT.fullmatch(message) is not None
+
 
 #: Not on any list, no repeated runs, no context: the policy has nothing against it.
 GOOD_12 = "Tundra!Mosq7"
@@ -140,7 +145,26 @@ def test_a_common_word_with_digits_or_symbols_is_refused(password: str) -> None:
     ],
 )
 def test_context_words_are_refused(password: str, context: tuple[str, ...]) -> None:
-    assert check(password, context) == [CONTEXT]
+    result = check(password, context)
+    assert len(result) == 1
+    assert CONTEXT.fullmatch(result[0])
+
+
+def test_the_refusal_names_the_word_and_what_it_is() -> None:
+    """Issue 12 point 5: "acme lighthouse winter garden 5" says that "Acme" is the problem."""
+    context = context_of("jsmith", "Janet Smith", "Acme")
+    assert check("acme lighthouse winter garden 5", context) == [
+        "Password must not contain “Acme” (your organisation’s name)"
+    ]
+    assert check("Janet lighthouse winter 5", context) == [
+        "Password must not contain “Janet” (your name)"
+    ]
+    assert check("my claims portal pass", context) == [
+        "Password must not contain “claims portal” (the name of this service)"
+    ]
+    assert messages.for_text(check("acme lighthouse winter garden 5", context)[0]) is (
+        messages.get("PASSWORD-11")
+    )
 
 
 def test_short_context_words_do_not_block_everything() -> None:
@@ -220,7 +244,7 @@ def test_any_text_of_an_allowed_length_is_accepted_or_refused_with_a_reason(
     password: str, context: list[str]
 ) -> None:
     result = check(password, tuple(context))
-    assert result == [] or (len(result) == 1 and result[0] in CONTENT_MESSAGES), result
+    assert result == [] or (len(result) == 1 and is_content_message(result[0])), result
     if result == []:
         # accepted: so it is not common, repetitive or a context word (checked independently)
         assert password.casefold() not in COMMON
@@ -236,7 +260,7 @@ def test_any_text_gets_a_verdict_never_an_exception(password: str) -> None:
     elif len(password) > MAX:
         assert result == [TOO_LONG]
     else:
-        assert result == [] or result[0] in CONTENT_MESSAGES
+        assert result == [] or is_content_message(result[0])
 
 
 @settings(max_examples=200, deadline=None)
@@ -254,4 +278,4 @@ def test_varied_text_without_context_is_refused_only_as_common_or_a_product_word
     password (after stripping leading/trailing digits and symbols) or a product word."""
     result = check(password)
     if result:
-        assert result[0] in {TOO_COMMON, CONTEXT}
+        assert result[0] == TOO_COMMON or CONTEXT.fullmatch(result[0])

@@ -657,7 +657,7 @@ def test_the_new_password_may_not_contain_the_user_id(
     token = request_token(client, smtp_server, admin)
     client.get(f"/password-reset/{token}")
     page = choose(client, "my Jane.Doe account!").get_data(as_text=True)
-    assert "must not contain your User ID" in page
+    assert "must not contain “jane.doe” (your User ID)" in page
 
 
 # --- limits (EN-04) -------------------------------------------------------------------
@@ -835,7 +835,7 @@ def test_no_password_or_token_in_any_log_record(
 
 def test_the_console_login_offers_the_reset(client: FlaskClient) -> None:
     console = client.get("/console/login").get_data(as_text=True)
-    assert '<a href="/password-reset">Forgotten your password?</a>' in console
+    assert '<a href="/password-reset" id="forgotten">Forgotten your password?</a>' in console
     assert "Forgotten your password?" not in client.get("/portal/login").get_data(as_text=True)
     page = client.get("/password-reset").get_data(as_text=True)
     assert "Claims Handlers" in page

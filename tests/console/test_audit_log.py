@@ -95,8 +95,9 @@ def test_newest_first_and_times_in_the_portal_time_zone(client: FlaskClient) -> 
     )
     body = client.get("/console/audit?from=2024-12-01&to=2025-12-31").get_data(as_text=True)
     assert body.index("summer") < body.index("winter")
-    assert "1 Jul 2025 12:00:00 BST" in body  # British Summer Time
-    assert "1 Jan 2025 11:00:00 GMT" in body
+    # one format everywhere (portal/display.py), in the portal's time zone
+    assert "1 Jul 2025 12:00" in body  # British Summer Time
+    assert "1 Jan 2025 11:00" in body
     assert 'datetime="2025-07-01T11:00:00+00:00"' in body
 
 

@@ -378,7 +378,7 @@ def test_console_fragments_and_changes_are_never_cached(client: FlaskClient) -> 
             data={"expires_on": (clock.today() + timedelta(days=9)).isoformat()},
             headers=HX,
         ),
-        client.post(f"/console/users/{handler.id}/password-reset"),
+        client.post(f"/console/users/{handler.id}/password-reset", follow_redirects=True),
     ]
     assert [r.status_code for r in answers] == [200, 200, 200, 200]
     assert [r.headers["Cache-Control"] for r in answers] == ["no-store"] * len(answers)

@@ -120,10 +120,17 @@ def test_expiry_inline_with_htmx(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.headers["HX-Trigger"] == "users-changed"
     body = response.get_data(as_text=True).strip()
-    assert body.startswith('<form id="expiry"')
+    # The whole Access section again (the row shows the new date too), and the audit trail out
+    # of band with the new event under the audit log's label (issue 12 point 5).
+    assert body.startswith('<section id="access"')
     assert "<html" not in body
     assert f'value="{new_date.isoformat()}"' in body
-    assert f"Saved: access ends on {new_date.isoformat()}" in body
+    shown = f"{new_date.day} {new_date:%b %Y}"
+    assert f"Expiry date saved: access ends on {shown}" in body
+    assert body.count(shown) >= 3  # the row, the status line, the announcement
+    assert '<section id="trail" aria-labelledby="trail-title" hx-swap-oob="true">' in body
+    assert "Expiry date changed" in body
+    assert "Nothing recorded yet" not in body
     assert refresh(handler).expires_on == new_date
     changed = audit_events(handler, "expiry_changed")
     assert len(changed) == 1
@@ -141,8 +148,12 @@ def test_expiry_in_the_past_is_refused_with_422(client: FlaskClient) -> None:
     assert response.status_code == 422
     assert "HX-Trigger" not in response.headers
     body = response.get_data(as_text=True)
-    assert body.strip().startswith('<form id="expiry"')
+    assert body.strip().startswith('<section id="access"')
     assert "The expiry date must be after today." in body
+    # the refusal is in the trail at once, with the audit log's labels, never a raw code
+    assert "Expiry date change refused" in body
+    assert "date in the past" in body
+    assert "refused_past_date" not in body
     assert 'aria-invalid="true"' in body
     assert refresh(handler).expires_on == old
     assert audit_events(handler, "expiry_changed") == []
@@ -161,7 +172,7 @@ def test_expiry_without_javascript_redirects_to_the_users_page(client: FlaskClie
     response = set_expiry(client, handler, new_date, hx=False)
     assert response.status_code == 302
     assert response.headers["Location"] == f"/console/users/{handler.id}"
-    assert "Expiry date saved." in client.get(f"/console/users/{handler.id}").get_data(as_text=True)
+    assert "Expiry date saved" in client.get(f"/console/users/{handler.id}").get_data(as_text=True)
     assert refresh(handler).expires_on == new_date
 
 
@@ -181,7 +192,7 @@ def test_reset_password_gives_a_one_time_password(app: Flask, client: FlaskClien
         )
     assert refresh(handler).failed_attempts == 2
 
-    response = client.post(f"/console/users/{handler.id}/password-reset")
+    response = client.post(f"/console/users/{handler.id}/password-reset", follow_redirects=True)
     assert response.status_code == 200
     password = one_time_password(response)
     fresh = refresh(handler)
@@ -208,7 +219,7 @@ def test_reset_password_of_a_locked_out_user_says_it_is_still_disabled(
     org = make_org()
     log_in_admin(client, org)
     handler = lock_out(make_user(org))
-    response = client.post(f"/console/users/{handler.id}/password-reset")
+    response = client.post(f"/console/users/{handler.id}/password-reset", follow_redirects=True)
     assert response.status_code == 200
     assert "is still disabled: tick Enabled" in response.get_data(as_text=True)
     assert refresh(handler).failed_attempts == 0
@@ -223,7 +234,7 @@ def test_sign_out_everywhere_ends_the_users_sessions(app: Flask, client: FlaskCl
     assert theirs.get("/portal/").status_code == 200
 
     response = client.post(f"/console/users/{handler.id}/sign-out")
-    assert response.status_code == 302
+    assert response.status_code == 303  # post/redirect/get: a refresh sends nothing again
     assert response.headers["Location"] == f"/console/users/{handler.id}"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Every session of this user has ended." in page

@@ -304,7 +304,8 @@ def test_hostile_full_name_is_escaped_everywhere(client: FlaskClient) -> None:
     assert_escaped(client.get(f"/console/users/{handler.id}").get_data(as_text=True))
     assert_escaped(toggle(client, handler, "false", hx=False).get_data(as_text=True))  # confirm
     assert_escaped(toggle(client, handler, "false").get_data(as_text=True))  # the HTMX row
-    reset = client.post(f"/console/users/{handler.id}/password-reset")
+    assert_escaped(client.get(f"/console/users/{handler.id}/password-reset").get_data(as_text=True))
+    reset = client.post(f"/console/users/{handler.id}/password-reset", follow_redirects=True)
     assert_escaped(reset.get_data(as_text=True))
 
 

@@ -87,6 +87,14 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
     ],
     "console.review": lambda w: [f"/console/reviews/{w.review_pk}"],
     "console.review_print": lambda w: [f"/console/reviews/{w.review_pk}/print"],
+    "console.user_confirm_reset_password": lambda w: [
+        f"/console/users/{w.handler_pk}/password-reset"
+    ],
+    "console.user_confirm_sign_out": lambda w: [f"/console/users/{w.handler_pk}/sign-out"],
+    # An unknown token: the "already shown" page (the page with a password is the same layout).
+    "console.user_one_time_password": lambda w: [
+        f"/console/users/{w.handler_pk}/one-time-password/no-such-token"
+    ],
     "guides.page": lambda w: [f"/guides/{p.slug}" for p in pages.all_pages()],
     "helpdesk_queue.request_page": lambda w: [f"/helpdesk/requests/{pk}" for pk in w.request_pks],
     "operator.organisation_page": lambda w: [f"/operator/organisations/{w.org_pk}"],
@@ -240,7 +248,8 @@ def _log_in(page: Page, kind: str, world: World) -> None:
     page.locator("main").get_by_label("User ID").fill(world.users[kind])
     page.locator("main").get_by_label("Password").fill(PASSWORD)
     page.locator("main").get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(console|portal)/$"))
+    # each lands on its work page: the Console, the Portal, the queue, the operator pages
+    page.wait_for_url(re.compile(r"/(console/|portal/|helpdesk/requests|operator/)$"))
 
 
 def _axe(page: Page) -> list[str]:

@@ -42,7 +42,8 @@ def portal_log_in(page: Page, user_id: str) -> None:
     page.get_by_label("User ID").fill(user_id)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/portal/?$"))
+    # staff land on their work page (issue 12 point 5)
+    page.wait_for_url(re.compile(r"/(portal/?|operator/|helpdesk/requests)$"))
 
 
 def test_extend_and_reenable_an_expired_administrator_for_a_request(

@@ -329,7 +329,7 @@ def test_the_users_page_shows_who_disabled_and_the_trail(client: FlaskClient) ->
     body = client.get(f"/operator/users/{user.id}").get_data(as_text=True)
     assert "Disabled by the system: locked out" in body
     assert "locked out" in body
-    assert re.search(r"<td>user created</td>", body)
+    assert re.search(r"<td>User created</td>", body)  # the audit log's label
 
 
 @pytest.mark.parametrize("reference", ["HD-999999999999", "HD-2147483648", "HD-0"])
