@@ -37,7 +37,10 @@ MAX_CHARS = 2000
 #: Share of the typed words that must appear in a message (and at least two of them).
 MIN_WORD_SHARE = 0.6
 
-_CODE = re.compile(r"\b(LOGIN|RESET|PASSWORD|MFA)\s*[-‐‑–—]?\s*0*(\d{1,2})\b", re.IGNORECASE)
+#: The guide's code prefixes (LOGIN, RESET, PASSWORD, MFA, PASSKEY…), read from the messages
+#: themselves so that a new family of codes is recognised without another list to keep.
+_PREFIXES = sorted({m.code.split("-")[0] for m in messages.MESSAGES}, key=len, reverse=True)
+_CODE = re.compile(rf"\b({'|'.join(_PREFIXES)})\s*[-‐‑–—]?\s*0*(\d{{1,2}})\b", re.IGNORECASE)
 _NOT_WORD = re.compile(r"[^\w]+")
 _STOP_WORDS = frozenset(
     {

@@ -1,4 +1,4 @@
-"""``flask --app app portal second-factor reset USER_ID``: break-glass (SPEC R10).
+"""``flask --app app portal second-factor reset USER_ID``: break-glass (docs/rules.md R10).
 
 For deployments with fewer than two Portal team members, and for the day the two-person rule
 cannot be followed: whoever has a shell on the server may reset a user's second factor.  It is

@@ -1,4 +1,4 @@
-"""Passkeys (WebAuthn) as a second factor, with py_webauthn (SPEC R10; docs/security.md,
+"""Passkeys (WebAuthn) as a second factor, with py_webauthn (docs/rules.md R10; docs/security.md,
 "Passkeys").
 
 * The relying party is ``PORTAL_BASE_URL``: its host is the RP id and the URL's scheme, host

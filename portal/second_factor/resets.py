@@ -1,4 +1,4 @@
-"""Resetting a user's second factor when every factor is lost (SPEC R10; docs/security.md,
+"""Resetting a user's second factor when every factor is lost (docs/rules.md R10; docs/security.md,
 "Losing a second factor and the two-person rule").
 
 Three doors, one effect (:func:`reset_factors`): every factor and recovery code of the user is
@@ -60,7 +60,7 @@ from portal.second_factor.models import SecondFactorReset
 MAIL_PURPOSE = "second_factor.reset"
 #: A request not approved within this time can no longer be approved.
 LIFETIME = timedelta(hours=24)
-#: The profiles only the Portal team may reset (SPEC R10): staff, and never by a firm.
+#: The profiles only the Portal team may reset (docs/rules.md R10): staff, and never by a firm.
 STAFF = (Profile.HELPDESK.value, Profile.PORTAL_TEAM.value)
 
 

@@ -1,4 +1,4 @@
-"""Passkeys over HTTP (SPEC R10; docs/security.md PK-01 to PK-04) with a software
+"""Passkeys over HTTP (docs/rules.md R10; docs/security.md PK-01 to PK-04) with a software
 authenticator: added on /account/second-factor, used with "Use a passkey" on
 /login/second-factor; a passkey is a right code (the wrong-code count goes to 0), a failed real
 attempt a wrong code (the fifth locks), anything else is refused without counting.
