@@ -1,6 +1,5 @@
 """Two-person second-factor resets in the Portal team's area (docs/rules.md R10;
-docs/security.md, "The
-two-person rule").  Routes on the ``operator`` blueprint:
+docs/security.md, "The two-person rule").  Routes on the ``operator`` blueprint:
 
 * ``POST /operator/users/<pk>/second-factor-reset``: a member asks, naming a helpdesk request
   (field ``helpdesk_reference``, ``HD-…``, which must exist);
