@@ -1,6 +1,6 @@
 """Resetting a lost second factor (docs/rules.md R10; docs/security.md, "Losing a second
-factor and the two-person rule"): another Administrator of the firm from the Console; the last Administrator
-with access, and staff, only by two Portal team members; the break-glass CLI.
+factor and the two-person rule"): another Administrator of the firm from the Console; the last
+Administrator with access, and staff, only by two Portal team members; the break-glass CLI.
 
 Runs on SQLite and, when PORTAL_TEST_DATABASE_URL is set, PostgreSQL.
 """
