@@ -193,7 +193,7 @@ def _by_code(where: ColumnElement[bool]) -> list[Row]:
         if not count:
             continue
         if key:
-            out.append(Row(f"{key}: {messages.BY_CODE[key].text}", int(count), code=key))
+            out.append(Row(f"{key}: {messages.BY_CODE[key].headline}", int(count), code=key))
         else:
             out.append(Row(NO_MESSAGE if key is None else OTHER_TEXT, int(count)))
     return sorted(out, key=lambda row: -row.count)
