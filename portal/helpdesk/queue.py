@@ -163,10 +163,12 @@ def bulk_status() -> Response:
         flash("Tick the requests to change first.", "error")
         return _back_to_queue()
     status = Status(form.status.data)
+    mails: list[QueuedMail] = []
     with write_transaction(db.session):
         changed, unchanged = queue_actions.bulk_set_status(
-            ids, status, actor=_actor(), now=clock.now()
+            ids, status, actor=_actor(), now=clock.now(), mails=mails
         )
+    deliver_soon(mails)  # resolving tells each requester, as a single resolve does
     label = STATUS_LABELS[status]
     text = f"{changed} request{'' if changed == 1 else 's'} set to {label}."
     if unchanged:
