@@ -296,6 +296,27 @@ class EventKind(StrEnum):
     REPLY = "reply"  # a staff reply emailed to the requester and shown on the status page
     REQUESTER_ADDED = "requester_added"  # what the requester added on the status page
     ASSIGNED = "assigned"  # taken by, or given to, a staff member (details: who)
+    STATUS_LINK_REPLACED = "status_link_replaced"  # a new salt: links sent so far stop working
+
+
+#: What the staff timeline calls each kind of event: the one home for these words (the
+#: request page's timeline, its HTMX refresh).  A status change adds "from … to …" itself.
+EVENT_LABELS = {
+    EventKind.CREATED: "Request sent",
+    EventKind.STATUS_CHANGED: "Status changed",
+    EventKind.NOTE: "Internal note",
+    EventKind.MAIL_QUEUED: "Email to the requester",
+    EventKind.GUIDE_REPLY: "Replied with a guide link",
+    EventKind.USER_ID_SENT: "User ID sent",
+    EventKind.USER_ID_NOT_MATCHED: "User ID not sent",
+    EventKind.REFERRED: "Referred to the Portal team",
+    EventKind.ACCOUNT_ACTION: "Portal team action on the account",
+    EventKind.REPLY: "Reply to the requester",
+    EventKind.REQUESTER_ADDED: "The requester added information",
+    EventKind.ASSIGNED: "Assignment",
+    EventKind.STATUS_LINK_REPLACED: "Status link replaced",
+}
+
 
 
 class RequestEvent(db.Model):  # type: ignore[name-defined]

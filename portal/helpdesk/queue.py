@@ -37,6 +37,7 @@ from portal.helpdesk import queue_queries
 from portal.helpdesk import send_user_id
 from portal.helpdesk.models import CONSOLE_LABELS
 from portal.helpdesk.models import ENVIRONMENT_LABELS
+from portal.helpdesk.models import EVENT_LABELS
 from portal.helpdesk.models import KIND_LABELS
 from portal.helpdesk.models import ROLE_LABELS
 from portal.helpdesk.models import STATUS_LABELS
@@ -57,6 +58,7 @@ bp = Blueprint("helpdesk_queue", __name__, url_prefix="/helpdesk/requests")
 
 REQUEST_CHANGED = "request-changed"
 LABELS = {
+    "event": EVENT_LABELS,
     "kind": KIND_LABELS,
     "status": STATUS_LABELS,
     "role": ROLE_LABELS,

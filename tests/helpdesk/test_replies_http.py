@@ -322,10 +322,11 @@ def test_staff_can_replace_the_status_link(client: FlaskClient) -> None:
     assert client.post(f"/helpdesk/requests/{req.id}/status-link").status_code == 302
     assert requester.get("/helpdesk/status").status_code == 404
     assert requester.get(f"/helpdesk/status/{old}").status_code == 404
-    assert [e.details for e in timeline(req) if e.kind == "note"] == [
-        "Status link replaced: the links sent so far no longer work; the next email carries"
-        " the new one."
+    assert [e.details for e in timeline(req) if e.kind == "status_link_replaced"] == [
+        "The links sent so far no longer work; the next email carries the new one."
     ]
+    page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
+    assert "<strong>Status link replaced</strong>" in page
     client.post(f"/helpdesk/requests/{req.id}/reply", data={"text": "Here is a new link."})
     [row] = queued("helpdesk.reply")
     assert old not in row.body
