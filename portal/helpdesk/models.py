@@ -318,7 +318,6 @@ EVENT_LABELS = {
 }
 
 
-
 class RequestEvent(db.Model):  # type: ignore[name-defined]
     """One line of a request's timeline."""
 

@@ -187,6 +187,10 @@ def request_assign(pk: int) -> Response:
     form = AssignForm()
     actor = _actor()
     raw = (form.assignee.data or "").strip() if form.validate_on_submit() else None
+    if raw is not None and request.form.get("take") == "me":
+        # "Take it" is a button in the same form as the "Assigned to" select: it wins over
+        # whatever the select holds (a field of its own, so the two values never collide).
+        raw = "me"
     if raw is None or not (raw in ("", "me") or raw.isdigit()):
         flash("Choose who to give the request to.", "error")
         return _back(pk) if not request.form.get("back_to_queue") else _back_to_queue()
