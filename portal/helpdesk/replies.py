@@ -249,7 +249,7 @@ REVOKED_NOTE = "The links sent so far no longer work; the next email carries the
 @staff_required
 def revoke_link(pk: int) -> Response:
     """A new salt: every status link sent so far stops working (docs/security.md, "The Helpdesk
-    status link"); the timeline says so (staff only).  Nothing is emailed: the next reply carries it."""
+    status link"); the staff timeline says so.  Nothing is emailed: the next reply carries it."""
     _exists(pk)
     now = clock.now()
     with write_transaction(db.session):
