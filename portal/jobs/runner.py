@@ -6,8 +6,8 @@ A run first *claims* its (job, night) by inserting a ``job_runs`` row with
 exactly one process win, whatever the number of workers, schedulers or hosts; the others log
 "already claimed" and skip.  The winner then runs the steps (sweep, token purge, expired
 passkey challenges, expiry digests, mail retry), each on its own so that one failing step does
-not stop the others, and records the outcome (ok / failed), the counts and the errors in its row.  Nothing here is
-needed at login: R2 and R3 are checked there on their own.
+not stop the others, and records the outcome (ok / failed), the counts and the errors in its
+row.  Nothing here is needed at login: R2 and R3 are checked there on their own.
 
 A process can die half-way (killed, the machine lost).  The run keeps a heartbeat and records
 each step as it finishes; a run left "running" by a dead process is taken over by the next
