@@ -75,9 +75,7 @@ _SPEND = (
 def spend(user_id: int, code: str, *, now: datetime) -> bool:
     """Use ``code`` once: one conditional UPDATE, so two concurrent logins cannot both spend
     it.  True when it was an unused code of this user."""
-    result = db.session.execute(
-        _SPEND, {"user_pk": user_id, "hashed": hash_code(code), "now": now}
-    )
+    result = db.session.execute(_SPEND, {"user_pk": user_id, "hashed": hash_code(code), "now": now})
     return rowcount(result) == 1
 
 
