@@ -300,7 +300,14 @@ def test_forgotten_password_carries_the_user_id_and_sent_shows_no_second_form(
     assert "Send the link" not in sent
 
 
-def test_login_02_and_06_guide_entries_say_the_next_step() -> None:
+def test_login_02_04_and_06_say_the_next_step_as_the_claims_handler_versions_do() -> None:
+    # the message on the login page itself, not only the guide entry behind it
+    assert "“Forgotten your password?” to unlock it" in messages.get("LOGIN-02").text.replace(
+        '"', "“", 1
+    ).replace('"', "”", 1)
+    assert "Forgotten your password?" in messages.get("LOGIN-04").text
+    assert "to extend it" in messages.get("LOGIN-06").text
+    assert "Ask your Administrator" in messages.get("LOGIN-03").text
     assert "A reset" in messages.get("LOGIN-02").what_to_do
     assert "Portal team" in messages.get("LOGIN-06").what_to_do
 
