@@ -32,6 +32,8 @@ from portal import clock
 from portal import mail_queue
 from portal.accounts.models import Profile
 from portal.accounts.queries import UserFilters
+from portal.console import bulk
+from portal.console import user_import
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.guides import pages
@@ -77,6 +79,8 @@ class World:
     confirm_token: str
     unsubscribe_token: str
     review_pk: int  # an access review in progress
+    bulk_pk: int  # a finished bulk action (its result page)
+    import_pk: int  # a CSV import's preview
 
 
 #: endpoint → the URLs to visit for it, built from real values.
@@ -87,6 +91,11 @@ ARGUMENT_ROUTES: dict[str, Callable[[World], list[str]]] = {
     ],
     "console.review": lambda w: [f"/console/reviews/{w.review_pk}"],
     "console.review_print": lambda w: [f"/console/reviews/{w.review_pk}/print"],
+    "console.bulk_result": lambda w: [f"/console/users/bulk/{w.bulk_pk}"],
+    "console.users_import_preview": lambda w: [f"/console/users/import/{w.import_pk}"],
+    "console.user_factor_reset_confirm": lambda w: [
+        f"/console/users/{w.handler_pk}/second-factor-reset"
+    ],
     "console.user_confirm_reset_password": lambda w: [
         f"/console/users/{w.handler_pk}/password-reset"
     ],
@@ -117,6 +126,8 @@ NOT_PAGES: dict[str, str] = {
     "static": "static files",
     "console.audit_csv": "a CSV download",
     "console.review_csv": "a CSV download",
+    "console.users_export": "a CSV download",
+    "helpdesk_report.report_csv": "a CSV download",
     "newsletter.subscribers_csv": "a CSV download",
     "console.counts": "an HTMX fragment of the dashboard (checked inside /console/)",
     "helpdesk_queue.screenshot": "an image download (checked inside the request page)",
@@ -213,6 +224,25 @@ def world(e2e_app: Flask) -> World:
                 queued.last_attempt_at, queued.last_error = clock.now(), "SMTP refused"
         with write_transaction(db.session):
             review, _ = reviews.start(admin, UserFilters(), now=clock.now(), today=clock.today())
+        with write_transaction(db.session):
+            operation = bulk.create(
+                admin,
+                bulk.Request(bulk.EXTEND_EXPIRY, months=3),
+                [handler.id, "no-such-user"],
+                now=clock.now(),
+                background_over=1000,
+            )
+            preview = user_import.create_preview(
+                admin,
+                "users.csv",
+                b"user_id,full_name,email,profile\r\n"
+                + f"new-{tag},New Person,new-{tag}@example.com,claims_handler\r\n".encode()
+                + b"bad-row,,not-an-email,claims_handler\r\n",
+                now=clock.now(),
+                today=clock.today(),
+                default_days=365,
+            )
+        bulk.work(operation.id)
         subscriber = db.session.query(Subscriber).filter_by(email_key=email).one()
         unsubscribe = newsletter.make_unsubscribe_token(
             SERVER_ENV["PORTAL_SECRET_KEY"], subscriber.id, email
@@ -234,6 +264,8 @@ def world(e2e_app: Flask) -> World:
             confirm_token=token,
             unsubscribe_token=unsubscribe,
             review_pk=review.id,
+            bulk_pk=operation.id,
+            import_pk=preview.id,
         )
         db.session.rollback()
         db.session.remove()
