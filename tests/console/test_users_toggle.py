@@ -393,7 +393,8 @@ def test_no_js_buttons_post_one_form_per_table_named_by_user(client: FlaskClient
     stranger = make_user(make_org())
     page = client.get("/console/users?q=user").get_data(as_text=True)
     form = re.search(r'<form id="toggle-form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page, re.S)
-    assert form is not None and form.group(1) == "/console/users/enabled"
+    assert form is not None
+    assert form.group(1) == "/console/users/enabled"
     assert 'name="csrf_token"' in form.group(2)
     assert '<input type="hidden" name="next" value="/console/users?q=user">' in form.group(2)
     assert f'<button name="remove" value="{handler.id}"' in form.group(2)
