@@ -48,6 +48,14 @@ class Message:
     def section(self) -> str:
         return self.code.split("-")[0]
 
+    @property
+    def headline(self) -> str:
+        """The first sentence: what happened. A message may go on with the next step
+        ("… five times. Ask your Administrator to re-enable it."); requesters often quote only
+        the first sentence, or an older text that had only it."""
+        first, dot, _rest = self.text.partition(". ")
+        return first + "." if dot else self.text
+
     def matches(self, shown: str) -> bool:
         if self.pattern is not None:
             return re.fullmatch(self.pattern, shown) is not None
@@ -97,7 +105,8 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-02",
-        "Your User ID is locked because the password was entered incorrectly five times.",
+        "Your User ID is locked because the password was entered incorrectly five times. "
+        'Reset your password with "Forgotten your password?" to unlock it.',
         "Five incorrect passwords in a row were entered for this User ID.",
         "As an Administrator disabled by the system you may reset your own password by "
         'email: follow "Forgotten your password?" on the Admin Console login page. A reset '
@@ -118,7 +127,8 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-04",
-        f"Your User ID was disabled because it had not been used for more than {_DAYS} days.",
+        f"Your User ID was disabled because it had not been used for more than {_DAYS} days. "
+        'Reset your password with "Forgotten your password?" to restore it.',
         f"Nobody logged in with this User ID for more than {_DAYS} days.",
         "As an Administrator disabled by the system you may reset your own password by "
         'email: follow "Forgotten your password?" on the Admin Console login page. A reset '
@@ -136,7 +146,8 @@ MESSAGES: tuple[Message, ...] = (
     ),
     Message(
         "LOGIN-06",
-        "Your User ID has reached its expiry date.",
+        "Your User ID has reached its expiry date. Ask an Administrator of your organisation "
+        "to extend it; if you are the only one, contact the Helpdesk.",
         "Every User ID has an expiry date; access ends on that day.",
         "Ask one of your organisation's Administrators to extend the expiry date and then "
         "tick Enabled. An Administrator cannot extend its own expiry date once it is "

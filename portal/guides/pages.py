@@ -26,6 +26,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from portal import config
 from portal import messages
 from portal.accounts import states
 
@@ -108,7 +109,15 @@ def parse(slug: str, source: str) -> Page:
 
 def _placeholders() -> dict[str, str]:
     """The figures the guides quote, from their one home (``{{ name }}`` in a content file)."""
-    return {"inactivity_days": str(states.INACTIVITY_DAYS)}
+    return {
+        "inactivity_days": str(states.INACTIVITY_DAYS),
+        # The Helpdesk's defaults (an operator may set others: the guide says so).
+        **{
+            name: str(config.DEFAULTS[f"PORTAL_HELPDESK_{name.upper()}"])
+            for name in ("day_starts", "day_ends", "target_days", "reopen_days")
+        },
+        "helpdesk_link_days": str(config.DEFAULTS["PORTAL_HELPDESK_STATUS_LINK_DAYS"]),
+    }
 
 
 def _fill(slug: str, markdown: str) -> str:

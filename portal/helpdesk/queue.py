@@ -37,6 +37,7 @@ from portal.helpdesk import queue_queries
 from portal.helpdesk import send_user_id
 from portal.helpdesk.models import CONSOLE_LABELS
 from portal.helpdesk.models import ENVIRONMENT_LABELS
+from portal.helpdesk.models import EVENT_LABELS
 from portal.helpdesk.models import KIND_LABELS
 from portal.helpdesk.models import ROLE_LABELS
 from portal.helpdesk.models import STATUS_LABELS
@@ -57,6 +58,7 @@ bp = Blueprint("helpdesk_queue", __name__, url_prefix="/helpdesk/requests")
 
 REQUEST_CHANGED = "request-changed"
 LABELS = {
+    "event": EVENT_LABELS,
     "kind": KIND_LABELS,
     "status": STATUS_LABELS,
     "role": ROLE_LABELS,
@@ -163,10 +165,12 @@ def bulk_status() -> Response:
         flash("Tick the requests to change first.", "error")
         return _back_to_queue()
     status = Status(form.status.data)
+    mails: list[QueuedMail] = []
     with write_transaction(db.session):
         changed, unchanged = queue_actions.bulk_set_status(
-            ids, status, actor=_actor(), now=clock.now()
+            ids, status, actor=_actor(), now=clock.now(), mails=mails
         )
+    deliver_soon(mails)  # resolving tells each requester, as a single resolve does
     label = STATUS_LABELS[status]
     text = f"{changed} request{'' if changed == 1 else 's'} set to {label}."
     if unchanged:
@@ -183,6 +187,10 @@ def request_assign(pk: int) -> Response:
     form = AssignForm()
     actor = _actor()
     raw = (form.assignee.data or "").strip() if form.validate_on_submit() else None
+    if raw is not None and request.form.get("take") == "me":
+        # "Take it" is a button in the same form as the "Assigned to" select: it wins over
+        # whatever the select holds (a field of its own, so the two values never collide).
+        raw = "me"
     if raw is None or not (raw in ("", "me") or raw.isdigit()):
         flash("Choose who to give the request to.", "error")
         return _back(pk) if not request.form.get("back_to_queue") else _back_to_queue()

@@ -20,6 +20,7 @@ from portal.helpdesk.models import EventKind
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import Status
 from portal.helpdesk.timeline import add_event
+from portal.mail_queue import QueuedMail
 
 #: At most this many requests in one bulk change (a page is 50).
 BULK_MAX = 100
@@ -62,16 +63,24 @@ def assign(pk: int, assignee_id: int | None, *, actor: User, now: datetime) -> b
 
 
 def bulk_set_status(
-    pks: Iterable[int], status: Status, *, actor: User, now: datetime
+    pks: Iterable[int],
+    status: Status,
+    *,
+    actor: User,
+    now: datetime,
+    mails: list[QueuedMail] | None = None,
 ) -> tuple[int, int]:
-    """Set ``status`` on each request (as one by one: an event and an audit line each).
-    Returns (changed, unchanged); unknown ids are skipped."""
+    """Set ``status`` on each request (as one by one: an event and an audit line each, and
+    resolving tells each requester, the notices appended to ``mails`` for the caller's
+    ``deliver_soon``).  Returns (changed, unchanged); unknown ids are skipped."""
     wanted = sorted(set(pks))[:BULK_MAX]
     existing = set(
         db.session.scalars(select(HelpdeskRequest.id).where(HelpdeskRequest.id.in_(wanted)))
     )
     changed = 0
     for pk in wanted:
-        if pk in existing and actions.set_status(pk, status, actor=actor, now=now):
+        if pk in existing and actions.set_status(
+            pk, status, actor=actor, now=now, tell=True, mails=mails
+        ):
             changed += 1
     return changed, len(existing) - changed

@@ -183,7 +183,7 @@ def _view_conditions(view: str, me: int | None, col_: Any) -> list[Any]:
     if view == "mine":
         return [col_(assigned) == (me or -1), col_(status) != Status.RESOLVED.value]
     if view == "unassigned":
-        return [assigned.is_(None), col_(status) != Status.RESOLVED.value]
+        return [col_(assigned).is_(None), col_(status) != Status.RESOLVED.value]
     if view == "waiting":
         return [col_(status) == Status.WAITING.value]
     if view == "referred":

@@ -242,23 +242,20 @@ def resolve(pk: int) -> Response:
     return redirect(url_for(REQUEST_PAGE, pk=pk))
 
 
-REVOKED_NOTE = (
-    "Status link replaced: the links sent so far no longer work; the next email carries"
-    " the new one."
-)
+REVOKED_NOTE = "The links sent so far no longer work; the next email carries the new one."
 
 
 @bp.post("/<int:pk>/status-link")
 @staff_required
 def revoke_link(pk: int) -> Response:
     """A new salt: every status link sent so far stops working (docs/security.md, "The Helpdesk
-    status link"); an internal note says so.  Nothing is emailed: the next reply carries it."""
+    status link"); the staff timeline says so.  Nothing is emailed: the next reply carries it."""
     _exists(pk)
     now = clock.now()
     with write_transaction(db.session):
         req = actions.lock_request(pk)
         status_link.revoke(req)
         req.updated_at = now
-        add_event(req, EventKind.NOTE, _actor(), now, details=REVOKED_NOTE)
+        add_event(req, EventKind.STATUS_LINK_REPLACED, _actor(), now, details=REVOKED_NOTE)
     flash("The status link was replaced: links sent so far no longer work.", "success")
     return redirect(url_for(REQUEST_PAGE, pk=pk))

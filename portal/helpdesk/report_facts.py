@@ -38,22 +38,31 @@ from portal.helpdesk.models import Status
 #: Timeline events that answer the requester (the first one is the "first reply").
 REPLY_KINDS = frozenset({EventKind.REPLY.value, EventKind.GUIDE_REPLY.value})
 #: Message texts, longest first: a longer text containing a shorter one wins.
-_TEXTS = sorted(messages.MESSAGES, key=lambda m: len(m.text), reverse=True)
+#: The whole texts, longest first, then the first sentences alone (messages.Message.headline).
+_TEXTS = [
+    *((m.text, m) for m in sorted(messages.MESSAGES, key=lambda m: len(m.text), reverse=True)),
+    *(
+        (m.headline, m)
+        for m in sorted(messages.MESSAGES, key=lambda m: len(m.headline), reverse=True)
+        if m.headline != m.text
+    ),
+]
 #: A wait still open when the clock stops: paused up to the stop.
 _OPEN = timedelta(days=3650)
 
 
 def code_of(error_message: str | None) -> str | None:
     """The guide entry ``error_message`` names: the first code it quotes, else the longest
-    message text it contains (any case); ``''`` for other text, None for none."""
+    message text it contains (any case), else the longest first sentence of one; ``''`` for
+    other text, None for none."""
     if error_message is None:
         return None
     quoted = suggestions.codes_mentioned(error_message)
     if quoted:
         return quoted[0].code
     folded = error_message.casefold()
-    for message in _TEXTS:
-        if message.text.rstrip(".").casefold() in folded:
+    for text, message in _TEXTS:
+        if text.rstrip(".").casefold() in folded:
             return message.code
     return ""
 

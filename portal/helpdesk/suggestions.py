@@ -116,20 +116,24 @@ def _phrases(code: str) -> tuple[frozenset[str], ...]:
     return tuple(keys for keys in found if keys)
 
 
-#: Per entry: the message, its normalised text, its words (with its phrases'), its phrases.
+#: Per entry: the message, its normalised text and first sentence, its words (with its
+#: phrases'), its phrases.
 _TABLE = tuple(
     (
         m,
         _normalise(m.text),
+        _normalise(m.headline),
         _keys(_normalise(m.text)).union(*_phrases(m.code)),
         _phrases(m.code),
     )
     for m in messages.MESSAGES
 )
+#: The words of each first sentence (the tie-break in _text_score).
+_HEADLINE_KEYS = {entry[2]: _keys(entry[2]) for entry in _TABLE}
 #: How telling a word is: words in few entries weigh more (inverse document frequency).
 _WEIGHT: dict[str, float] = {}
 for _entry in _TABLE:
-    for _key in _entry[2]:
+    for _key in _entry[3]:
         _WEIGHT[_key] = _WEIGHT.get(_key, 0) + 1
 _WEIGHT = {key: 1 + math.log(len(_TABLE) / count) for key, count in _WEIGHT.items()}
 #: An unknown word weighs as much as the rarest.
@@ -153,16 +157,21 @@ def _text_score(
     typed: str,
     typed_keys: set[str],
     message_text: str,
+    headline: str,
     keys: set[str],
     phrases: tuple[frozenset[str], ...],
 ) -> float:
-    """0 for no match; higher is better: the message itself (above 2) beats plain words."""
+    """0 for no match; higher is better: the message itself (above 2) beats plain words, and its
+    first sentence alone counts as the message when the typed text holds it."""
     if len(typed) >= MIN_CHARS and (
         message_text in typed or (len(typed.split()) >= MIN_PART_WORDS and typed in message_text)
     ):
         # The closer the two lengths, the more of the message was typed.
-        shorter, longer = sorted((len(typed), len(message_text)))
+        whole = headline if typed in headline else message_text
+        shorter, longer = sorted((len(typed), len(whole)))
         return 2.0 + shorter / longer
+    if headline != message_text and len(headline) >= MIN_CHARS and headline in typed:
+        return 2.0 + len(headline) / len(typed)
     if not typed_keys:
         return 0.0
     phrase = max((len(p) for p in phrases if p <= typed_keys), default=0)
@@ -171,7 +180,9 @@ def _text_score(
     if not phrase and (len(common) < 2 or share < MIN_WORD_SHARE):
         return 0.0
     covered = _weight(common) / _weight(typed_keys)
-    return covered + PHRASE_BONUS * min(phrase, 2) + 0.01 * _weight(common) / _weight(keys)
+    # Ties go to the entry whose first sentence says most of it (a next step adds no weight).
+    said = keys & _HEADLINE_KEYS[headline] or keys
+    return covered + PHRASE_BONUS * min(phrase, 2) + 0.01 * _weight(common & said) / _weight(said)
 
 
 def matching(text: str | None, limit: int = LIMIT) -> list[messages.Message]:
@@ -181,10 +192,10 @@ def matching(text: str | None, limit: int = LIMIT) -> list[messages.Message]:
     typed = _normalise(_CODE.sub(" ", text))
     typed_keys = _keys(typed)
     scored = []
-    for position, (message, message_text, keys, phrases) in enumerate(_TABLE):
+    for position, (message, message_text, headline, keys, phrases) in enumerate(_TABLE):
         if message in found:
             continue
-        score = _text_score(typed, typed_keys, message_text, keys, phrases)
+        score = _text_score(typed, typed_keys, message_text, headline, keys, phrases)
         if score > 0:
             scored.append((-score, position, message))
     found += [message for _score, _position, message in sorted(scored)]

@@ -4,10 +4,10 @@ by APScheduler 3 at 02:00 in PORTAL_TIMEZONE, caught up at start-up after downti
 A run first *claims* its (job, night) by inserting a ``job_runs`` row with
 ``INSERT … ON CONFLICT DO NOTHING`` in a transaction of its own: the unique constraint lets
 exactly one process win, whatever the number of workers, schedulers or hosts; the others log
-"already claimed" and skip.  The winner then runs the steps (sweep, token purge, expiry
-digests, mail retry), each on its own so that one failing step does not stop the others, and
-records the outcome (ok / failed), the counts and the errors in its row.  Nothing here is
-needed at login: R2 and R3 are checked there on their own.
+"already claimed" and skip.  The winner then runs the steps (sweep, token purge, expired
+passkey challenges, expiry digests, mail retry), each on its own so that one failing step does
+not stop the others, and records the outcome (ok / failed), the counts and the errors in its
+row.  Nothing here is needed at login: R2 and R3 are checked there on their own.
 
 A process can die half-way (killed, the machine lost).  The run keeps a heartbeat and records
 each step as it finishes; a run left "running" by a dead process is taken over by the next
@@ -66,6 +66,7 @@ from portal.jobs.runs import FAILED
 from portal.jobs.runs import OK
 from portal.jobs.runs import RUNNING
 from portal.jobs.runs import JobRun
+from portal.second_factor import passkeys
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,12 @@ def _step_purge_tokens(now: datetime, _today: date) -> dict[str, int]:
     return {"purged": tokens.purge_expired(now)}
 
 
+def _step_purge_passkey_challenges(now: datetime, _today: date) -> dict[str, int]:
+    """Passkey challenges past their lifetime (``portal.second_factor.passkeys``): a new
+    challenge only clears its own user's expired ones."""
+    return {"purged": passkeys.purge_expired_challenges(now)}
+
+
 def _step_expiry_digests(now: datetime, today: date) -> dict[str, int]:
     days = int(current_app.config["PORTAL_ACCESS_REVIEW_DAYS"])
     return notices.queue_expiry_digests(now=now, today=today, review_days=days)
@@ -224,6 +231,7 @@ Step = Callable[[datetime, date], Mapping[str, int]]
 STEPS: list[tuple[str, Step, bool]] = [
     ("sweep", _step_sweep, False),
     ("purge_tokens", _step_purge_tokens, True),
+    ("purge_passkey_challenges", _step_purge_passkey_challenges, True),
     ("expiry_digests", _step_expiry_digests, True),
     ("mail", _step_send_mail, False),
     ("purge_audit", _step_purge_audit, True),

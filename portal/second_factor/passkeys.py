@@ -158,6 +158,19 @@ def _new_challenge(user_id: int, purpose: str, now: datetime) -> bytes:
     return challenge
 
 
+def purge_expired_challenges(now: datetime) -> int:
+    """Delete every expired challenge, whoever it was for (the nightly job's housekeeping: a
+    user who never asks for another challenge would otherwise keep theirs for ever).  Inside the
+    caller's write transaction; returns how many rows went."""
+    return rowcount(
+        db.session.execute(
+            delete(PasskeyChallenge)
+            .where(PasskeyChallenge.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
 def _take_challenge(
     user_id: int, purpose: str, client_data_challenge: bytes, now: datetime
 ) -> None:

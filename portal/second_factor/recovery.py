@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
@@ -58,19 +59,23 @@ def issue(user_id: int, *, now: datetime) -> list[str]:
     return codes
 
 
+_codes = RecoveryCode.__table__
+#: Built once (the login's hot path, docs/security.md PK-06); on the (user_id, code_hash) index.
+_SPEND = (
+    update(_codes)
+    .where(
+        _codes.c.user_id == bindparam("user_pk"),
+        _codes.c.code_hash == bindparam("hashed"),
+        _codes.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("now"))
+)
+
+
 def spend(user_id: int, code: str, *, now: datetime) -> bool:
     """Use ``code`` once: one conditional UPDATE, so two concurrent logins cannot both spend
     it.  True when it was an unused code of this user."""
-    result = db.session.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.user_id == user_id,
-            RecoveryCode.code_hash == hash_code(code),
-            RecoveryCode.used_at.is_(None),
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = db.session.execute(_SPEND, {"user_pk": user_id, "hashed": hash_code(code), "now": now})
     return rowcount(result) == 1
 
 

@@ -16,6 +16,7 @@ from datetime import date
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import bindparam
 from sqlalchemy import case
 from sqlalchemy import delete
 from sqlalchemy import exists
@@ -113,34 +114,59 @@ def _count_wrong_code(user: User) -> tuple[int, bool] | None:
     return (row[0], row[1]) if row is not None else None
 
 
+#: The code step's two statements, built once (the login's hot path, docs/security.md PK-06):
+#: Core statements on the table, so that neither statement building nor the ORM's entity
+#: loading and bulk-update machinery runs per request.
+_factors_table = SecondFactor.__table__
+_TOTP_FACTORS = select(
+    _factors_table.c.id, _factors_table.c.totp_secret_sealed, _factors_table.c.totp_last_step
+).where(
+    _factors_table.c.user_id == bindparam("user_pk"),
+    _factors_table.c.kind == FactorKind.TOTP.value,
+)
+_CLAIM_STEP = (
+    update(_factors_table)
+    .where(
+        _factors_table.c.id == bindparam("factor_id"),
+        or_(
+            _factors_table.c.totp_last_step.is_(None),
+            _factors_table.c.totp_last_step < bindparam("step"),
+        ),
+    )
+    .values(totp_last_step=bindparam("step"), last_used_at=bindparam("now"))
+)
+
+
+#: The user row, locked against a concurrent change of its state (as ``db.session.get`` with
+#: ``with_for_update`` would, without building the statement per request).
+_USER_FOR_CODE = (
+    select(User)
+    .where(User.id == bindparam("pk"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
+
+
 def _spend_totp(user: User, code: str, now: datetime) -> bool:
     """Is ``code`` a current code of one of the user's TOTP factors, at a later step than the
     last one used?  Then that step is claimed (conditional UPDATE: never twice)."""
-    rows = db.session.scalars(
-        select(SecondFactor).where(
-            SecondFactor.user_id == user.id, SecondFactor.kind == FactorKind.TOTP.value
-        )
-    )
-    for factor in rows:
-        assert factor.totp_secret_sealed is not None  # CHECK totp_secret_iff_totp
+    if not totp.could_be_code(code):
+        return False  # neither read nor unsealed: it cannot match (still a wrong code)
+    rows = db.session.execute(_TOTP_FACTORS, {"user_pk": user.id}).all()
+    for factor_id, sealed, last_step in rows:
+        assert sealed is not None  # CHECK totp_secret_iff_totp
         try:
-            secret = totp.unseal(factor.totp_secret_sealed)
+            secret = totp.unseal(sealed)
         except mail_secrets.Unreadable:
             # SECRET_KEY changed without SECRET_KEY_FALLBACKS: this factor cannot be checked
             # (its user needs a recovery code or a factor reset).
-            log.error("TOTP secret of second factor %s cannot be decrypted", factor.id)
+            log.error("TOTP secret of second factor %s cannot be decrypted", factor_id)
             continue
-        step = totp.matching_step(secret, code, now, after=factor.totp_last_step)
+        step = totp.matching_step(secret, code, now, after=last_step)
         if step is None:
             continue
         claimed = db.session.execute(
-            update(SecondFactor)
-            .where(
-                SecondFactor.id == factor.id,
-                or_(SecondFactor.totp_last_step.is_(None), SecondFactor.totp_last_step < step),
-            )
-            .values(totp_last_step=step, last_used_at=now)
-            .execution_options(synchronize_session=False)
+            _CLAIM_STEP, {"factor_id": factor_id, "step": step, "now": now}
         )
         if rowcount(claimed) == 1:
             return True
@@ -185,7 +211,7 @@ def _decide_code(
     queued: list[mail_queue.QueuedMail],
     verify: Verifier,
 ) -> CodeResult:
-    user = db.session.get(User, pk, with_for_update={"key_share": True}, populate_existing=True)
+    user = db.session.execute(_USER_FOR_CODE, {"pk": pk}).scalar_one_or_none()
     if user is None or user.session_token != session_token:
         return CodeResult(rules.Outcome.BAD_PASSWORD)  # start again from the password
     state = user.to_state()

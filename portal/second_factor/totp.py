@@ -37,12 +37,18 @@ def normalise(code: str) -> str:
     return "".join(code.split())
 
 
+def could_be_code(code: str) -> bool:
+    """Has ``code`` the shape of a TOTP code (6 digits, spaces aside)?"""
+    code = normalise(code)
+    return len(code) == DIGITS and code.isdigit()
+
+
 def matching_step(secret: str, code: str, now: datetime, *, after: int | None) -> int | None:
     """The time step whose code ``code`` is (within ±``WINDOW`` of now, later than ``after``),
     or None.  Constant-time comparisons, every candidate step compared."""
-    code = normalise(code)
-    if len(code) != DIGITS or not code.isdigit():
+    if not could_be_code(code):
         return None
+    code = normalise(code)
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     current = step_at(now)
     found = None

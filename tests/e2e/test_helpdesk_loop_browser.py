@@ -27,6 +27,7 @@ from sqlalchemy import select
 from portal import clock
 from portal import create_app
 from portal.accounts.models import Profile
+from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.helpdesk import status_link
@@ -145,7 +146,8 @@ def staff_log_in(page: Page, user_id: str) -> None:
     page.get_by_label("User ID").fill(user_id)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/portal/?$"))
+    # Staff land on their work page (portal/landing.py): the queue, or the operator home.
+    page.wait_for_url(re.compile(r"/(helpdesk/requests|operator/)$"))
 
 
 def fill_contact_us(page: Page, email: str = "grace.loop@example.com") -> str:
@@ -186,13 +188,28 @@ def test_contact_us_reply_add_information_resolve(
     assert requester.locator("#no-replies").is_visible()
     assert requester.evaluate(NO_SIDEWAYS_SCROLL)
 
-    # Staff reply.  (Taking the request, "take", is another branch's (hdqueue): the
-    # integrator merges it; this test does not depend on an assignee.)
+    # Staff take it (a colleague with a long name is in the "Assigned to" list), then reply.
     staff = make_user(user_id="loop.staff", profile=Profile.HELPDESK)
+    colleague = make_user(user_id="loop.colleague.with.a.long.user.id", profile=Profile.HELPDESK)
+    with write_transaction(db.session):
+        db.session.get(User, colleague.id).full_name = (  # type: ignore[union-attr]
+            "Maximiliana Bartholomew-Featherstonehaugh Cholmondeley"
+        )
     db.session.rollback()
     desk = open_page(browser, loop_server, watch)
     staff_log_in(desk, staff.user_id)
     desk.goto(f"/helpdesk/requests/{pk}")
+    desk.get_by_role("button", name="Take it").click()
+    desk.wait_for_url(re.compile(rf"/helpdesk/requests/{pk}$"))
+    assert desk.locator("#assignee-now").inner_text() == "Assigned to you."
+    assert desk.get_by_role("button", name="Take it").count() == 0
+    db.session.rollback()
+    assert db.session.get(HelpdeskRequest, pk).assigned_to_id == staff.id  # type: ignore[union-attr]
+    db.session.rollback()
+    desk.set_viewport_size({"width": 390, "height": 900})
+    scroll, inner = desk.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll <= inner, (scroll, inner)
+    desk.set_viewport_size({"width": 1366, "height": 900})
     desk.get_by_label("Start from a guide entry").select_option("LOGIN-06")
     box = desk.get_by_role("textbox", name="Reply to the requester")
     desk.wait_for_function(

@@ -169,6 +169,36 @@ def test_resolving_with_the_status_select_tells_the_requester_too(client: FlaskC
     )
 
 
+def test_a_bulk_resolve_tells_each_requester_as_a_single_resolve_does(
+    app: Flask, client: FlaskClient, smtp_server: SmtpServer
+) -> None:
+    sign_in_as(client, Profile.HELPDESK)
+    a = make_request(email="first@example.com")
+    b = make_request(email="second@example.com")
+    done = make_request(email="done@example.com", status="resolved")
+    response = client.post(
+        "/helpdesk/requests/bulk-status",
+        data={"ids": [str(a.id), str(b.id), str(done.id)], "status": "resolved"},
+    )
+    assert response.status_code == 302
+    assert [status_of(r) for r in (a, b)] == ["resolved", "resolved"]
+    rows = queued("helpdesk.resolved")
+    assert sorted((r.to_address, r.ref) for r in rows) == [
+        ("first@example.com", a.reference),
+        ("second@example.com", b.reference),
+    ]
+    # Sent straight after the commit (deliver_soon), not left for the scheduler's retry.
+    settle(app)
+    sent = sorted(str(m["To"]) for m in smtp_server.messages)
+    assert sent == ["first@example.com", "second@example.com"]
+    assert all(LINK.search(m.get_content()) for m in smtp_server.messages)
+    # A bulk change to another status tells nobody.
+    client.post(
+        "/helpdesk/requests/bulk-status", data={"ids": [str(a.id)], "status": "in_progress"}
+    )
+    assert len(queued("helpdesk.resolved")) == 2
+
+
 def test_a_reply_that_resolves_sends_one_email(client: FlaskClient) -> None:
     sign_in_as(client, Profile.HELPDESK)
     req = make_request()
@@ -292,10 +322,11 @@ def test_staff_can_replace_the_status_link(client: FlaskClient) -> None:
     assert client.post(f"/helpdesk/requests/{req.id}/status-link").status_code == 302
     assert requester.get("/helpdesk/status").status_code == 404
     assert requester.get(f"/helpdesk/status/{old}").status_code == 404
-    assert [e.details for e in timeline(req) if e.kind == "note"] == [
-        "Status link replaced: the links sent so far no longer work; the next email carries"
-        " the new one."
+    assert [e.details for e in timeline(req) if e.kind == "status_link_replaced"] == [
+        "The links sent so far no longer work; the next email carries the new one."
     ]
+    page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
+    assert "<strong>Status link replaced</strong>" in page
     client.post(f"/helpdesk/requests/{req.id}/reply", data={"text": "Here is a new link."})
     [row] = queued("helpdesk.reply")
     assert old not in row.body

@@ -90,6 +90,27 @@ def test_take_give_and_unassign(client: FlaskClient) -> None:
     assert all(e.actor == me.user_id for e in events(req.id, "assigned"))
 
 
+def test_the_take_button_takes_it_whatever_the_select_holds(client: FlaskClient) -> None:
+    """The page's "Take it" button sits in the form with the "Assigned to" select: a browser
+    posts both (the select still on "Nobody", or on a colleague)."""
+    me = sign_in_as(client, Profile.HELPDESK)
+    colleague = make_user(profile=Profile.HELPDESK)
+    req = make_request()
+    show = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
+    assert '<button type="submit" name="take" value="me"' in show
+    client.post(f"/helpdesk/requests/{req.id}/assign", data={"assignee": "", "take": "me"})
+    assert stored(req.id).assigned_to_id == me.id
+    client.post(f"/helpdesk/requests/{req.id}/assign", data={"assignee": str(colleague.id)})
+    client.post(
+        f"/helpdesk/requests/{req.id}/assign",
+        data={"assignee": str(colleague.id), "take": "me"},
+    )
+    assert stored(req.id).assigned_to_id == me.id
+    assert [e.details for e in events(req.id, "assigned")][-1] == (
+        f"Taken by {me.user_id} (was {colleague.user_id})"
+    )
+
+
 def test_a_request_cannot_be_given_to_a_requester(client: FlaskClient) -> None:
     sign_in_as(client, Profile.HELPDESK)
     admin = make_user(make_org(), profile=Profile.ADMINISTRATOR)

@@ -61,7 +61,7 @@ def test_the_page_shows_everything_sent(client: FlaskClient, staff: User) -> Non
         "Claims Handler",
         "Portal",
         "Training",
-        "Created",  # the timeline
+        "Request sent",  # the timeline
     ):
         assert text in body, text
 
@@ -314,3 +314,34 @@ def test_no_account_control_on_helpdesk_pages(client: FlaskClient, state: str) -
         assert not re.search(r'type="checkbox"(?! name="ids")', body)
         assert 'name="enabled"' not in body
         assert 'name="expires_on"' not in body
+
+
+def test_the_timeline_names_every_kind_of_event_in_words(client: FlaskClient, staff: User) -> None:
+    """Each event kind reads as words from one table (EVENT_LABELS), never as its code: the
+    kinds the merged branches added (reply, requester_added, assigned, status link) too."""
+    from portal.db import write_transaction
+    from portal.helpdesk.models import EVENT_LABELS
+    from portal.helpdesk.models import EventKind
+    from portal.helpdesk.timeline import add_event
+
+    req = make_request()
+    with write_transaction(db.session):
+        found = db.session.get(HelpdeskRequest, req.id)
+        assert found is not None
+        for kind in EventKind:
+            if kind != EventKind.CREATED:
+                add_event(found, kind, staff, clock.now(), details=f"about {kind.value}")
+    page = client.get(f"/helpdesk/requests/{req.id}").get_data(as_text=True)
+    timeline_html = page.split('id="request-timeline"', 1)[1]
+    headings = re.findall(r"<strong>([^<]*)</strong>", timeline_html)
+    assert set(EVENT_LABELS) == set(EventKind)
+    assert [h for h in headings if h in EVENT_LABELS.values()] == [
+        EVENT_LABELS[k] for k in EventKind
+    ]
+    for kind in EventKind:
+        if "_" in kind.value:  # the code appears only in a class name, never as text
+            assert f">{kind.value}" not in timeline_html
+    for raw in ("Requester added", "Mail queued", "Account action", "User id"):
+        assert raw not in timeline_html, raw
+    assert "The requester added information" in page
+    assert "Reply to the requester" in page

@@ -343,6 +343,9 @@ class AccountMachine(RuleBasedStateMachine):
             self.new_lock_cycle()  # a new password: earlier guesses were at the old one
             if d.state.enabled:
                 self.without_access = 0
+            if EventKind.ENABLED in {ev.kind for ev in d.events}:
+                # R10: only access given back clears the wrong codes; a reset by a user who
+                # still has access leaves them (else: four codes, a reset, four more).
                 self.code_failures = 0
             if rules.is_expired(before, self.today):
                 assert rules.access(d.state) is Access.SYSTEM_DISABLED
