@@ -313,7 +313,9 @@ class Server:
         return master + sum(cpu_seconds(w) for w in self.workers())
 
 
-def server_environment(url: str, params: tuple[int, int, int], instance: Path) -> dict[str, str]:
+def server_environment(
+    url: str, params: tuple[int, int, int], instance: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env.pop("DATABASE_URL", None)
     time_cost, memory_cost, parallelism = params
@@ -335,12 +337,16 @@ def server_environment(url: str, params: tuple[int, int, int], instance: Path) -
             "PORTAL_ARGON2_PARALLELISM": str(parallelism),
         }
     )
+    env.update(extra or {})
     return env
 
 
 @contextmanager
-def gunicorn(url: str, params: tuple[int, int, int], workdir: Path) -> Iterator[Server]:
-    """gunicorn with the production config file, ready (every worker answering) on return."""
+def gunicorn(
+    url: str, params: tuple[int, int, int], workdir: Path, extra: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """gunicorn with the production config file, ready (every worker answering) on return;
+    ``extra``: settings added to its environment."""
     port = free_port()
     instance = workdir / "instance"
     instance.mkdir(mode=0o700, exist_ok=True)
@@ -349,7 +355,11 @@ def gunicorn(url: str, params: tuple[int, int, int], workdir: Path) -> Iterator[
     command += ["-b", f"127.0.0.1:{port}", "--max-requests", "0", "app:app"]
     log = (workdir / "gunicorn.log").open("ab")
     process = subprocess.Popen(
-        command, cwd=REPO, env=server_environment(url, params, instance), stdout=log, stderr=log
+        command,
+        cwd=REPO,
+        env=server_environment(url, params, instance, extra),
+        stdout=log,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 60

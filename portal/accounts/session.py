@@ -25,6 +25,8 @@ from portal.extensions import login_manager
 AUTH_AT = "auth_at"
 SEEN_AT = "seen_at"
 DOOR = "door"
+#: Seconds between two writes of SEEN_AT (the idle timeout's clock) into the session cookie.
+SEEN_AT_STEP = 60
 #: Set in an anonymous session when a logged-in one was ended (LOGIN-10 on the next login page).
 SESSION_ENDED = "session_ended"
 
@@ -81,7 +83,12 @@ def load_user(alt_id: str) -> User | None:
     ):
         _end_session()
         return None
-    session[SEEN_AT] = now
+    if now - session[SEEN_AT] >= SEEN_AT_STEP:
+        # Written at most once a minute: a page read within the same minute leaves the cookie
+        # as it was (no re-signed Set-Cookie on every GET; issue 12 point 6).  The stored time
+        # is then up to a minute older than the last request, so the idle timeout can only
+        # come sooner, never later (docs/security.md SE-04).
+        session[SEEN_AT] = now
     return user
 
 

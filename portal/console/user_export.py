@@ -59,7 +59,9 @@ def moment(value: datetime | None) -> str:
         return ""
     if value.utcoffset():
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat's first 19 characters are "YYYY-MM-DDTHH:MM:SS": the same text as
+    # strftime("%Y-%m-%dT%H:%M:%S"), in a third of the time (100,000 rows: issue 12 point 6).
+    return value.isoformat()[:19] + "Z"
 
 
 _REMOVED = rules.Access.REMOVED.value

@@ -69,11 +69,27 @@ def users() -> Response:
     )
 
 
+@bp.post("/users/enabled")
+@admin_required
+def users_set_enabled() -> Response:
+    """The no-JavaScript buttons of a users table: one form per table, each button named by what
+    it does and valued by the user's id (``remove=<pk>`` or ``enable=<pk>``), so that no row
+    carries a form, a CSRF token and a ``next`` of its own (issue 12 point 6)."""
+    for name, wanted in (("remove", "false"), ("enable", "true")):
+        pk = request.form.get(name, type=int)
+        if pk is not None:
+            return _set_enabled(pk, wanted)
+    abort(400, "remove or enable must name a user")
+
+
 @bp.post("/users/<int:pk>/enabled")
 @admin_required
 def user_set_enabled(pk: int) -> Response:
     """Set Enabled to the value posted (``enabled=true|false``): never a flip."""
-    wanted = request.form.get("enabled", "")
+    return _set_enabled(pk, request.form.get("enabled", ""))
+
+
+def _set_enabled(pk: int, wanted: str) -> Response:
     if wanted not in ("true", "false"):
         organisation_user_or_404(pk)  # an unknown user is a 404 whatever was posted
         abort(400, "enabled must be true or false")

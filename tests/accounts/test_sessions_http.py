@@ -123,6 +123,25 @@ def test_idle_timeout(client: FlaskClient) -> None:
         assert client.get("/portal/").status_code == 302
 
 
+def test_a_page_read_rewrites_the_session_cookie_at_most_once_a_minute(
+    client: FlaskClient,
+) -> None:
+    """The idle clock (SEEN_AT) moves at most once a minute, so most GETs send no Set-Cookie
+    (issue 12 point 6); it can only make the idle timeout come sooner (SE-04)."""
+    user = make_user()
+    with clock.frozen(clock.now()):
+        login(client, user.user_id)
+        client.get("/portal/")  # the first page may store its CSRF token
+        clock.advance(timedelta(seconds=30))
+        assert "Set-Cookie" not in client.get("/portal/").headers
+        clock.advance(timedelta(seconds=31))  # a minute since SEEN_AT was written
+        assert "Set-Cookie" in client.get("/portal/").headers
+        assert "Set-Cookie" not in client.get("/portal/").headers
+        # 29 minutes after the last write, 29.5 after login's: still in.
+        clock.advance(timedelta(minutes=29))
+        assert client.get("/portal/").status_code == 200
+
+
 def test_absolute_timeout(client: FlaskClient) -> None:
     user = make_user()
     with clock.frozen(clock.now()):

@@ -311,8 +311,8 @@ def test_console_toggle_works_with_the_token_from_hx_headers(client: FlaskClient
     assert removed.status_code == 200
     assert not refresh(handler).enabled
 
-    # The no-JavaScript form carries it as a field.
-    row_token = csrf_token_in(removed.get_data(as_text=True))
+    # The no-JavaScript form (one around the table, not one per row) carries it as a field.
+    row_token = csrf_token_in(client.get("/console/users").get_data(as_text=True))
     restored = client.post(
         f"/console/users/{handler.id}/enabled",
         data={"enabled": "true", "csrf_token": row_token},

@@ -39,11 +39,14 @@ def test_the_own_row_is_marked_and_has_no_live_enabled_box(client: FlaskClient) 
     assert own_row is not None
     assert other_row is not None
     assert "(you)" in own_row.group(0)
-    assert "hx-post" not in own_row.group(0)
-    assert "disabled" in own_row.group(0)
+    # No live box (app.js posts a change of any enabled-<id> box that is not disabled) and no
+    # no-JavaScript button.
+    assert f'id="enabled-{admin.id}" disabled' in own_row.group(0)
+    assert "<button" not in own_row.group(0)
     assert "You cannot remove your own access." in own_row.group(0)
     assert "(you)" not in other_row.group(0)
-    assert "hx-post" in other_row.group(0)
+    assert f'id="enabled-{other.id}" checked' in other_row.group(0)
+    assert f'<button name="remove" value="{other.id}"' in other_row.group(0)
 
 
 # --- reset password and sign out: confirm first, a refresh changes nothing ---------------------

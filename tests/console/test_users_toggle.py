@@ -53,7 +53,9 @@ def test_r4_remove_another_users_access_inline(client: FlaskClient) -> None:
     handler = make_user(org)
 
     page = client.get("/console/users").get_data(as_text=True)
-    assert f'hx-confirm="{CONFIRM}"' in checkbox(page, handler)
+    # The question is said once, on the table; a box with access asks it (no "unset").
+    assert re.search(f'<tbody id="user-rows"[^>]* hx-confirm="{re.escape(CONFIRM)}"', page)
+    assert "hx-confirm" not in checkbox(page, handler)
     assert "checked" in active_box(page, handler)
 
     response = toggle(client, handler, "false")
@@ -63,7 +65,7 @@ def test_r4_remove_another_users_access_inline(client: FlaskClient) -> None:
     assert body.lstrip().startswith(f'<tr id="user-{handler.id}"')
     assert len(ROW_IDS.findall(body)) == 1
     assert "checked" not in checkbox(body, handler)
-    assert "hx-confirm" not in checkbox(body, handler)  # re-checking asks nothing
+    assert 'hx-confirm="unset"' in checkbox(body, handler)  # re-checking asks nothing
     assert "checked" not in active_box(body, handler)
     assert "Access removed" in body
     assert f"by {admin.user_id}" in body
@@ -228,7 +230,7 @@ def test_r5_three_steps_on_a_locked_out_user(client: FlaskClient) -> None:
     assert step2.headers["HX-Trigger"] == "users-changed"
     body = step2.get_data(as_text=True)
     assert "checked" in checkbox(body, handler)
-    assert f'hx-confirm="{CONFIRM}"' in checkbox(body, handler)
+    assert "hx-confirm" not in checkbox(body, handler)  # asks the table's question again
     assert f"Access restored for {handler.user_id}" in body
     assert flags(handler) == (True, True, None)
     assert refresh(handler).failed_attempts == 0
@@ -380,6 +382,45 @@ def test_no_js_removal_asks_on_a_page_then_redirects_back_with_a_flash(
     assert enable.status_code == 302
     assert flags(handler) == (True, True, None)
     assert f"Access restored for {handler.user_id}" in client.get(back).get_data(as_text=True)
+
+
+def test_no_js_buttons_post_one_form_per_table_named_by_user(client: FlaskClient) -> None:
+    """Without JavaScript each row's button submits the one form around the table (its CSRF
+    token and ``next``), named remove/enable and valued by the user's id (issue 12 point 6)."""
+    org = make_org()
+    log_in_admin(client, org)
+    handler = make_user(org)
+    stranger = make_user(make_org())
+    page = client.get("/console/users?q=user").get_data(as_text=True)
+    form = re.search(r'<form id="toggle-form"[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page, re.S)
+    assert form is not None
+    assert form.group(1) == "/console/users/enabled"
+    assert 'name="csrf_token"' in form.group(2)
+    assert '<input type="hidden" name="next" value="/console/users?q=user">' in form.group(2)
+    assert f'<button name="remove" value="{handler.id}"' in form.group(2)
+    assert page.count('name="csrf_token"') < 8  # not one per row
+
+    back = "/console/users?q=user"
+    ask = client.post("/console/users/enabled", data={"remove": str(handler.id), "next": back})
+    assert ask.status_code == 200
+    assert f"<h1>{CONFIRM}</h1>" in ask.get_data(as_text=True)
+    assert flags(handler) == (True, True, None)  # asking changes nothing
+    done = toggle(client, handler, "false", hx=False, confirmed="yes", next=back)
+    assert done.headers["Location"] == back
+    assert flags(handler) == (False, False, None)
+    page = client.get(back).get_data(as_text=True)
+    assert f'<button name="enable" value="{handler.id}"' in page
+    enable = client.post("/console/users/enabled", data={"enable": str(handler.id), "next": back})
+    assert enable.status_code == 302
+    assert enable.headers["Location"] == back
+    assert flags(handler) == (True, True, None)
+
+    assert client.post("/console/users/enabled", data={"next": back}).status_code == 400
+    # Another organisation's user does not exist here (docs/security.md AC-02).
+    for name in ("remove", "enable"):
+        other = client.post("/console/users/enabled", data={name: str(stranger.id)})
+        assert other.status_code == 404
+    assert flags(stranger) == (True, True, None)
 
 
 def test_no_js_refusal_is_flashed(client: FlaskClient) -> None:

@@ -34,7 +34,7 @@ HOSTILE = '"><img src=x onerror=alert(1)>'
 HX = {"HX-Request": "true"}
 HX_RESULTS = {"HX-Request": "true", "HX-Target": "user-results"}
 ROW_IDS = re.compile(r'<tr id="user-(\d+)"')
-ROW_USER_IDS = re.compile(r'id="user-\d+-name" href="[^"]*"[^>]*>([^<]*)</a>')
+ROW_USER_IDS = re.compile(r'<th scope="row"><a href="[^"]*"[^>]*>([^<]*)</a>')
 OTP = re.compile(r"<code>([^<]+)</code>")
 
 

@@ -32,6 +32,7 @@ from .conftest import log_in
 from .conftest import skip_module_without_browser
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
     from playwright.sync_api import Dialog
     from playwright.sync_api import Locator
     from playwright.sync_api import Page
@@ -348,3 +349,28 @@ def test_the_page_declares_an_icon_the_browser_can_get(page: Page, org: Org, wat
     if not icon.startswith("data:"):  # an inline icon needs no request
         assert page.request.get(icon).status == 200, f"{icon} is not served"
     watch.assert_clean(page)
+
+
+def test_without_javascript_the_rows_buttons_remove_after_asking_and_enable(
+    browser: Browser, live_server: str, org: Org
+) -> None:
+    """No JavaScript: each row's button submits the one form around the table (its CSRF token
+    and ``next``); removing asks on a page of its own first (issue 12 point 6)."""
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        log_in(page, org.admin)
+        page.goto("/console/users?q=" + org.tag)
+        user_id, pk = next(iter(org.handlers.items()))
+        page.get_by_role("button", name=f"Remove access {user_id}", exact=True).click()
+        page.wait_for_url(re.compile(r"/console/users/enabled$"))
+        assert page.locator("h1").inner_text() == CONFIRM
+        assert flags(pk) == HAS_ACCESS  # asking changed nothing
+        page.get_by_role("button", name="OK", exact=True).click()
+        page.wait_for_url(re.compile(rf"/console/users\?q={org.tag}$"))
+        assert flags(pk) == REMOVED
+        page.get_by_role("button", name=f"Enable {user_id}", exact=True).click()
+        page.wait_for_url(re.compile(rf"/console/users\?q={org.tag}$"))
+        assert flags(pk) == HAS_ACCESS
+    finally:
+        context.close()
