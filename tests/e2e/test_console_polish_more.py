@@ -26,6 +26,7 @@ from tests.factories import make_user
 from .conftest import Watch
 from .conftest import log_in
 from .conftest import skip_module_without_browser
+from .test_console_polish import CELL
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -58,7 +59,7 @@ def test_expired_tag_403_and_the_administrators_portal_home(
 
     log_in(page, admin_id)
     page.goto("/console/users")
-    expiry = page.locator(f'#user-{past_pk} td[data-label="Expiry date"]')
+    expiry = page.locator(f"#user-{past_pk} {CELL['Expiry date']}")
     assert expiry.locator(".tag-expired").inner_text() == "expired"
 
     watch.expect_console_error(r"status of 403")
