@@ -148,6 +148,13 @@ def test_the_queue_and_a_request_page_fit_the_screen(
         assert len(heights) == 50
         assert max(heights) < 48, heights
         assert max(heights) - min(heights) < 2, heights
+        # References are whole, neither wrapped nor cut ("HD-" / "000001" was seen).
+        cut = page.eval_on_selector_all(
+            "#queue-rows tr > :nth-child(2) a",
+            "links => links.filter(a => a.parentElement.scrollWidth > a.parentElement.clientWidth)"
+            ".length",
+        )
+        assert cut == 0
     page.goto(f"/helpdesk/requests/{pk}")
     page.wait_for_load_state("networkidle")
     _no_sideways_scroll(page)
