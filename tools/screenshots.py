@@ -7,7 +7,9 @@ it with a real gunicorn, and drives Debian's Chromium (``/usr/bin/chromium``, or
 
 * ``console-users.png``: the Admin Console's users list, as an Administrator;
 * ``helpdesk-contact-errors.png``: the Contact Us form sent empty (error summary and messages);
-* ``helpdesk-queue.png``: the Helpdesk queue, as Helpdesk staff, after one request was sent.
+* ``helpdesk-queue.png``: the Helpdesk queue, as Helpdesk staff, after one request was sent;
+  ``helpdesk-report.png`` its report, ``helpdesk-request-390.png`` that request on a phone;
+* ``second-factor.png``: an Administrator's second-factor page (enrolment).
 
 A page that answers 404 (not built on this branch) is skipped with a message; the others are
 still written.  Nothing in ``instance/`` is touched: mail goes to a temporary outbox.
@@ -270,6 +272,7 @@ def main() -> int:
                 log_in(page, "console", "demo.admin1")
                 hide_cookie_message(page)
                 shoot(page, "/console/users", "console-users.png")
+                shoot(page, "/account/second-factor", "second-factor.png")
                 admin.close()
 
                 public = browser.new_context(base_url=base, viewport=VIEWPORT)
@@ -312,7 +315,14 @@ def main() -> int:
                 log_in(page, "portal", "demo.helpdesk")
                 hide_cookie_message(page)
                 shoot(page, "/helpdesk/requests", "helpdesk-queue.png")
+                shoot(page, "/helpdesk/report", "helpdesk-report.png")
                 staff.close()
+                phone = browser.new_context(base_url=base, viewport={"width": 390, "height": 900})
+                page = phone.new_page()
+                log_in(page, "portal", "demo.helpdesk")
+                hide_cookie_message(page)
+                shoot(page, "/helpdesk/requests/1", "helpdesk-request-390.png")
+                phone.close()
             finally:
                 browser.close()
     return 0

@@ -109,7 +109,7 @@ def test_the_dashboard_warns_with_the_fix_one_click_away(client: FlaskClient) ->
         assert "Your organisation has only one Administrator with access" in page
         assert 'href="/console/users/new?profile=administrator"' in page
         assert "Extend the expiry date of lonely.admin" in page
-        assert "25 June 2026" in page
+        assert "25 Jun 2026" in page
         form = client.get("/console/users/new?profile=administrator").get_data(as_text=True)
         assert '<option selected value="administrator">' in form
 
