@@ -20,7 +20,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-STARTUP_SECONDS = 20.0
+STARTUP_SECONDS = 60.0  # a loaded 2-core machine can take 20 s and more
 STOP_SECONDS = 10.0
 
 SERVER_ENV = {

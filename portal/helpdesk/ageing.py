@@ -34,6 +34,7 @@ from portal import clock
 from portal.accounts.models import normalise_key
 from portal.helpdesk import business_hours
 from portal.helpdesk.business_hours import WorkingHours
+from portal.helpdesk.models import NAME_KEY_LENGTH
 from portal.helpdesk.models import HelpdeskRequest
 from portal.helpdesk.models import Status
 
@@ -78,7 +79,7 @@ def age_of(req: HelpdeskRequest, now_clock: int) -> int:
 
 @event.listens_for(HelpdeskRequest, "before_insert")
 def _on_insert(_mapper: Mapper[Any], _connection: Connection, target: HelpdeskRequest) -> None:
-    target.name_key = normalise_key(target.name or "")
+    target.name_key = normalise_key(target.name or "")[:NAME_KEY_LENGTH]
     if target.age_seconds is None:
         target.age_seconds = 0
     status = target.status or Status.NEW.value
@@ -90,7 +91,7 @@ def _on_insert(_mapper: Mapper[Any], _connection: Connection, target: HelpdeskRe
 def _on_update(_mapper: Mapper[Any], _connection: Connection, target: HelpdeskRequest) -> None:
     state: Any = inspect(target)
     if state.attrs.name.history.has_changes():
-        target.name_key = normalise_key(target.name or "")
+        target.name_key = normalise_key(target.name or "")[:NAME_KEY_LENGTH]
     if not state.attrs.status.history.has_changes():
         return
     updated = state.attrs.updated_at.history

@@ -104,6 +104,11 @@ def parse_reference(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+#: The stored length of ``name_key``: casefolding can lengthen a name ("ΐ" becomes three
+#: characters), so the key is cut to this length (a prefix search needs no more).
+NAME_KEY_LENGTH = 200
+
+
 class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     __tablename__ = "helpdesk_requests"
     __table_args__ = (
@@ -203,7 +208,7 @@ class HelpdeskRequest(db.Model):  # type: ignore[name-defined]
     #: The staff member (Helpdesk or Portal team) working on it; NULL: unassigned.
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     #: The casefolded, trimmed name (search by a prefix of the requester's name).
-    name_key: Mapped[str] = mapped_column(String(200), default="")
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_LENGTH), default="")
     #: Age in business seconds up to ``age_since`` (the last time the clock started or stopped).
     age_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     #: While the clock runs: when it started running again, and the business-clock reading
