@@ -91,6 +91,8 @@ VIEWS = {
 #: The orders (``?sort=``): newest first (the default) or oldest by age in business hours.
 SORTS = {"": "Newest first", "age": "Oldest first (age in business hours)"}
 _PAUSED = (Status.WAITING.value, Status.RESOLVED.value)
+#: The views that are one status.
+_VIEW_STATUS = {"waiting": Status.WAITING.value, "referred": Status.REFERRED.value}
 
 
 @dataclass(frozen=True)
@@ -184,10 +186,8 @@ def _view_conditions(view: str, me: int | None, col_: Any) -> list[Any]:
         return [col_(assigned) == (me or -1), col_(status) != Status.RESOLVED.value]
     if view == "unassigned":
         return [col_(assigned).is_(None), col_(status) != Status.RESOLVED.value]
-    if view == "waiting":
-        return [col_(status) == Status.WAITING.value]
-    if view == "referred":
-        return [col_(status) == Status.REFERRED.value]
+    if view in _VIEW_STATUS:
+        return [col_(status) == _VIEW_STATUS[view]]
     return []
 
 
@@ -263,19 +263,58 @@ def _newest(conditions: list[Any], limit: int, ordered: bool) -> Select[Any]:
     return stmt.limit(limit)
 
 
-def _error_text_ids(q: str, filters: list[Any], limit: int, ordered: bool) -> Select[Any]:
+def _fts_filters(f: QueueFilters, me: int | None) -> tuple[list[str], list[Any]]:
+    """The filters and the view split for the SQLite FTS5 table: FTS5 terms for those it
+    indexes (migration 0026: a status, a kind…), and row checks for the rest (the assignee,
+    or a database whose table has only the error text)."""
+    indexed = search_index.fts_columns()
+    terms: list[str] = []
+    rest: list[Any] = []
+
+    def equal(col: Any, value: str, allowed: tuple[str, ...]) -> None:
+        if col.key in indexed and search_index.exact_by_trigrams(value, allowed):
+            terms.append(search_index.column_term(col.key, value))
+        else:
+            rest.append(_unindexed(col) == value)
+
+    for name, (col, allowed) in FILTERS.items():
+        if getattr(f, name):
+            equal(col, getattr(f, name), allowed)
+    statuses = FILTERS["status"][1]
+    if f.view in ("waiting", "referred"):
+        equal(HelpdeskRequest.status, _VIEW_STATUS[f.view], statuses)
+    elif f.view in ("mine", "unassigned"):
+        resolved = Status.RESOLVED.value
+        if "status" in indexed and search_index.exact_by_trigrams(resolved, statuses):
+            terms.append("NOT " + search_index.column_term("status", resolved))
+        else:
+            rest.append(_unindexed(HelpdeskRequest.status) != resolved)
+        assigned = _unindexed(HelpdeskRequest.assigned_to_id)
+        rest.append(assigned == (me or -1) if f.view == "mine" else assigned.is_(None))
+    return terms, rest
+
+
+def _error_text_ids(
+    q: str, f: QueueFilters, me: int | None, filters: list[Any], limit: int, ordered: bool
+) -> Select[Any]:
     """The newest ``limit`` requests whose error message contains ``q`` (any case)."""
     indexed = len(q) >= search_index.MIN_INDEXED and search_index.available()
     if indexed and db.engine.dialect.name == "sqlite":
-        # FTS5 hands out its matches newest first (rowid DESC) and stops at the limit.
+        # FTS5 hands out its matches newest first (rowid DESC) and stops at the limit; the
+        # filters it indexes narrow inside it, and only the rest needs the request's row.
+        terms, rest = _fts_filters(f, me)
+        match = " ".join(
+            [f"{{error_message}}: {search_text.fts_phrase(q)}"]
+            + [t if t.startswith("NOT ") else f"AND {t}" for t in terms]
+        )
         fts = table(search_index.FTS_TABLE, column("rowid"))
         stmt = (
-            select(HelpdeskRequest.id)
-            .select_from(fts)
-            .join(HelpdeskRequest, HelpdeskRequest.id == fts.c.rowid)
-            .where(text("helpdesk_requests_fts MATCH :phrase"), *filters)  # FTS_TABLE
-            .params(phrase=search_text.fts_phrase(q))
+            select(fts.c.rowid.label("id"))
+            .where(text("helpdesk_requests_fts MATCH :match"))  # FTS_TABLE
+            .params(match=match)
         )
+        if rest:
+            stmt = stmt.join(HelpdeskRequest, HelpdeskRequest.id == fts.c.rowid).where(*rest)
         if ordered:
             stmt = stmt.order_by(fts.c.rowid.desc())
         return stmt.limit(limit)
@@ -312,7 +351,7 @@ def matching_ids(
         _newest([_prefix(HelpdeskRequest.name_key, key, dialect), *filters], limit, ordered),
     ]
     if "@" not in key:  # an address is never an error message worth searching for
-        branches.append(_error_text_ids(f.q, filters, limit, ordered))
+        branches.append(_error_text_ids(f.q, f, me, filters, limit, ordered))
     # SQLite takes no LIMIT inside a compound SELECT: each branch becomes a subquery.
     wrapped = [select(b.subquery().c.id) for b in branches]
     return union(*wrapped)  # type: ignore[return-value]

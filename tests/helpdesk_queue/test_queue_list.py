@@ -239,6 +239,49 @@ def test_error_text_search_uses_the_trigram_index_and_follows_edits(
     assert refs(client.get("/helpdesk/requests", query_string={"q": "ok"})) == []
 
 
+def test_a_search_with_filters_narrows_in_the_index_and_follows_changes(
+    client: FlaskClient, staff: User
+) -> None:
+    """On SQLite the filter columns are in the FTS5 table (migration 0026): a search with a
+    filter or a view finds exactly what the row checks would, and follows a status change.
+    Text that only a filter column holds ("new", "live") is no error-text match."""
+    from portal.db import write_transaction
+    from portal.extensions import db
+    from portal.helpdesk.models import HelpdeskRequest
+
+    new = make_request(error_message="Password expired", status="new", environment="training")
+    waiting = make_request(error_message="It expired", status="waiting", console="portal")
+    done = make_request(
+        error_message="expired again", status="resolved", stated_role="claims_handler"
+    )
+    make_request(error_message="locked", status="new")
+    mine = make_request(error_message="expired, mine", status="in_progress")
+    with write_transaction(db.session):
+        row = db.session.get(HelpdeskRequest, mine.id)
+        assert row is not None
+        row.assigned_to_id = staff.id
+
+    def found(**args: str) -> list[str]:
+        return refs(client.get("/helpdesk/requests", query_string={"q": "expired", **args}))
+
+    assert found(status="new") == [new.reference]
+    assert found(environment="training") == [new.reference]
+    assert found(console="portal") == [waiting.reference]
+    assert found(view="waiting") == [waiting.reference]
+    assert found(view="mine") == [mine.reference]
+    assert found(view="unassigned") == [waiting.reference, new.reference]
+    assert found(role="administrator") == [mine.reference, waiting.reference, new.reference]
+    assert found(status="resolved") == [done.reference]
+    for q in ("new", "live", "resolved"):
+        assert refs(client.get("/helpdesk/requests", query_string={"q": q})) == []
+    with write_transaction(db.session):
+        row = db.session.get(HelpdeskRequest, new.id)
+        assert row is not None
+        row.status = "resolved"
+    assert found(status="new") == []
+    assert found(status="resolved") == [done.reference, new.reference]
+
+
 def test_a_search_with_fts_syntax_is_taken_literally(client: FlaskClient, staff: User) -> None:
     req = make_request(error_message='Error "AND" OR NOT * here', email="a@example.com")
     for q in ('"AND" OR', "OR NOT *", "NOT * h", "(a"):
