@@ -239,7 +239,8 @@ def test_an_expiry_reached_meanwhile_refuses_the_code_and_disables(
     fresh = refresh(user)
     assert (fresh.enabled, fresh.active, fresh.disabled_reason) == (False, True, "expiry")
     assert fresh.session_token != token  # D-5: a disable ends every session
-    assert fresh.last_login_at is None and fresh.failed_codes == 0
+    assert fresh.last_login_at is None
+    assert fresh.failed_codes == 0
     assert audit_count(user, rules.EventKind.SYSTEM_DISABLED) == 1
     assert audit_count(user, rules.EventKind.LOGIN_REFUSED) == 1
     assert audit_count(user, rules.EventKind.LOGIN_SUCCEEDED) == 0
