@@ -10,6 +10,7 @@ setting for rotating the secret key) still open what was sealed before a rotatio
 from __future__ import annotations
 
 import base64
+import functools
 
 from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken
@@ -37,8 +38,16 @@ def derive_key(secret_key: str | bytes, purpose: bytes = PURPOSE) -> bytes:
 
 def _fernet(purpose: bytes) -> MultiFernet:
     cfg = current_app.config
-    keys = [cfg["SECRET_KEY"], *(cfg.get("SECRET_KEY_FALLBACKS") or [])]
-    return MultiFernet([Fernet(derive_key(key, purpose)) for key in keys if key])
+    keys = (cfg["SECRET_KEY"], *(cfg.get("SECRET_KEY_FALLBACKS") or ()))
+    return _fernet_for(tuple(key for key in keys if key), purpose)
+
+
+@functools.lru_cache(maxsize=16)
+def _fernet_for(keys: tuple[str | bytes, ...], purpose: bytes) -> MultiFernet:
+    """Built once per set of keys and purpose, not per call: the HKDF derivations are a good
+    part of the login's code step (it unseals a TOTP secret; docs/security.md PK-06).  Keyed
+    on the keys themselves, so a changed ``SECRET_KEY`` gets its own."""
+    return MultiFernet([Fernet(derive_key(key, purpose)) for key in keys])
 
 
 def seal(text: str, purpose: bytes = PURPOSE) -> str:

@@ -6,6 +6,7 @@ import secrets
 from datetime import date
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean
@@ -57,6 +58,80 @@ def _sql_list(values: object) -> str:
 
 def new_session_token() -> str:
     return secrets.token_hex(16)
+
+
+def login_id(pk: int, session_token: str) -> str:
+    """The session's user id for Flask-Login (``accounts/session.py`` parses it back)."""
+    return f"{pk}:{session_token}"
+
+
+class StateColumns(Protocol):
+    """The user columns behind ``rules.AccountState``: an ORM ``User`` or a Core row of them."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def disabled_reason(self) -> str | None: ...
+    @property
+    def failed_attempts(self) -> int: ...
+    @property
+    def last_login_at(self) -> datetime | None: ...
+    @property
+    def access_granted_at(self) -> datetime: ...
+    @property
+    def expires_on(self) -> date | None: ...
+    @property
+    def failed_attempts_without_access(self) -> int: ...
+    @property
+    def failed_codes(self) -> int: ...
+
+
+#: The columns :func:`state_of` reads and :func:`state_columns` writes (``last_use_at`` aside).
+STATE_COLUMNS = (
+    "enabled",
+    "active",
+    "disabled_reason",
+    "failed_attempts",
+    "last_login_at",
+    "access_granted_at",
+    "expires_on",
+    "failed_attempts_without_access",
+    "failed_codes",
+)
+
+
+def state_of(row: StateColumns) -> rules.AccountState:
+    """The rules' view of a user's row (the ORM entity or a Core row with these columns)."""
+    return rules.AccountState(
+        enabled=row.enabled,
+        active=row.active,
+        reason=rules.Reason(row.disabled_reason) if row.disabled_reason else None,
+        failures=row.failed_attempts,
+        last_login=row.last_login_at,
+        access_granted=row.access_granted_at,
+        expires_on=row.expires_on,
+        failures_without_access=row.failed_attempts_without_access,
+        code_failures=row.failed_codes,
+    )
+
+
+def state_columns(state: rules.AccountState) -> dict[str, object]:
+    """The column values of a state decided by ``rules`` (with the stored ``last_use_at``).
+    Ending sessions when access changes is the writer's part (``User.apply``)."""
+    return {
+        "enabled": state.enabled,
+        "active": state.active,
+        "disabled_reason": state.reason.value if state.reason else None,
+        "failed_attempts": state.failures,
+        "failed_attempts_without_access": state.failures_without_access,
+        "failed_codes": state.code_failures,
+        "last_login_at": state.last_login,
+        "access_granted_at": state.access_granted,
+        "last_use_at": rules.last_use(state),
+        "expires_on": state.expires_on,
+    }
 
 
 class Organisation(db.Model):  # type: ignore[name-defined]
@@ -188,31 +263,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 
     # --- the account rules' view of this row -------------------------------------------
     def to_state(self) -> rules.AccountState:
-        return rules.AccountState(
-            enabled=self.enabled,
-            active=self.active,
-            reason=rules.Reason(self.disabled_reason) if self.disabled_reason else None,
-            failures=self.failed_attempts,
-            last_login=self.last_login_at,
-            access_granted=self.access_granted_at,
-            expires_on=self.expires_on,
-            failures_without_access=self.failed_attempts_without_access,
-            code_failures=self.failed_codes,
-        )
+        return state_of(self)
 
     def apply(self, state: rules.AccountState) -> None:
         """Write a state decided by ``rules`` back to the row (only ``service`` calls this)."""
         had_access = self.enabled
-        self.enabled = state.enabled
-        self.active = state.active
-        self.disabled_reason = state.reason.value if state.reason else None
-        self.failed_attempts = state.failures
-        self.failed_attempts_without_access = state.failures_without_access
-        self.failed_codes = state.code_failures
-        self.last_login_at = state.last_login
-        self.access_granted_at = state.access_granted
-        self.last_use_at = rules.last_use(state)
-        self.expires_on = state.expires_on
+        for column, value in state_columns(state).items():
+            setattr(self, column, value)
         if had_access != state.enabled:
             # docs/security.md D-5: a disable ends every session; so does a re-enable, so that a
             # session from before a disable the sweep made (set-based, no rotation) cannot come
@@ -236,7 +293,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         return Profile(self.profile).label
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        return login_id(self.id, self.session_token)
 
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()

@@ -411,7 +411,7 @@ def login_verifier(user_id: int) -> Any:
     code.  Anything else raises :class:`NotAnAttempt`, which ends the transaction unchanged.
     """
 
-    def verify(user: Any, credential_json: str, *, now: datetime) -> str | None:
+    def verify(_user_pk: int, credential_json: str, *, now: datetime) -> str | None:
         try:
             factor = find_passkey(user_id, credential_id_of(credential_json))
             if factor is None:

@@ -10,8 +10,10 @@ read-modify-write in Python, so the fifth wrong code locks exactly, under any co
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 from datetime import datetime
 from typing import Protocol
@@ -23,15 +25,23 @@ from sqlalchemy import exists
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.sql.dml import Update
 
+from portal import clock
 from portal import mail_queue
 from portal import mail_secrets
 from portal.accounts import lockout_notices
 from portal.accounts import rules
+from portal.accounts.models import STATE_COLUMNS
+from portal.accounts.models import Profile
 from portal.accounts.models import User
+from portal.accounts.models import login_id
 from portal.accounts.models import new_session_token
+from portal.accounts.models import state_columns
+from portal.accounts.models import state_of
 from portal.audit import kinds
 from portal.audit.record import record
+from portal.audit.record import record_now
 from portal.db import rowcount
 from portal.db import write_transaction
 from portal.extensions import db
@@ -48,10 +58,44 @@ EventKind = rules.EventKind
 LOCKED_BY_CODES = f"{rules.CODE_LOCKOUT_AFTER} wrong second-factor codes in a row"
 
 
+@dataclass(frozen=True, slots=True)
+class CodeUser:
+    """The user's columns the code step reads: one Core row, not the ORM entity (PK-06).  Also
+    what a right code logs in (Flask-Login's user protocol; the next request loads the
+    ``User`` as usual) and the actor and subject of the audit events."""
+
+    id: int
+    user_id: str
+    organisation_id: int | None
+    profile: str
+    must_change_password: bool
+    session_token: str
+    state: rules.AccountState
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.profile == Profile.ADMINISTRATOR
+
+    @property
+    def is_active(self) -> bool:
+        return rules.has_access(self.state, clock.now(), clock.today())
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return login_id(self.id, self.session_token)
+
+
 @dataclass(frozen=True)
 class CodeResult:
     outcome: rules.Outcome
-    user: User | None = None
+    user: CodeUser | None = None
     #: How the code was right: ``totp`` or ``recovery``.
     method: str | None = None
     #: For a refusal: may this user reset its own password (R7)?
@@ -63,7 +107,7 @@ class Verifier(Protocol):
     (``passkeys.login_verifier``).  The method name when right (and spent), else None (a wrong
     code, counted)."""
 
-    def __call__(self, user: User, code: str, *, now: datetime) -> str | None: ...
+    def __call__(self, user_pk: int, code: str, *, now: datetime) -> str | None: ...
 
 
 class FactorError(ValueError):
@@ -92,14 +136,14 @@ def factors(user_pk: int) -> list[SecondFactor]:
 # --- the code step of the login ---------------------------------------------------------------
 
 
-def _count_wrong_code(user: User) -> tuple[int, bool] | None:
+def _count_wrong_code(user_pk: int) -> tuple[int, bool] | None:
     """R10 in one atomic UPDATE … RETURNING: one more wrong code; the fifth disables the
     account (reason ``lockout``) and ends its sessions.  Only an enabled account counts;
     returns (failed_codes, enabled) afterwards, or None when it was no longer enabled."""
     will_lock = User.failed_codes + 1 >= rules.CODE_LOCKOUT_AFTER
     stmt = (
         update(User)
-        .where(User.id == user.id, User.enabled.is_(True))
+        .where(User.id == user_pk, User.enabled.is_(True))
         .values(
             failed_codes=User.failed_codes + 1,
             enabled=case((will_lock, False), else_=User.enabled),
@@ -110,7 +154,6 @@ def _count_wrong_code(user: User) -> tuple[int, bool] | None:
         .execution_options(synchronize_session=False)
     )
     row = db.session.execute(stmt).first()
-    db.session.expire(user)
     return (row[0], row[1]) if row is not None else None
 
 
@@ -137,22 +180,52 @@ _CLAIM_STEP = (
 )
 
 
-#: The user row, locked against a concurrent change of its state (as ``db.session.get`` with
-#: ``with_for_update`` would, without building the statement per request).
+_users = User.__table__
+#: The user's columns the code step needs, locked against a concurrent change of its state (as
+#: ``db.session.get`` with ``with_for_update`` would, without the ORM's entity loading).
 _USER_FOR_CODE = (
-    select(User)
-    .where(User.id == bindparam("pk"))
+    select(
+        _users.c.id,
+        _users.c.user_id,
+        _users.c.organisation_id,
+        _users.c.profile,
+        _users.c.must_change_password,
+        _users.c.session_token,
+        *(_users.c[name] for name in STATE_COLUMNS),
+    )
+    .where(_users.c.id == bindparam("pk"))
     .with_for_update(key_share=True)
-    .execution_options(populate_existing=True)
 )
 
 
-def _spend_totp(user: User, code: str, now: datetime) -> bool:
+@functools.cache
+def _apply_statement(columns: tuple[str, ...]) -> Update:
+    """The UPDATE of these user columns (one per set of changed columns, built once)."""
+    return (
+        update(_users)
+        .where(_users.c.id == bindparam("pk"))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+    )
+
+
+def _apply(user: CodeUser, state: rules.AccountState) -> None:
+    """``User.apply`` for a Core row: write the columns the decision changed (only those, as
+    the ORM's flush would), and end every session when access changed (D-5)."""
+    before = state_columns(user.state)
+    changed = {k: v for k, v in state_columns(state).items() if before[k] != v}
+    if user.state.enabled != state.enabled:
+        changed["session_token"] = new_session_token()
+    if changed:
+        params = {f"new_{name}": value for name, value in changed.items()}
+        db.session.execute(_apply_statement(tuple(changed)), {"pk": user.id, **params})
+
+
+def _spend_totp(user_pk: int, code: str, now: datetime) -> bool:
     """Is ``code`` a current code of one of the user's TOTP factors, at a later step than the
     last one used?  Then that step is claimed (conditional UPDATE: never twice)."""
     if not totp.could_be_code(code):
         return False  # neither read nor unsealed: it cannot match (still a wrong code)
-    rows = db.session.execute(_TOTP_FACTORS, {"user_pk": user.id}).all()
+    rows = db.session.execute(_TOTP_FACTORS, {"user_pk": user_pk}).all()
     for factor_id, sealed, last_step in rows:
         assert sealed is not None  # CHECK totp_secret_iff_totp
         try:
@@ -173,14 +246,14 @@ def _spend_totp(user: User, code: str, now: datetime) -> bool:
     return False
 
 
-def verify_code(user: User, code: str, *, now: datetime) -> str | None:
+def verify_code(user_pk: int, code: str, *, now: datetime) -> str | None:
     """``totp`` or ``recovery`` when ``code`` is right (and is now spent), else None."""
     code = code.strip()
     if not code or len(code) > 64:
         return None
     if recovery.looks_like_one(code):
-        return "recovery" if recovery.spend(user.id, code, now=now) else None
-    return "totp" if _spend_totp(user, code, now) else None
+        return "recovery" if recovery.spend(user_pk, code, now=now) else None
+    return "totp" if _spend_totp(user_pk, code, now) else None
 
 
 def attempt_code(
@@ -211,28 +284,37 @@ def _decide_code(
     queued: list[mail_queue.QueuedMail],
     verify: Verifier,
 ) -> CodeResult:
-    user = db.session.execute(_USER_FOR_CODE, {"pk": pk}).scalar_one_or_none()
-    if user is None or user.session_token != session_token:
+    row = db.session.execute(_USER_FOR_CODE, {"pk": pk}).first()
+    if row is None or row.session_token != session_token:
         return CodeResult(rules.Outcome.BAD_PASSWORD)  # start again from the password
-    state = user.to_state()
+    state = state_of(row)
+    user = CodeUser(
+        row.id,
+        row.user_id,
+        row.organisation_id,
+        row.profile,
+        row.must_change_password,
+        row.session_token,
+        state,
+    )
     if not rules.has_access(state, now, today):
         decision = rules.code_attempt(state, code_ok=False, now=now, today=today)
-        user.apply(decision.state)
+        _apply(user, decision.state)
         _record(decision, user, now)
         eligible = rules.may_self_reset(decision.state, is_admin=user.is_administrator)
         return CodeResult(decision.outcome, may_self_reset=eligible)
-    method = verify(user, code, now=now)
+    method = verify(pk, code, now=now)
     if method is not None:
         decision = rules.code_attempt(state, code_ok=True, now=now, today=today)
-        user.apply(decision.state)
+        _apply(user, decision.state)
         _record(decision, user, now, details=f"second factor: {method}")
         if method == "recovery":
-            record(kinds.RECOVERY_CODE_USED, actor=user, subject=user, now=now)
-        return CodeResult(decision.outcome, user, method)
-    counted = _count_wrong_code(user)
-    record(EventKind.CODE_FAILED, actor=user, subject=user, now=now)
+            record_now(kinds.RECOVERY_CODE_USED, actor=user, subject=user, now=now)
+        return CodeResult(decision.outcome, replace(user, state=decision.state), method)
+    counted = _count_wrong_code(pk)
+    record_now(EventKind.CODE_FAILED, actor=user, subject=user, now=now)
     if counted is not None and not counted[1]:
-        record(
+        record_now(
             EventKind.LOCKED_OUT,
             actor=None,
             subject=user,
@@ -241,17 +323,19 @@ def _decide_code(
             details=LOCKED_BY_CODES,
         )
         metrics.LOCKOUTS.inc()
-        queued.extend(lockout_notices.on_lockout(user, now=now, by_codes=True))
+        locked = db.session.get(User, pk)  # the lockout's notices (rare: the ORM is fine)
+        assert locked is not None
+        queued.extend(lockout_notices.on_lockout(locked, now=now, by_codes=True))
         return CodeResult(rules.Outcome.CODE_LOCKOUT)
     return CodeResult(rules.Outcome.BAD_CODE)
 
 
 def _record(
-    decision: rules.Decision, user: User, now: datetime, details: str | None = None
+    decision: rules.Decision, user: CodeUser, now: datetime, details: str | None = None
 ) -> None:
     for ev in decision.events:
         by_system = ev.kind in (EventKind.SYSTEM_DISABLED, EventKind.LOCKED_OUT)
-        record(
+        record_now(
             ev.kind,
             actor=None if by_system else user,
             subject=user,
@@ -267,7 +351,7 @@ def check_again(
     """Ask for a current factor again (before adding or removing one).  A right code resets the
     wrong-code count; a wrong one counts like one at login (the fifth locks the account and
     ends this session).  Inside the caller's write transaction."""
-    if verify_code(user, code, now=now) is not None:
+    if verify_code(user.id, code, now=now) is not None:
         db.session.execute(
             update(User)
             .where(User.id == user.id)
@@ -275,7 +359,8 @@ def check_again(
             .execution_options(synchronize_session=False)
         )
         return True
-    counted = _count_wrong_code(user)
+    counted = _count_wrong_code(user.id)
+    db.session.expire(user)
     record(EventKind.CODE_FAILED, actor=user, subject=user, now=now, details="check again")
     if counted is not None and not counted[1]:
         record(

@@ -218,6 +218,35 @@ def test_a_password_change_meanwhile_voids_the_half_login(app: Flask, client: Fl
     assert client.get("/portal/").status_code == 302
 
 
+def test_an_expiry_reached_meanwhile_refuses_the_code_and_disables(
+    app: Flask, client: FlaskClient
+) -> None:
+    user = make_user()
+    secret, _ = add_totp(user)
+    password_step(client, user)
+    token = refresh(user).session_token
+    from portal.db import write_transaction
+    from portal.extensions import db
+
+    with write_transaction(db.session):  # R3: the expiry date is reached before the code
+        row = db.session.get(type(user), user.id)
+        assert row is not None
+        row.expires_on = clock.today()
+    response = code_step(client, current_code(secret))
+    assert response.status_code == 302
+    assert "/portal/login" in response.headers["Location"]
+    assert message_codes(client.get(response.headers["Location"])) == ["LOGIN-06"]
+    fresh = refresh(user)
+    assert (fresh.enabled, fresh.active, fresh.disabled_reason) == (False, True, "expiry")
+    assert fresh.session_token != token  # D-5: a disable ends every session
+    assert fresh.last_login_at is None
+    assert fresh.failed_codes == 0
+    assert audit_count(user, rules.EventKind.SYSTEM_DISABLED) == 1
+    assert audit_count(user, rules.EventKind.LOGIN_REFUSED) == 1
+    assert audit_count(user, rules.EventKind.LOGIN_SUCCEEDED) == 0
+    assert client.get("/portal/").status_code == 302
+
+
 def test_console_door_goes_to_the_console_after_the_code(app: Flask, client: FlaskClient) -> None:
     admin = make_user(profile=Profile.ADMINISTRATOR)
     secret, _ = add_totp(admin)
