@@ -92,6 +92,9 @@ class AccountMachine(RuleBasedStateMachine):
         self.code_failures = 0
         self.pending = False
         self.session = False
+        #: R10 model: a factor reset cleared the wrong codes of a code lockout that is still
+        #: in force (the reset does not give access back): the reason stays ``lockout``.
+        self.codes_cleared_while_locked = False
 
     @property
     def today(self) -> date:
@@ -250,6 +253,8 @@ class AccountMachine(RuleBasedStateMachine):
         before = self.state
         self.state = rules.factor_reset(before)
         assert self.state == replace(before, code_failures=0)
+        if before.reason is Reason.LOCKOUT and before.code_failures:
+            self.codes_cleared_while_locked = True
         self.has_factor = False
         self.code_failures = 0
         self.pending = False
@@ -395,7 +400,10 @@ class AccountMachine(RuleBasedStateMachine):
     @invariant()
     def failures_are_modelled(self) -> None:
         assert self.state.failures == self.failures
-        if self.state.reason is Reason.LOCKOUT:  # by passwords (R1) or by codes (R10)
+        if self.state.enabled:
+            self.codes_cleared_while_locked = False
+        if self.state.reason is Reason.LOCKOUT and not self.codes_cleared_while_locked:
+            # by passwords (R1) or by codes (R10)
             assert rules.LOCKOUT_AFTER in (self.state.failures, self.state.code_failures)
 
     @invariant()
@@ -443,3 +451,19 @@ AccountMachine.TestCase.settings = settings(
     max_examples=200, stateful_step_count=40, deadline=None, database=None
 )
 TestCase = AccountMachine.TestCase
+
+
+def test_a_factor_reset_after_a_code_lockout_keeps_the_lockout() -> None:
+    """The example hypothesis found: five wrong codes lock, then every factor is reset; the
+    count of wrong codes starts again but the account stays locked out (R10, R6)."""
+    machine = AccountMachine()
+    machine.create(start=timedelta(0), expires_in_days=None, required=False)
+    machine.add_factor()
+    machine.right_login()
+    machine.wrong_code(times=5)
+    assert machine.state.reason is Reason.LOCKOUT
+    machine.factor_reset()
+    assert machine.state.code_failures == 0
+    assert not machine.state.enabled
+    machine.failures_are_modelled()
+    machine.code_failures_are_modelled_and_lock_at_exactly_5()
