@@ -23,6 +23,7 @@ from sqlalchemy import case
 from sqlalchemy import exists
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from portal import clock
 from portal import mail_queue
@@ -126,29 +127,40 @@ def _lock_user(pk: int) -> User:
     return user
 
 
-def _count_failure(user: User) -> tuple[int, bool] | None:
-    """R1 in one atomic UPDATE … RETURNING, built from the rules' constants (docs/security.md
-    LK-04).
-
-    Only an enabled account counts; returns (failed_attempts, enabled) afterwards, or None when
-    the account was no longer enabled.
-    """
-    will_lock = User.failed_attempts + 1 >= rules.LOCKOUT_AFTER
+def count_towards_lockout(
+    user_pk: int, counter: InstrumentedAttribute[int], limit: int
+) -> tuple[int, bool] | None:
+    """One more failure on ``counter`` in one atomic UPDATE … RETURNING, built from the rules'
+    constants (docs/security.md LK-04): the ``limit``-th disables the account (reason
+    ``lockout``) and ends its sessions.  R1 counts wrong passwords on ``failed_attempts``, R10
+    wrong codes on ``failed_codes``.  Only an enabled account counts; returns (the count,
+    enabled) afterwards, or None when the account was no longer enabled."""
+    will_lock = counter + 1 >= limit
     stmt = (
         update(User)
-        .where(User.id == user.id, User.enabled.is_(True))
+        .where(User.id == user_pk, User.enabled.is_(True))
         .values(
-            failed_attempts=User.failed_attempts + 1,
-            enabled=case((will_lock, False), else_=User.enabled),
-            disabled_reason=case((will_lock, rules.Reason.LOCKOUT.value), else_=None),
-            session_token=case((will_lock, new_session_token()), else_=User.session_token),
+            {
+                counter: counter + 1,
+                User.enabled: case((will_lock, False), else_=User.enabled),
+                User.disabled_reason: case((will_lock, rules.Reason.LOCKOUT.value), else_=None),
+                User.session_token: case(
+                    (will_lock, new_session_token()), else_=User.session_token
+                ),
+            }
         )
-        .returning(User.failed_attempts, User.enabled)
+        .returning(counter, User.enabled)
         .execution_options(synchronize_session=False)
     )
     row = db.session.execute(stmt).first()
-    db.session.expire(user)
     return (row[0], row[1]) if row is not None else None
+
+
+def _count_failure(user: User) -> tuple[int, bool] | None:
+    """R1: one more wrong password (:func:`count_towards_lockout` on ``failed_attempts``)."""
+    counted = count_towards_lockout(user.id, User.failed_attempts, rules.LOCKOUT_AFTER)
+    db.session.expire(user)
+    return counted
 
 
 def _count_failure_without_access(user: User) -> int | None:

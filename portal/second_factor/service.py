@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import bindparam
-from sqlalchemy import case
 from sqlalchemy import delete
 from sqlalchemy import exists
 from sqlalchemy import or_
@@ -32,6 +31,7 @@ from portal import mail_queue
 from portal import mail_secrets
 from portal.accounts import lockout_notices
 from portal.accounts import rules
+from portal.accounts import service as accounts_service
 from portal.accounts.models import STATE_COLUMNS
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -137,24 +137,11 @@ def factors(user_pk: int) -> list[SecondFactor]:
 
 
 def _count_wrong_code(user_pk: int) -> tuple[int, bool] | None:
-    """R10 in one atomic UPDATE … RETURNING: one more wrong code; the fifth disables the
-    account (reason ``lockout``) and ends its sessions.  Only an enabled account counts;
-    returns (failed_codes, enabled) afterwards, or None when it was no longer enabled."""
-    will_lock = User.failed_codes + 1 >= rules.CODE_LOCKOUT_AFTER
-    stmt = (
-        update(User)
-        .where(User.id == user_pk, User.enabled.is_(True))
-        .values(
-            failed_codes=User.failed_codes + 1,
-            enabled=case((will_lock, False), else_=User.enabled),
-            disabled_reason=case((will_lock, rules.Reason.LOCKOUT.value), else_=None),
-            session_token=case((will_lock, new_session_token()), else_=User.session_token),
-        )
-        .returning(User.failed_codes, User.enabled)
-        .execution_options(synchronize_session=False)
+    """R10: one more wrong code; the fifth disables the account (reason ``lockout``) and ends
+    its sessions (the same atomic UPDATE as R1's, on ``failed_codes``)."""
+    return accounts_service.count_towards_lockout(
+        user_pk, User.failed_codes, rules.CODE_LOCKOUT_AFTER
     )
-    row = db.session.execute(stmt).first()
-    return (row[0], row[1]) if row is not None else None
 
 
 #: The code step's two statements, built once (the login's hot path, docs/security.md PK-06):
