@@ -14,15 +14,22 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+#: English month abbreviations, whatever the machine's locale (``%b`` follows the locale).
+MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
 
 def when(value: date | datetime | None, empty: str = "–") -> str:
-    """``value`` as the portal shows it; ``empty`` for None."""
+    """``value`` as the portal shows it; ``empty`` for None.  (Formatted by hand, not with
+    ``strftime``: a users page shows a hundred of these.)"""
     if value is None:
         return empty
     if isinstance(value, datetime):
         local = value.astimezone(ZoneInfo(current_app.config["PORTAL_TIMEZONE"]))
-        return f"{local.day} {local:%b %Y %H:%M}"
-    return f"{value.day} {value:%b %Y}"
+        return (
+            f"{local.day} {MONTHS[local.month]} {local.year:04d} "
+            f"{local.hour:02d}:{local.minute:02d}"
+        )
+    return f"{value.day} {MONTHS[value.month]} {value.year:04d}"
 
 
 def plural(

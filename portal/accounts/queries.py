@@ -9,11 +9,13 @@ from dataclasses import field
 from datetime import date
 from datetime import datetime
 from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import Select
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from portal import paging
 from portal import search_text
@@ -124,9 +126,33 @@ class DisableInfo:
     occurred_at: datetime
 
 
+class ListedUser(NamedTuple):
+    """One row of the users list: the columns its row shows, read as a plain tuple (no ORM
+    entity to build for each of 50 rows: issue 12 point 6). The row template reads the same
+    names from an ORM ``User`` (a user's own page, the toggle's answer)."""
+
+    id: int
+    user_id: str
+    full_name: str
+    profile: str
+    enabled: bool
+    active: bool
+    disabled_reason: str | None
+    last_login_at: datetime | None
+    expires_on: date | None
+
+    @property
+    def profile_label(self) -> str:
+        return Profile(self.profile).label
+
+
+#: The columns of :class:`ListedUser`, in its order.
+LISTED_COLUMNS = tuple(getattr(User, name) for name in ListedUser._fields)
+
+
 @dataclass(frozen=True)
 class UsersPage:
-    rows: list[User]
+    rows: list[ListedUser]
     total: int
     #: True when there are more than COUNT_LIMIT matches (``total`` is then COUNT_LIMIT).
     more: bool
@@ -170,39 +196,44 @@ def users_page(
     org_id: int, f: UserFilters, *, now: datetime, today: date, per_page: int = PER_PAGE
 ) -> UsersPage:
     base = filtered(org_id, f, now, today)
-    ids = base.with_only_columns(User.id).limit(COUNT_LIMIT + 1)  # index-only where possible
-    counted = db.session.scalar(select(func.count()).select_from(ids.subquery()))
-    more = (counted or 0) > COUNT_LIMIT
-    total = min(counted or 0, COUNT_LIMIT)
+    total, more = count_matches(base, searching=bool(f.q))
     pages = paging.page_count(total, per_page)
     page = min(f.page, pages)
     columns = SORTS[f.sort]
     first = columns[0].desc() if f.descending else columns[0].asc()
     order = [first.nulls_last(), *(c.asc() for c in columns[1:])]
-    rows = list(
-        db.session.scalars(
-            base.order_by(*order).limit(per_page).offset(paging.offset(page, per_page))
+    listed = (
+        base.with_only_columns(*LISTED_COLUMNS)
+        .order_by(*order)
+        .limit(per_page)
+        .offset(paging.offset(page, per_page))
+    )
+    connection = db.session.connection()  # plain rows: no ORM layer on the list's reads
+    rows = [ListedUser(*row) for row in connection.execute(listed).all()]
+    details, second_factor = page_details([u.id for u in rows])
+    disabled = {u.id for u in rows if not u.enabled}
+    disabled_by = {pk: info for pk, info in details.items() if pk in disabled}
+    return UsersPage(rows, total, more, page, pages, disabled_by, second_factor)
+
+
+def count_matches(base: Select[Any], *, searching: bool = False) -> tuple[int, bool]:
+    """(how many users ``base`` matches, up to COUNT_LIMIT; whether there are more).
+
+    Without a search, first one look past the limit (an index walk that stops there, with no
+    counting: the whole organisation's first page answers here); only when it finds nothing is
+    the count taken, which is then known to be small.  A search counts at once, up to the limit
+    (each statement would match the text index again)."""
+    ids = base.with_only_columns(User.id).order_by(None)
+    connection = db.session.connection()
+    if searching:
+        counted = connection.scalar(
+            select(func.count()).select_from(ids.limit(COUNT_LIMIT + 1).subquery())
         )
-    )
-    return UsersPage(
-        rows,
-        total,
-        more,
-        page,
-        pages,
-        latest_disables([u.id for u in rows if not u.enabled]),
-        with_second_factor([u.id for u in rows]),
-    )
-
-
-def with_second_factor(user_ids: list[int]) -> frozenset[int]:
-    """Which of these users have a second factor: one query for the whole page."""
-    if not user_ids:
-        return frozenset()
-    found = db.session.scalars(
-        select(SecondFactor.user_id).where(SecondFactor.user_id.in_(user_ids)).distinct()
-    )
-    return frozenset(found)
+        return min(int(counted or 0), COUNT_LIMIT), (counted or 0) > COUNT_LIMIT
+    if connection.scalar(ids.limit(1).offset(COUNT_LIMIT)) is not None:
+        return COUNT_LIMIT, True
+    counted = connection.scalar(ids.with_only_columns(func.count()))
+    return int(counted or 0), False
 
 
 def audit_trail(subject_id: int, *, limit: int) -> list[AuditEvent]:
@@ -217,18 +248,45 @@ def audit_trail(subject_id: int, *, limit: int) -> list[AuditEvent]:
     )
 
 
+def latest_disable_id(user_id: Any) -> Any:
+    """SQL: the id of the latest disable event of the user ``user_id`` (a column), or NULL;
+    one seek of ``ix_audit_events_subject_kind_id`` per user."""
+    return (
+        select(func.max(AuditEvent.id))
+        .where(AuditEvent.subject_id == user_id, AuditEvent.kind.in_(DISABLE_KINDS))
+        .scalar_subquery()
+    )
+
+
+#: The audit event joined as a user's latest disable (built once: an alias is costly to make).
+_LATEST_DISABLE = aliased(AuditEvent, name="latest_disable")
+
+
+def page_details(user_ids: list[int]) -> tuple[dict[int, DisableInfo], frozenset[int]]:
+    """For the users of a page, in one query: who disabled each (its latest disable event, if
+    any) and which have a second factor (R10)."""
+    if not user_ids:
+        return {}, frozenset()
+    latest = _LATEST_DISABLE
+    found = (
+        db.session.connection()
+        .execute(
+            select(User.id, has_second_factor(), latest.kind, latest.actor, latest.occurred_at)
+            .outerjoin(latest, latest.id == latest_disable_id(User.id))
+            .where(User.id.in_(user_ids))
+        )
+        .all()
+    )
+    disabled_by: dict[int, DisableInfo] = {}
+    factors: set[int] = set()
+    for pk, has_factor, kind, actor, occurred_at in found:
+        if has_factor:
+            factors.add(pk)
+        if kind is not None:
+            disabled_by[pk] = DisableInfo(kind, actor, occurred_at)
+    return disabled_by, frozenset(factors)
+
+
 def latest_disables(user_ids: list[int]) -> dict[int, DisableInfo]:
     """Who disabled each of these users, and when: one query for the whole page."""
-    if not user_ids:
-        return {}
-    latest = (
-        select(func.max(AuditEvent.id))
-        .where(AuditEvent.subject_id.in_(user_ids), AuditEvent.kind.in_(DISABLE_KINDS))
-        .group_by(AuditEvent.subject_id)
-    )
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.id.in_(latest)))
-    return {
-        e.subject_id: DisableInfo(e.kind, e.actor, e.occurred_at)
-        for e in events
-        if e.subject_id is not None
-    }
+    return page_details(user_ids)[0]

@@ -23,7 +23,12 @@ SYSTEM = "system"
 
 class AuditEvent(db.Model):  # type: ignore[name-defined]
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_org_occurred", "organisation_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_audit_events_org_occurred", "organisation_id", "occurred_at"),
+        #: The users list's "disabled by whom, when" (the latest disable of each user shown):
+        #: without it SQLite walks every disable event of the kind (no planner statistics).
+        Index("ix_audit_events_subject_kind_id", "subject_id", "kind", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
