@@ -309,6 +309,9 @@ def register_blueprints(app: Flask) -> None:
     layout.init_app(app)
     helpdesk_replies.init_app(app)
 
+    from portal import url_cache
+
+    app.jinja_env.globals["url_for"] = url_cache.url_for
     app.jinja_env.globals["message_for_text"] = messages.for_text
     app.jinja_env.globals["has_second_factor"] = _has_second_factor
     app.jinja_env.globals["message_by_code"] = messages.get
