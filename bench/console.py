@@ -16,17 +16,16 @@ server time of N requests each of:
 * ``POST /console/users/<pk>/enabled`` with ``HX-Request: true`` on a Claims Handler,
   alternating ``enabled=false`` / ``enabled=true``, and the size of the row fragment it answers.
 
-Targets (issue 3): page ≤ 15 ms, toggle ≤ 5 ms, fragment ≤ 2 KB.  Then, with ``--django``, the
+Targets (issue 3): page ≤ 15 ms, toggle ≤ 5 ms, fragment ≤ 2 KB. Then, with ``--django``, the
 comparison with Django's admin (``bench/console_compare.py``), and last the bulk action, import
-and export figures of issue 12 (``bench/console_bulk.py``): they write tens of thousands of rows,
-and pages read just after them are slower for a while, so nothing is compared after them.  Each figure comes with the
-median time its statements took in the database driver ("SQL"): the rest is Python (Flask,
-the ORM, Jinja).  ``--explain`` prints each
-statement a request ran, its time and its query plan (``EXPLAIN QUERY PLAN`` on SQLite,
-``EXPLAIN ANALYZE`` on PostgreSQL).  ``--analyze`` gives SQLite planner statistics, which the
-app never makes (PostgreSQL's autovacuum does; the bench runs VACUUM ANALYZE there).
-``--postgres URL`` runs on that PostgreSQL database instead:
-its ``public`` schema is DROPPED and re-created.
+and export figures of issue 12 (``bench/console_bulk.py``): they write tens of thousands of
+rows, and pages read just after them are slower for a while, so nothing is compared after them.
+Each figure comes with the median time its statements took in the database driver ("SQL"): the
+rest is Python (Flask, the ORM, Jinja). ``--explain`` prints each statement a request ran, its
+time and its query plan (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN ANALYZE`` on PostgreSQL).
+``--analyze`` gives SQLite planner statistics, which the app never makes (PostgreSQL's
+autovacuum does; the bench runs VACUUM ANALYZE there). ``--postgres URL`` runs on that
+PostgreSQL database instead: its ``public`` schema is DROPPED and re-created.
 """
 
 from __future__ import annotations
