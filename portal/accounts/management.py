@@ -11,6 +11,7 @@ from dataclasses import field
 from datetime import date
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -26,6 +27,7 @@ from portal.accounts.service import valid_email
 from portal.accounts.service import valid_full_name
 from portal.audit import kinds
 from portal.audit.record import record
+from portal.audit.record import record_now
 from portal.extensions import db
 
 EventKind = rules.EventKind
@@ -58,15 +60,22 @@ def lock_organisation_user(org_id: int, pk: int) -> User | None:
     user there).  One statement where :func:`lock_row` needs a read first (the Console's
     toggle, the hottest write)."""
     if db.session.get_bind().dialect.name != "sqlite":
-        db.session.execute(
-            select(Organisation.id).where(Organisation.id == org_id).with_for_update(key_share=True)
-        )
-    return db.session.scalar(
-        select(User)
-        .where(User.id == pk, User.organisation_id == org_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    )
+        db.session.execute(_LOCK_ORGANISATION, {"org": org_id})
+    return db.session.scalar(_LOCK_ORGANISATION_USER, {"pk": pk, "org": org_id})
+
+
+# :func:`lock_organisation_user`'s statements, built once (the toggle is the hottest write).
+_LOCK_ORGANISATION = (
+    select(Organisation.id)
+    .where(Organisation.id == bindparam("org"))
+    .with_for_update(key_share=True)
+)
+_LOCK_ORGANISATION_USER = (
+    select(User)
+    .where(User.id == bindparam("pk"), User.organisation_id == bindparam("org"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
 
 
 def lock_organisation_users(org_id: int, pks: list[int]) -> dict[int, User]:
@@ -113,12 +122,19 @@ def _record(
     user: User,
     now: datetime,
     details: str | None = None,
+    *,
+    at_once: bool = False,
 ) -> None:
+    """The decision's audit events.  ``at_once``: one Core INSERT each now (a single change,
+    the Console's toggle), rather than objects a later flush writes together (a bulk chunk)."""
+    if at_once:
+        db.session.flush()  # what came before (a due disable's event) keeps its place in order
+    store = record_now if at_once else record
     for ev in decision.events:
         reason = ev.reason.value if ev.reason else None
         if decision.outcome not in (rules.Outcome.OK, rules.Outcome.NO_CHANGE):
             reason = decision.outcome.value  # refusals record why they were refused
-        record(ev.kind, actor=actor, subject=user, now=now, reason=reason, details=details)
+        store(ev.kind, actor=actor, subject=user, now=now, reason=reason, details=details)
 
 
 def _on_behalf_of(reference: str | None, note: str | None = None) -> str | None:
@@ -163,7 +179,7 @@ def set_enabled(
         )
     if decision.outcome is rules.Outcome.OK:
         user.apply(decision.state)
-    _record(decision, actor, user, now, _on_behalf_of(reference, note))
+    _record(decision, actor, user, now, _on_behalf_of(reference, note), at_once=flush)
     if flush:
         db.session.flush()
     return decision
