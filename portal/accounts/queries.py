@@ -26,6 +26,7 @@ from portal import search_text
 from portal.accounts import rules
 from portal.accounts import search
 from portal.accounts import states
+from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
@@ -165,6 +166,8 @@ class UsersPage:
     disabled_by: dict[int, DisableInfo]
     #: The users of this page that have a second factor (R10).
     second_factor: frozenset[int] = frozenset()
+    #: The organisation's name (the page's heading), read with the page.
+    organisation_name: str = ""
 
 
 def has_second_factor() -> Any:
@@ -262,7 +265,8 @@ def users_page(
     details, second_factor = page_details([u.id for u in rows])
     disabled = {u.id for u in rows if not u.enabled}
     disabled_by = {pk: info for pk, info in details.items() if pk in disabled}
-    return UsersPage(rows, total, more, page, pages, disabled_by, second_factor)
+    name = connection.scalar(_ORGANISATION_NAME, {"org": org_id}) or ""
+    return UsersPage(rows, total, more, page, pages, disabled_by, second_factor, name)
 
 
 def count_matches(statements: PageStatements, *, searching: bool = False) -> tuple[int, bool]:
@@ -340,3 +344,6 @@ _PAGE_DETAILS = (
     .outerjoin(_LATEST_DISABLE, _LATEST_DISABLE.id == latest_disable_id(User.id))
     .where(User.id.in_(bindparam("ids", expanding=True)))
 )
+
+#: The organisation's name for the page's heading (one column: no ORM object to load).
+_ORGANISATION_NAME = select(Organisation.name).where(Organisation.id == bindparam("org"))
