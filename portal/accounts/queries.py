@@ -218,6 +218,7 @@ class PageStatements:
 def page_statements(
     org_id: int, f: UserFilters, *, now: datetime, today: date, per_page: int
 ) -> PageStatements:
+    """The list's statements for this question: remembered, unless they carry the time."""
     if f.dormant is not None:  # ``now`` is in the statement: a new one for each request
         return _build_statements(org_id, f, now, today, per_page)
     dialect = db.session.get_bind().dialect.name  # a search differs by database
