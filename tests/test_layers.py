@@ -29,6 +29,7 @@ WEB_HELPERS = {
     "portal.access",
     "portal.console.decorators",
     "portal.background",
+    "portal.url_cache",
 }
 
 #: Decorators that add a view to a blueprint.
