@@ -29,10 +29,10 @@ from portal import clock
 from portal.accounts import rules
 from portal.accounts.models import User
 from portal.audit.models import AuditEvent
+from portal.db import write_transaction
 from portal.extensions import db
 from tests.factories import PASSWORD
 from tests.factories import make_user
-from tests.factories import refresh
 from tests.helpers import csrf_token_in
 from tests.live_server import gunicorn
 
@@ -199,36 +199,50 @@ def new_user() -> tuple[User, int, str]:
     return user, pk, uid
 
 
-def reenable(user: User) -> None:
-    """Give the user access back through the real rules (R6); commits."""
-    fresh = refresh(user)
+def current(user: User) -> User:
+    """Inside ``write_transaction``: the user as the database has it now.  The write
+    transaction began IMMEDIATE, so this read and the write after it wait their turn behind the
+    server's writers (under busy_timeout); a plain read-then-write transaction could instead be
+    refused at once on SQLite ("database is locked") when the server wrote in between."""
+    db.session.expire_all()
+    fresh = db.session.get(User, user.id)
+    assert fresh is not None
+    return fresh
+
+
+def _reenable(fresh: User) -> None:
     decision = rules.reenable(fresh.to_state(), now=clock.now(), today=clock.today())
     fresh.apply(decision.state)
-    db.session.commit()
+
+
+def reenable(user: User) -> None:
+    """Give the user access back through the real rules (R6); commits."""
+    with write_transaction(db.session):
+        _reenable(current(user))
 
 
 def reset(user: User) -> None:
     """Access and no failures, through the rules: re-enable (R6) when disabled; otherwise
     R6 is no change and leaves the count, so clear it as a right password does (R1)."""
-    reenable(user)
-    fresh = refresh(user)
-    if fresh.failed_attempts:
-        decision = rules.login_attempt(
-            fresh.to_state(), password_ok=True, now=clock.now(), today=clock.today()
-        )
-        fresh.apply(decision.state)
-    db.session.commit()
+    with write_transaction(db.session):
+        fresh = current(user)
+        _reenable(fresh)
+        if fresh.failed_attempts:
+            decision = rules.login_attempt(
+                fresh.to_state(), password_ok=True, now=clock.now(), today=clock.today()
+            )
+            fresh.apply(decision.state)
 
 
 def add_failures(user: User, count: int) -> None:
     """``count`` wrong passwords through the rules (like ``factories.lock_out``); commits."""
-    fresh = refresh(user)
-    for _ in range(count):
-        decision = rules.login_attempt(
-            fresh.to_state(), password_ok=False, now=clock.now(), today=clock.today()
-        )
-        fresh.apply(decision.state)
-    db.session.commit()
+    with write_transaction(db.session):
+        fresh = current(user)
+        for _ in range(count):
+            decision = rules.login_attempt(
+                fresh.to_state(), password_ok=False, now=clock.now(), today=clock.today()
+            )
+            fresh.apply(decision.state)
 
 
 def assert_no_5xx(replies: list[Reply]) -> None:
