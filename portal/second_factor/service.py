@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from dataclasses import replace
 from datetime import date
 from datetime import datetime
+from typing import Any
 from typing import Protocol
 
+from sqlalchemy import Exists
 from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import exists
@@ -114,13 +116,13 @@ class FactorError(ValueError):
     """A refused enrolment or removal, with a message fit to show."""
 
 
-def has_factor_clause(user_id_column: object) -> object:
+def has_factor_clause(user_id_column: Any) -> Exists:
     """SQL: the user (by its primary key column) has a second factor."""
     return exists().where(SecondFactor.user_id == user_id_column)
 
 
 #: :func:`has_factor`'s statement, built once (one row of the users list asks it on every toggle).
-_HAS_FACTOR = select(exists().where(SecondFactor.user_id == bindparam("pk")))
+_HAS_FACTOR = select(has_factor_clause(bindparam("pk")))
 
 
 def has_factor(user_pk: int) -> bool:
