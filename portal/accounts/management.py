@@ -14,10 +14,14 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import clock
+from portal.accounts import queries
 from portal.accounts import rules
 from portal.accounts import states
+from portal.accounts.models import STATE_COLUMNS
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -57,21 +61,29 @@ def lock_row(user: User) -> User:
 
 def lock_organisation_user(org_id: int, pk: int) -> User | None:
     """The user ``pk`` of organisation ``org_id``, its row locked for this write (None: no such
-    user there).  One statement where :func:`lock_row` needs a read first (the Console's
-    toggle, the hottest write)."""
+    user there).  One statement where :func:`lock_row` needs a read first."""
+    found = lock_listed_user(org_id, pk)
+    return found[0] if found is not None else None
+
+
+def lock_listed_user(org_id: int, pk: int) -> tuple[User, bool] | None:
+    """:func:`lock_organisation_user` for a row of the users list (the Console's toggle, the
+    hottest write): the user, and whether it has a second factor (R10), which the re-rendered
+    row shows, read by the same statement."""
     if db.session.get_bind().dialect.name != "sqlite":
         db.session.execute(_LOCK_ORGANISATION, {"org": org_id})
-    return db.session.scalar(_LOCK_ORGANISATION_USER, {"pk": pk, "org": org_id})
+    row = db.session.execute(_LOCK_ORGANISATION_USER, {"pk": pk, "org": org_id}).first()
+    return (row[0], bool(row[1])) if row is not None else None
 
 
-# :func:`lock_organisation_user`'s statements, built once (the toggle is the hottest write).
+# :func:`lock_listed_user`'s statements, built once.
 _LOCK_ORGANISATION = (
     select(Organisation.id)
     .where(Organisation.id == bindparam("org"))
     .with_for_update(key_share=True)
 )
 _LOCK_ORGANISATION_USER = (
-    select(User)
+    select(User, queries.has_second_factor())
     .where(User.id == bindparam("pk"), User.organisation_id == bindparam("org"))
     .with_for_update(key_share=True)
     .execution_options(populate_existing=True)
@@ -178,11 +190,40 @@ def set_enabled(
             and is_last_admin_with_access(user, now=now, today=today),
         )
     if decision.outcome is rules.Outcome.OK:
-        user.apply(decision.state)
+        if flush:
+            _write_now(user, decision.state)
+        else:
+            user.apply(decision.state)
     _record(decision, actor, user, now, _on_behalf_of(reference, note), at_once=flush)
-    if flush:
-        db.session.flush()
     return decision
+
+
+def _write_now(user: User, state: rules.AccountState) -> None:
+    """``user.apply(state)`` written at once by one UPDATE built once, its values then set on
+    the entity as already stored: a single change (the Console's toggle, the hottest write)
+    skips the unit of work's flush, which costs more than the statement.  What the session
+    holds unwritten (a due account's disable and its event) is flushed first, in order."""
+    db.session.flush()
+    columns = user.changes(state)
+    columns.setdefault("session_token", user.session_token)
+    db.session.execute(
+        _UPDATE_STATE, {"pk": user.id, **{f"new_{k}": v for k, v in columns.items()}}
+    )
+    for column, value in columns.items():
+        set_committed_value(user, column, value)
+
+
+# :func:`_write_now`'s statement: every column a state (and a session's end) writes.
+_UPDATE_STATE = (
+    update(User.__table__)
+    .where(User.__table__.c.id == bindparam("pk"))
+    .values(
+        {
+            name: bindparam(f"new_{name}", type_=User.__table__.c[name].type)
+            for name in (*STATE_COLUMNS, "last_use_at", "session_token")
+        }
+    )
+)
 
 
 def _apply_due(

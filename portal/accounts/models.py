@@ -265,16 +265,21 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     def to_state(self) -> rules.AccountState:
         return state_of(self)
 
+    def changes(self, state: rules.AccountState) -> dict[str, object]:
+        """The column values that write a state decided by ``rules`` to this row: the state's,
+        and a new session token when access changes (docs/security.md D-5: a disable ends every
+        session; so does a re-enable, so that a session from before a disable the sweep made,
+        set-based and without rotation, cannot come back).  :meth:`apply` sets them on the
+        entity; ``management`` may write them with one UPDATE instead."""
+        columns = state_columns(state)
+        if self.enabled != state.enabled:
+            columns["session_token"] = new_session_token()
+        return columns
+
     def apply(self, state: rules.AccountState) -> None:
         """Write a state decided by ``rules`` back to the row (only ``service`` calls this)."""
-        had_access = self.enabled
-        for column, value in state_columns(state).items():
+        for column, value in self.changes(state).items():
             setattr(self, column, value)
-        if had_access != state.enabled:
-            # docs/security.md D-5: a disable ends every session; so does a re-enable, so that a
-            # session from before a disable the sweep made (set-based, no rotation) cannot come
-            # back.
-            self.rotate_session_token()
 
     @property
     def access(self) -> rules.Access:

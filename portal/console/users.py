@@ -107,12 +107,14 @@ def _set_enabled(pk: int, wanted: str) -> Response:
     actor = current_user._get_current_object()
     now = clock.now()
     with write_transaction(db.session):
-        user = management.lock_organisation_user(actor.organisation_id, pk)
-        if user is None:
+        found = management.lock_listed_user(actor.organisation_id, pk)
+        if found is None:
             abort(404)  # another organisation's user does not exist here (docs/security.md AC-02)
+        user, has_factor = found
         decision = management.set_enabled(
             actor, user, enabled=enabled, now=now, today=clock.today(), locked=True
         )
+    second_factor = frozenset([user.id]) if has_factor else frozenset()
     refusal = messages.CONSOLE_REFUSALS.get(decision.outcome)
     notice = refusal or (DONE[enabled].format(user=user.user_id) if decision.changed else None)
     if not htmx.is_htmx():
@@ -140,6 +142,7 @@ def _set_enabled(pk: int, wanted: str) -> Response:
             confirm_remove=CONFIRM_REMOVE,
             next=next_page,
             trail=trail,
+            second_factor=second_factor,
         ),
         422 if refusal else 200,
     )
