@@ -26,6 +26,7 @@ from portal import search_text
 from portal.accounts import rules
 from portal.accounts import search
 from portal.accounts import states
+from portal.accounts.models import PROFILE_LABELS
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -148,7 +149,7 @@ class ListedUser(NamedTuple):
 
     @property
     def profile_label(self) -> str:
-        return Profile(self.profile).label
+        return PROFILE_LABELS[self.profile]  # a StrEnum's key is found by its value
 
 
 #: The columns of :class:`ListedUser`, in its order.

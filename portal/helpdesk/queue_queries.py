@@ -41,6 +41,7 @@ from portal import paging
 from portal import search_text
 from portal.accounts import queries
 from portal.accounts import states
+from portal.accounts.models import PROFILE_LABELS
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.accounts.models import normalise_key
@@ -508,7 +509,7 @@ class MentionedAccount:
 
     @property
     def profile_label(self) -> str:
-        return Profile(self.profile).label
+        return PROFILE_LABELS[self.profile]
 
 
 def mentioned_account(req: HelpdeskRequest) -> MentionedAccount | None:
