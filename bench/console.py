@@ -465,9 +465,10 @@ def compare_with_django(
         project = django_admin.write_project(Path(tmp))
         seconds = django_admin.build(project, n_users)
         print(f"\n(Django's admin: {n_users:,} users built in {seconds:.1f} s)")
-        figures = console_compare.in_process(
-            lambda path: client.get(path).get_data(), django_admin.client(project), n
-        )
+        with django_admin.worker(project) as django:
+            figures = console_compare.in_process(
+                lambda path: client.get(path).get_data(), django, n
+            )
         rates = None
         if with_load:
             rates = console_compare.under_load(database_url, ADMIN_ID, PASSWORD, project)

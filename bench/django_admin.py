@@ -12,6 +12,7 @@ does it).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import statistics
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +177,59 @@ def client(project: Project) -> Any:
     return c
 
 
+def worker_main(folder: str) -> None:
+    """Time Django's pages in this process for :func:`worker`: each line read is ``<path>
+    <n>``; each answer is one JSON line, the ``n`` times in ms and the last body's size."""
+    c = client(Project(Path(folder)))
+    for line in sys.stdin:
+        path, n = line.split()
+        times: list[float] = []
+        size = 0
+        for _ in range(int(n)):
+            started = time.perf_counter()
+            response = c.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (path, response.status_code)
+            size = len(response.content)
+        print(json.dumps({"ms": times, "bytes": size}), flush=True)
+
+
+@contextmanager
+def worker(project: Project) -> Iterator[Callable[[str, int], tuple[list[float], int]]]:
+    """Django in a process of its own, as a deployment runs it (not in ours, where its
+    requests and ours would push each other out of the CPU's and Python's caches): yields
+    ``run(path, n)`` → (the ``n`` request times in ms, the body's size)."""
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", str(project.folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=project.env,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+
+    def run(path: str, n: int) -> tuple[list[float], int]:
+        stdin.write(f"{path} {n}\n")
+        stdin.flush()
+        answer = stdout.readline()
+        if not answer:
+            raise RuntimeError(f"Django's timing worker exited ({process.poll()})")
+        found = json.loads(answer)
+        return found["ms"], found["bytes"]
+
+    try:
+        yield run
+    finally:
+        stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def median_ms(c: Any, path: str, n: int) -> tuple[float, int]:
     """The median time of ``n`` GETs of ``path`` (ms) and the response size (bytes)."""
     response = c.get(path)
@@ -234,3 +289,9 @@ def gunicorn(project: Project, port: int, workers: int) -> Iterator[subprocess.P
             process.kill()
             process.wait()
         log.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["--worker"] or len(sys.argv) != 3:
+        sys.exit("usage: django_admin.py --worker <project folder>")
+    worker_main(sys.argv[2])
