@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import abort
 from flask import current_app
 from flask import flash
+from flask import get_template_attribute
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -25,6 +26,7 @@ from portal import display
 from portal import htmx
 from portal import messages
 from portal import shown_once
+from portal import url_cache
 from portal.accounts import management
 from portal.accounts import queries
 from portal.accounts import rules
@@ -114,7 +116,6 @@ def _set_enabled(pk: int, wanted: str) -> Response:
         decision = management.set_enabled(
             actor, user, enabled=enabled, now=now, today=clock.today(), locked=True
         )
-    second_factor = frozenset([user.id]) if has_factor else frozenset()
     refusal = messages.CONSOLE_REFUSALS.get(decision.outcome)
     notice = refusal or (DONE[enabled].format(user=user.user_id) if decision.changed else None)
     if not htmx.is_htmx():
@@ -129,23 +130,25 @@ def _set_enabled(pk: int, wanted: str) -> Response:
         }
     else:
         disabled_by = queries.latest_disables([user.id])
-    next_page = request.form.get("next") or url_for("console.users")
-    on_user_page = next_page == url_for("console.user_page", pk=user.id)
-    trail = queries.audit_trail(user.id, limit=TRAIL_LIMIT) if on_user_page else None
-    response = make_response(
-        render_template(
-            "console/users/_row_response.html",
-            u=user,
-            disabled_by=disabled_by,
-            error=refusal,
-            announcement=notice,
-            confirm_remove=CONFIRM_REMOVE,
-            next=next_page,
-            trail=trail,
-            second_factor=second_factor,
-        ),
-        422 if refusal else 200,
+    next_page = request.form.get("next") or url_cache.url_for("console.users")
+    per_page = {
+        "users_url": url_cache.url_for("console.users") + "/",
+        "today": clock.today(),
+        "me": actor.id,
+        "second_factor": frozenset([user.id]) if has_factor else frozenset(),
+    }
+    # The row's macro called directly (get_template_attribute): the answer to the hottest
+    # write is one row, and a whole template render (context, processors, an include) cost
+    # several times the row itself.
+    row_response = get_template_attribute("console/users/_row.html", "row_response")
+    body = str(
+        row_response(user, disabled_by, next_page, CONFIRM_REMOVE, per_page, refusal, notice)
     )
+    if next_page == url_cache.url_for("console.user_page", pk=user.id):
+        # On the user's own page its audit trail changes with the row.
+        trail = queries.audit_trail(user.id, limit=TRAIL_LIMIT)
+        body += render_template("console/users/_trail.html", oob=True, user=user, trail=trail)
+    response = make_response(body, 422 if refusal else 200)
     if decision.changed:
         htmx.trigger(response, USERS_CHANGED)
     return response
