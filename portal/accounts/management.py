@@ -206,7 +206,7 @@ def _write_now(user: User, state: rules.AccountState) -> None:
     db.session.flush()
     columns = user.changes(state)
     columns.setdefault("session_token", user.session_token)
-    db.session.execute(
+    db.session.connection().execute(
         _UPDATE_STATE, {"pk": user.id, **{f"new_{k}": v for k, v in columns.items()}}
     )
     for column, value in columns.items():

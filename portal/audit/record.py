@@ -172,4 +172,4 @@ def record_now(
     values = event_values(
         kind, actor=actor, subject=subject, now=now, reason=reason, details=details
     )
-    db.session.execute(_INSERT, values)
+    db.session.connection().execute(_INSERT, values)
