@@ -6,11 +6,13 @@ the decision, records the events with the actor, and flushes; the caller runs it
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
 from datetime import datetime
 
+from sqlalchemy import Update
 from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
@@ -21,7 +23,6 @@ from portal import clock
 from portal.accounts import queries
 from portal.accounts import rules
 from portal.accounts import states
-from portal.accounts.models import STATE_COLUMNS
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
@@ -199,31 +200,31 @@ def set_enabled(
 
 
 def _write_now(user: User, state: rules.AccountState) -> None:
-    """``user.apply(state)`` written at once by one UPDATE built once, its values then set on
-    the entity as already stored: a single change (the Console's toggle, the hottest write)
-    skips the unit of work's flush, which costs more than the statement.  What the session
-    holds unwritten (a due account's disable and its event) is flushed first, in order."""
+    """``user.apply(state)`` written at once by one UPDATE of the columns that change (built
+    once for each set of them), their values then set on the entity as already stored: a
+    single change (the Console's toggle, the hottest write) skips the unit of work's flush,
+    which costs more than the statement.  What the session holds unwritten (a due account's
+    disable and its event) is flushed first, in order."""
     db.session.flush()
-    columns = user.changes(state)
-    columns.setdefault("session_token", user.session_token)
-    db.session.connection().execute(
-        _UPDATE_STATE, {"pk": user.id, **{f"new_{k}": v for k, v in columns.items()}}
-    )
-    for column, value in columns.items():
-        set_committed_value(user, column, value)
+    changed = {k: v for k, v in user.changes(state).items() if getattr(user, k) != v}
+    if not changed:
+        return
+    params = {f"new_{name}": value for name, value in changed.items()}
+    db.session.connection().execute(_update_of(tuple(changed)), {"pk": user.id, **params})
+    for name, value in changed.items():
+        set_committed_value(user, name, value)
 
 
-# :func:`_write_now`'s statement: every column a state (and a session's end) writes.
-_UPDATE_STATE = (
-    update(User.__table__)
-    .where(User.__table__.c.id == bindparam("pk"))
-    .values(
-        {
-            name: bindparam(f"new_{name}", type_=User.__table__.c[name].type)
-            for name in (*STATE_COLUMNS, "last_use_at", "session_token")
-        }
+@functools.lru_cache(maxsize=64)
+def _update_of(columns: tuple[str, ...]) -> Update:
+    """:func:`_write_now`'s UPDATE of these columns of one user, built once (a handful of
+    sets occur: a disable, a re-enable, each after a due account's sweep or not)."""
+    table = User.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("pk"))
+        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
     )
-)
 
 
 def _apply_due(
