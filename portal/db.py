@@ -3,7 +3,6 @@ SQLite connection settings (docs/security.md DB-01, DB-02)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -127,14 +126,24 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # On the driver's connection: through SQLAlchemy's execution (``exec_driver_sql``) a
-        # BEGIN cost ~25 µs of Python, five times SQLite's own work, on every request.  An
-        # error is wrapped as SQLAlchemy would ("database is locked" past busy_timeout stays an
-        # OperationalError, which ``is_outage`` makes a 503).
+        # BEGIN cost ~25 µs of Python, five times SQLite's own work, on every request.  So
+        # statement listeners (``before_cursor_execute``) no longer see BEGIN.  An error is
+        # wrapped as SQLAlchemy would ("database is locked" past busy_timeout stays an
+        # OperationalError, which ``is_outage`` makes a 503; a connection SQLAlchemy would call
+        # a disconnect is marked so).
         statement = "BEGIN IMMEDIATE" if _writing.get() else "BEGIN"
+        dialect = connection.dialect
         try:
             connection.connection.driver_connection.execute(statement)
-        except sqlite3.Error as error:
-            raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+        except dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(
+                statement,
+                (),
+                error,
+                dialect.loaded_dbapi.Error,
+                dialect=dialect,
+                connection_invalidated=dialect.is_disconnect(error, connection.connection, None),
+            ) from error
 
 
 #: SQLite's words for a moment when the database cannot be used (another process holds the

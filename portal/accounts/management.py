@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal import clock
 from portal.accounts import queries
@@ -204,21 +205,25 @@ def _write_now(user: User, state: rules.AccountState) -> None:
     once for each set of them), their values then set on the entity as already stored: a
     single change (the Console's toggle, the hottest write) skips the unit of work's flush,
     which costs more than the statement.  What the session holds unwritten (a due account's
-    disable and its event) is flushed first, in order."""
+    disable and its event) is flushed first, in order.  The values set as committed are not
+    undone by rolling back to a SAVEPOINT (nothing here uses ``begin_nested``); rolling back
+    the transaction expires the entity as usual."""
     db.session.flush()
     changed = {k: v for k, v in user.changes(state).items() if getattr(user, k) != v}
     if not changed:
         return
     params = {f"new_{name}": value for name, value in changed.items()}
-    db.session.connection().execute(_update_of(tuple(changed)), {"pk": user.id, **params})
+    result = db.session.connection().execute(_update_of(tuple(changed)), {"pk": user.id, **params})
+    if result.rowcount != 1:  # as the ORM's flush would (the row is locked: never expected)
+        raise StaleDataError(f"UPDATE of user {user.id} matched {result.rowcount} rows")
     for name, value in changed.items():
         set_committed_value(user, name, value)
 
 
 @functools.lru_cache(maxsize=64)
 def _update_of(columns: tuple[str, ...]) -> Update:
-    """:func:`_write_now`'s UPDATE of these columns of one user, built once (a handful of
-    sets occur: a disable, a re-enable, each after a due account's sweep or not)."""
+    """:func:`_write_now`'s UPDATE of these columns of one user, built once for each set (a
+    handful occur: which of a state's columns differ from the row's)."""
     table = User.__table__
     return (
         update(table)

@@ -121,7 +121,7 @@ def state_of(row: StateColumns) -> rules.AccountState:
 
 def state_columns(state: rules.AccountState) -> dict[str, object]:
     """The column values of a state decided by ``rules`` (with the stored ``last_use_at``).
-    Ending sessions when access changes is the writer's part (``User.apply``)."""
+    Ending sessions when access changes is the writer's part (``User.changes``)."""
     return {
         "enabled": state.enabled,
         "active": state.active,

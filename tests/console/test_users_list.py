@@ -12,10 +12,16 @@ from datetime import timedelta
 import markupsafe
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from portal import clock
+from portal.accounts import rules
 from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
+from portal.accounts.models import User
+from portal.audit.record import record
+from portal.db import write_transaction
+from portal.extensions import db
 from tests.console.users_helpers import HOSTILE
 from tests.console.users_helpers import HX_RESULTS
 from tests.console.users_helpers import ROW_IDS
@@ -335,3 +341,32 @@ def test_query_count_does_not_grow_with_the_rows_shown(client: FlaskClient) -> N
     assert len(ROW_IDS.findall(body)) == 50
     assert len(large) == len(small), "\n".join(large)
     assert len(large) <= 12
+
+
+def test_hostile_user_id_and_disabling_actor_are_escaped_in_the_rows(client: FlaskClient) -> None:
+    """The rows are written with automatic escaping off and escape by hand (_row.html): a
+    User ID and a disabling actor no form would accept, written straight to the database,
+    still come out escaped in the list, its fragment, the user page and the toggle's row."""
+    org = make_org()
+    log_in_admin(client, org)
+    handler = remove_access(make_user(org))
+    with write_transaction(db.session):
+        db.session.execute(update(User).where(User.id == handler.id).values(user_id=HOSTILE))
+        record(
+            rules.EventKind.ACCESS_REMOVED.value,
+            actor=None,
+            subject=db.session.get(User, handler.id),
+            now=clock.now(),
+            actor_label=HOSTILE,
+        )
+    handler = refresh(handler)
+    assert handler.user_id == HOSTILE
+
+    for body in (
+        client.get("/console/users").get_data(as_text=True),
+        client.get("/console/users", headers=HX_RESULTS).get_data(as_text=True),
+        client.get(f"/console/users/{handler.id}").get_data(as_text=True),
+        toggle(client, handler, "false").get_data(as_text=True),  # already so: the row again
+    ):
+        assert_escaped(body)
+        assert f"by {markupsafe.escape(HOSTILE)}," in body
