@@ -480,7 +480,12 @@ def compare_with_django(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=100_000, help="users (default 100,000)")
-    parser.add_argument("--n", type=int, default=20, help="requests of each kind (default 20)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=20,
+        help="requests of each kind (default 20); against Django, runs of 10 requests of each",
+    )
     parser.add_argument(
         "--explain", action="store_true", help="print each statement's time and query plan"
     )

@@ -180,6 +180,9 @@ def client(project: Project) -> Any:
 def worker_main(folder: str) -> None:
     """Time Django's pages in this process for :func:`worker`: each line read is ``<path>
     <n>``; each answer is one JSON line, the ``n`` times in ms and the last body's size."""
+    import logging
+
+    logging.disable(logging.WARNING)  # Django's and axes' chatter is not a figure
     c = client(Project(Path(folder)))
     for line in sys.stdin:
         path, n = line.split()
@@ -200,11 +203,12 @@ def worker(project: Project) -> Iterator[Callable[[str, int], tuple[list[float],
     requests and ours would push each other out of the CPU's and Python's caches): yields
     ``run(path, n)`` → (the ``n`` request times in ms, the body's size)."""
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--worker", str(project.folder)],
+        [sys.executable, "-m", "bench.django_admin", "--worker", str(project.folder)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=project.env,
+        cwd=Path(__file__).resolve().parent.parent,  # the repository: ``bench`` is importable
     )
     assert process.stdin is not None
     assert process.stdout is not None
@@ -215,7 +219,7 @@ def worker(project: Project) -> Iterator[Callable[[str, int], tuple[list[float],
         stdin.flush()
         answer = stdout.readline()
         if not answer:
-            raise RuntimeError(f"Django's timing worker exited ({process.poll()})")
+            raise RuntimeError(f"Django's timing worker exited ({process.wait(timeout=30)})")
         found = json.loads(answer)
         return found["ms"], found["bytes"]
 
@@ -228,6 +232,7 @@ def worker(project: Project) -> Iterator[Callable[[str, int], tuple[list[float],
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        stdout.close()
 
 
 def median_ms(c: Any, path: str, n: int) -> tuple[float, int]:
