@@ -227,11 +227,7 @@ def worker(project: Project) -> Iterator[Callable[[str, int], tuple[list[float],
         yield run
     finally:
         stdin.close()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _wait_or_kill(process)
         stdout.close()
 
 
@@ -288,12 +284,17 @@ def gunicorn(project: Project, port: int, workers: int) -> Iterator[subprocess.P
         yield process
     finally:
         process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _wait_or_kill(process)
         log.close()
+
+
+def _wait_or_kill(process: subprocess.Popen[Any], seconds: float = 30) -> None:
+    """Wait for ``process`` to end (it was asked to); past ``seconds``, kill it."""
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":

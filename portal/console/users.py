@@ -130,9 +130,10 @@ def _set_enabled(pk: int, wanted: str) -> Response:
         }
     else:
         disabled_by = queries.latest_disables([user.id])
-    next_page = request.form.get("next") or url_cache.url_for("console.users")
+    users_url = url_cache.url_for("console.users")
+    next_page = request.form.get("next") or users_url
     per_page = {
-        "users_url": url_cache.url_for("console.users") + "/",
+        "users_url": users_url + "/",
         "today": clock.today(),
         "me": actor.id,
         "second_factor": frozenset([user.id]) if has_factor else frozenset(),
