@@ -212,8 +212,10 @@ def test_contact_us_reply_add_information_resolve(
     desk.set_viewport_size({"width": 1366, "height": 900})
     desk.get_by_label("Start from a guide entry").select_option("LOGIN-06")
     box = desk.get_by_role("textbox", name="Reply to the requester")
+    # A function, as every other wait here: Playwright evaluates a bare expression with the
+    # page's eval, which the strict CSP refuses whenever the first check is not already true.
     desk.wait_for_function(
-        "document.getElementById('text').value.includes('LOGIN-06')", timeout=TIMEOUT_MS
+        "() => document.getElementById('text').value.includes('LOGIN-06')", timeout=TIMEOUT_MS
     )
     box.press("Control+End")
     box.type("\n\nPlease tell us the name of your organisation's Administrator.")
