@@ -14,6 +14,7 @@ from typing import cast
 from sqlalchemy import DateTime
 from sqlalchemy import MetaData
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
@@ -86,13 +87,72 @@ def write_transaction(session: AnySession) -> Iterator[None]:
     """
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("write_transaction: make changes inside the block, not before it")
-    session.commit()
-    token = _writing.set(True)  # the BEGIN is emitted lazily, at the block's first statement
+    token = _writing.set(True)  # a BEGIN emitted in the block is IMMEDIATE (SQLite)
     try:
-        with session.begin():
+        if _made_immediate(session):
+            try:
+                yield
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+            return
+        session.commit()
+        with session.begin():  # the BEGIN is emitted lazily, at the block's first statement
             yield
     finally:
         _writing.reset(token)
+
+
+def _made_immediate(session: AnySession) -> bool:
+    """SQLite: end the read transaction the session holds (the request's user was read in it)
+    and begin the write transaction on the same connection, ``COMMIT`` then ``BEGIN
+    IMMEDIATE``, rather than ending the session's transaction, handing the connection back to
+    the pool and checking it out again (~5 % of a one-row write such as the Console's
+    toggle).  False (nothing done) on PostgreSQL, without a transaction, or inside a
+    SAVEPOINT."""
+    plain = session() if isinstance(session, scoped_session) else session
+    if not plain.in_transaction() or plain.in_nested_transaction():
+        return False
+    if plain.get_bind().dialect.name != "sqlite":
+        return False
+    connection = plain.connection()
+    try:
+        if _driver(connection).in_transaction:
+            _driver_execute(connection, "COMMIT")
+        _driver_execute(connection, "BEGIN IMMEDIATE")
+    except BaseException:
+        plain.rollback()  # no transaction left on SQLite's side: none on the session's either
+        raise
+    return True
+
+
+def _driver(connection: Connection) -> Any:
+    """The driver's own connection (``sqlite3.Connection``) under a checked-out connection."""
+    driver = connection.connection.driver_connection
+    assert driver is not None  # checked out: never detached
+    return driver
+
+
+def _driver_execute(connection: Connection, statement: str) -> None:
+    """Run a transaction statement on the driver's connection: through SQLAlchemy's execution
+    (``exec_driver_sql``) a ``BEGIN`` cost ~25 µs of Python, five times SQLite's own work, on
+    every request.  Statement listeners (``before_cursor_execute``) do not see it.  An error is
+    wrapped as SQLAlchemy would ("database is locked" past busy_timeout stays an
+    OperationalError, which :func:`is_outage` makes a 503; a connection SQLAlchemy would call a
+    disconnect is marked so)."""
+    dialect = connection.dialect
+    try:
+        _driver(connection).execute(statement)
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            statement,
+            (),
+            error,
+            dialect.loaded_dbapi.Error,
+            dialect=dialect,
+            connection_invalidated=dialect.is_disconnect(error, connection.connection, None),
+        ) from error
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -124,26 +184,8 @@ def configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # On the driver's connection: through SQLAlchemy's execution (``exec_driver_sql``) a
-        # BEGIN cost ~25 µs of Python, five times SQLite's own work, on every request.  So
-        # statement listeners (``before_cursor_execute``) no longer see BEGIN.  An error is
-        # wrapped as SQLAlchemy would ("database is locked" past busy_timeout stays an
-        # OperationalError, which ``is_outage`` makes a 503; a connection SQLAlchemy would call
-        # a disconnect is marked so).
-        statement = "BEGIN IMMEDIATE" if _writing.get() else "BEGIN"
-        dialect = connection.dialect
-        try:
-            connection.connection.driver_connection.execute(statement)
-        except dialect.loaded_dbapi.Error as error:
-            raise DBAPIError.instance(
-                statement,
-                (),
-                error,
-                dialect.loaded_dbapi.Error,
-                dialect=dialect,
-                connection_invalidated=dialect.is_disconnect(error, connection.connection, None),
-            ) from error
+    def _on_begin(connection: Connection) -> None:
+        _driver_execute(connection, "BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
 
 
 #: SQLite's words for a moment when the database cannot be used (another process holds the

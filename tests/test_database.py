@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -40,6 +41,7 @@ from portal.accounts.models import User
 from portal.audit.models import AppendOnlyError
 from portal.audit.models import AuditEvent
 from portal.db import SQLITE_BUSY_TIMEOUT_MS
+from portal.db import is_outage
 from portal.db import write_transaction
 from portal.extensions import db
 from tests.factories import apply
@@ -101,32 +103,104 @@ def test_sqlite_fresh_connection_pragmas(app: Flask) -> None:
         raw.close()
 
 
+def _other_can_write(other: sqlite3.Connection) -> bool:
+    """Can ``other`` (a connection of its own, ``timeout=0``) take the write lock now?"""
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return False
+    other.execute("ROLLBACK")
+    return True
+
+
 def test_sqlite_write_transactions_begin_immediate(app: Flask) -> None:
     """DB-02: ``write_transaction`` takes the write lock at BEGIN, before its first read; a plain
     read transaction is deferred (in WAL mode readers never block the writer)."""
     _require_sqlite()
-    path = db.engine.url.database
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-
-    def other_can_write() -> bool:
-        try:
-            other.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            return False
-        other.execute("ROLLBACK")
-        return True
-
+    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
     try:
         db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
-        assert other_can_write()  # a read transaction holds no write lock
+        assert _other_can_write(other)  # a read transaction holds no write lock
         db.session.commit()
         with write_transaction(db.session):
             db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
-            assert not other_can_write()  # a write transaction holds it from its first read
-        assert other_can_write()  # and releases it at the end
+            assert not _other_can_write(other)  # a write transaction holds it from its first read
+        assert _other_can_write(other)  # and releases it at the end
     finally:
+        other.close()
+
+
+def test_sqlite_write_after_a_read_begins_immediate_on_the_same_connection(app: Flask) -> None:
+    """DB-02 as a request runs it: the user is read in a read transaction, then the write.
+    ``write_transaction`` ends the read and begins IMMEDIATE on the same connection (one pool
+    checkout, not two); the block sees what another connection committed in between, holds
+    the write lock until the end, and is rolled back on error."""
+    _require_sqlite()
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE scratch_note (id INTEGER PRIMARY KEY, note TEXT)"))
+        conn.execute(text("INSERT INTO scratch_note (id, note) VALUES (1, 'first')"))
+    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+    checkouts: list[int] = []
+
+    def counted(*_args: Any) -> None:
+        checkouts.append(1)
+
+    def note() -> str:
+        return str(other.execute("SELECT note FROM scratch_note WHERE id = 1").fetchone()[0])
+
+    event.listen(db.engine, "checkout", counted)
+    try:
+        db.session.execute(text("SELECT note FROM scratch_note")).all()  # the read transaction
+        other.execute("UPDATE scratch_note SET note = 'meanwhile' WHERE id = 1")
+        with write_transaction(db.session):
+            seen = db.session.execute(text("SELECT note FROM scratch_note")).scalar_one()
+            assert seen == "meanwhile"  # a new snapshot, not the read transaction's
+            assert not _other_can_write(other)
+            db.session.execute(text("UPDATE scratch_note SET note = 'written' WHERE id = 1"))
+        assert checkouts == [1]
+        assert _other_can_write(other)
+        assert note() == "written"
+
+        def refused_write() -> None:
+            with write_transaction(db.session):
+                db.session.execute(text("UPDATE scratch_note SET note = 'lost' WHERE id = 1"))
+                raise RuntimeError("refused")
+
+        db.session.execute(text("SELECT note FROM scratch_note")).all()
+        with pytest.raises(RuntimeError, match="refused"):
+            refused_write()
+        assert note() == "written"
+        assert _other_can_write(other)
+    finally:
+        event.remove(db.engine, "checkout", counted)
+        other.close()
+
+
+def test_sqlite_write_after_a_read_past_busy_timeout_is_an_outage(app: Flask) -> None:
+    """Another process holds the write lock past busy_timeout when a request that has read
+    begins its write: an outage (the 503 page), the block never runs, and the session is left
+    with no transaction, usable again (not running statements outside any transaction)."""
+    _require_sqlite()
+    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+    driver = db.session.connection().connection.driver_connection  # the read transaction
+    driver.execute("PRAGMA busy_timeout = 50")
+    try:
+        db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
+        other.execute("BEGIN IMMEDIATE")
+        ran = False
+        with pytest.raises(OperationalError) as caught, write_transaction(db.session):
+            ran = True
+        assert not ran
+        assert is_outage(caught.value)
+        assert not db.session().in_transaction()
+        other.execute("ROLLBACK")
+        with write_transaction(db.session):
+            db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
+            assert not _other_can_write(other)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         other.close()
 
 
