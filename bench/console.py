@@ -31,6 +31,7 @@ PostgreSQL database instead: its ``public`` schema is DROPPED and re-created.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import random
@@ -367,9 +368,9 @@ def run(
         shown[label] = " ".join(found.split())
 
     sizes: list[int] = []
-    wanted = iter(["false", "true"] * (WARMUP + n))
+    wanted = itertools.cycle(["false", "true"])
 
-    def toggle() -> None:
+    def toggle() -> bytes:
         value = next(wanted)
         response = client.post(
             f"/console/users/{built.toggle_pk}/enabled",
@@ -377,7 +378,9 @@ def run(
             headers={"HX-Request": "true", "HX-Target": f"user-{built.toggle_pk}"},
         )
         assert response.status_code == 200, response.status_code
-        sizes.append(len(response.get_data()))
+        body = response.get_data()
+        sizes.append(len(body))
+        return body
 
     samples: dict[str, list[float]] = {label: [] for label in [*PAGES, "toggle"]}
     in_sql: dict[str, list[float]] = {label: [] for label in samples}
@@ -433,6 +436,7 @@ def run(
             client,
             n_users,
             n,
+            toggle,
             with_load=django == "load",
             toggle_ms=statistics.median(samples["toggle"]) * 1000,
             first_page_ms=statistics.median(samples["first page"]) * 1000,
@@ -452,6 +456,7 @@ def compare_with_django(
     client: FlaskClient,
     n_users: int,
     n: int,
+    toggle: Callable[[], bytes],
     *,
     with_load: bool,
     toggle_ms: float,
@@ -467,7 +472,7 @@ def compare_with_django(
         print(f"\n(Django's admin: {n_users:,} users built in {seconds:.1f} s)")
         with django_admin.worker(project) as django:
             figures = console_compare.in_process(
-                lambda path: client.get(path).get_data(), django, n
+                lambda path: client.get(path).get_data(), django, n, toggle
             )
         rates = None
         if with_load:
@@ -484,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         "--n",
         type=int,
         default=20,
-        help="requests of each kind (default 20); against Django, runs of 10 requests of each",
+        help="requests of each kind (default 20); against Django, N runs of 20 requests of each",
     )
     parser.add_argument(
         "--explain", action="store_true", help="print each statement's time and query plan"
