@@ -34,8 +34,8 @@ LOAD_TARGET = 4.0
 PAGE_BYTES_TARGET = 40 * 1024
 TOGGLE_SHARE_TARGET = 0.5
 CLIENTS = 50
-#: Under load, each question's turns of ``SECONDS`` each: ours, Django's, Django's, ours (20 s
-#: a side in all), so that a machine that gets slower or faster meanwhile affects both alike.
+#: Under load, each question's turns of ``SECONDS`` each: ours, Django's, Django's, ours (10 s
+#: a side), so that a machine that gets slower or faster meanwhile affects both alike.
 #: (One 10 s run of each, ours for every question first, then Django's a minute later, moved
 #: the first page's ratio between 3.8x and 5.3x from one run of the bench to the next.)
 LOAD_TURNS = ("ours", "django", "django", "ours")
@@ -250,12 +250,13 @@ def report(
                 f"{ratio:5.1f}x (target >= {LOAD_TARGET:g}x)  {verdict(ratio >= LOAD_TARGET)}"
             )
     # Judged as the in-process ratios are: each in runs, the warm-up left out.  Shown beside
-    # it: the first of each run (after a pause: caches cold, as for one Administrator clicking
-    # now and then) and the bench's first loop, where each toggle follows four other pages one
-    # request each (their code warm, the toggle's pushed out).
+    # it: the first request of each run (the page's just after Django's turn, a pause that
+    # leaves the CPU cold; the toggle's just after our page's run, its own code cold) and the
+    # bench's first loop, where each toggle follows four other pages one request each.
     ours, first = figures.ours_ms, figures.ours_ms["first page"]
     share = ours[TOGGLE] / first if first else 0.0
-    cold = figures.ours_cold_ms[TOGGLE] / figures.ours_cold_ms["first page"]
+    first_cold = figures.ours_cold_ms["first page"]
+    cold = figures.ours_cold_ms[TOGGLE] / first_cold if first_cold else 0.0
     one_by_one = toggle_ms / first_page_ms if first_page_ms else 0.0
     print(
         f"  toggle / first page  {share:5.2f} (target <= {TOGGLE_SHARE_TARGET})  "

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import SessionTransaction
 from sqlalchemy.orm import scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -92,10 +93,10 @@ def write_transaction(session: AnySession) -> Iterator[None]:
         if _made_immediate(session):
             try:
                 yield
+                session.commit()  # a failure here (the last flush, COMMIT) is rolled back too
             except BaseException:
                 session.rollback()
                 raise
-            session.commit()
             return
         session.commit()
         with session.begin():  # the BEGIN is emitted lazily, at the block's first statement
@@ -109,22 +110,44 @@ def _made_immediate(session: AnySession) -> bool:
     and begin the write transaction on the same connection, ``COMMIT`` then ``BEGIN
     IMMEDIATE``, rather than ending the session's transaction, handing the connection back to
     the pool and checking it out again (~5 % of a one-row write such as the Console's
-    toggle).  False (nothing done) on PostgreSQL, without a transaction, or inside a
-    SAVEPOINT."""
+    toggle).  A transaction whose connection begins now begins IMMEDIATE and is kept as it is.
+    False (nothing done) on PostgreSQL, without a transaction, inside a SAVEPOINT, or when the
+    transaction has flushed changes (rows the session would still count as undone if the block
+    failed, while ``COMMIT`` had stored them: the full path commits them first, as before)."""
     plain = session() if isinstance(session, scoped_session) else session
-    if not plain.in_transaction() or plain.in_nested_transaction():
+    if not plain.in_transaction() or plain.in_nested_transaction() or plain.info.get(_FLUSHED):
         return False
     if plain.get_bind().dialect.name != "sqlite":
         return False
     connection = plain.connection()
+    if connection.info.get(_IMMEDIATE):
+        return True
     try:
         if _driver(connection).in_transaction:
             _driver_execute(connection, "COMMIT")
         _driver_execute(connection, "BEGIN IMMEDIATE")
     except BaseException:
-        plain.rollback()  # no transaction left on SQLite's side: none on the session's either
+        plain.rollback()  # ends SQLite's transaction if COMMIT failed, and the session's
         raise
+    connection.info[_IMMEDIATE] = True
     return True
+
+
+#: ``Session.info``: the session's transaction has flushed changes (see :func:`_made_immediate`).
+_FLUSHED = "portal_db_flushed"
+#: ``Connection.info``: the connection's current transaction began ``BEGIN IMMEDIATE``.
+_IMMEDIATE = "portal_db_immediate"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info[_FLUSHED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_flush(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_FLUSHED, None)
 
 
 def _driver(connection: Connection) -> Any:
@@ -185,7 +208,9 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        _driver_execute(connection, "BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+        immediate = _writing.get()
+        connection.info[_IMMEDIATE] = immediate
+        _driver_execute(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 #: SQLite's words for a moment when the database cannot be used (another process holds the

@@ -24,6 +24,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import table
 from sqlalchemy import text
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.accounts import rules
 from portal.accounts import service
+from portal.accounts.models import Organisation
 from portal.accounts.models import Profile
 from portal.accounts.models import User
 from portal.audit.models import AppendOnlyError
@@ -202,6 +204,69 @@ def test_sqlite_write_after_a_read_past_busy_timeout_is_an_outage(app: Flask) ->
     finally:
         driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         other.close()
+
+
+def _traced(statements: list[str]) -> Any:
+    """The session's driver connection, each statement it runs (COMMIT and BEGIN, sent on the
+    driver, included) appended to ``statements``."""
+    driver = db.session.connection().connection.driver_connection
+    driver.set_trace_callback(statements.append)
+    return driver
+
+
+def test_sqlite_write_in_a_transaction_just_begun_takes_the_lock_once(app: Flask) -> None:
+    """A session whose transaction has no connection yet (begun, nothing read): the block's
+    connection begins IMMEDIATE and is used as it is (no COMMIT and second BEGIN IMMEDIATE,
+    which would wait for the lock twice)."""
+    _require_sqlite()
+    seen: list[str] = []
+    driver = _traced(seen)
+    try:
+        db.session.commit()  # the connection goes back to the pool (the only one: reused)
+        db.session.begin()
+        with write_transaction(db.session):
+            db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
+        assert driver is db.session.connection().connection.driver_connection
+    finally:
+        driver.set_trace_callback(None)
+    began = seen[seen.index("BEGIN IMMEDIATE") :]
+    assert began[:2] == ["BEGIN IMMEDIATE", "SELECT count(*) FROM users"]
+    assert seen.count("BEGIN IMMEDIATE") == 1
+
+
+def test_sqlite_write_after_a_read_that_fails_at_commit_is_rolled_back(app: Flask) -> None:
+    """A write refused at its commit (the last flush; here a second organisation of the same
+    name) is rolled back: the session is usable again, nothing was stored."""
+    _require_sqlite()
+    org = make_org()
+    db.session.execute(text("SELECT count(*) FROM users")).scalar_one()  # the read transaction
+    with pytest.raises(IntegrityError), write_transaction(db.session):
+        db.session.add(Organisation(name=org.name))
+    assert not db.session().in_transaction()
+    count = select(func.count()).select_from(Organisation).where(Organisation.name == org.name)
+    assert db.session.execute(count).scalar_one() == 1
+
+
+def test_sqlite_write_after_a_flush_outside_keeps_the_session_true(app: Flask) -> None:
+    """Rows flushed before the block (outside any write transaction) are committed before it,
+    as before: a block that then fails leaves them stored and in the session, not undone in
+    the session while ``COMMIT`` had stored them."""
+    _require_sqlite()
+    early = Organisation(name=f"Flushed early {time.monotonic_ns()}")
+    db.session.add(early)
+    db.session.flush()
+
+    def refused_write() -> None:
+        with write_transaction(db.session):
+            db.session.execute(text("SELECT count(*) FROM users")).scalar_one()
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        refused_write()
+    assert inspect(early).persistent
+    db.session.commit()
+    count = select(func.count()).select_from(Organisation).where(Organisation.id == early.id)
+    assert db.session.execute(count).scalar_one() == 1
 
 
 def test_sqlite_concurrent_read_then_write_is_never_locked_and_exact(app: Flask) -> None:
