@@ -125,12 +125,17 @@ def _made_immediate(session: AnySession) -> bool:
     try:
         if _driver(connection).in_transaction:
             _driver_execute(connection, "COMMIT")
-        _driver_execute(connection, "BEGIN IMMEDIATE")
+        _begin(connection, immediate=True)
     except BaseException:
         plain.rollback()  # ends SQLite's transaction if COMMIT failed, and the session's
         raise
-    connection.info[_IMMEDIATE] = True
     return True
+
+
+def _begin(connection: Connection, *, immediate: bool) -> None:
+    """SQLite's ``BEGIN`` (``BEGIN IMMEDIATE`` for a write), noted on the connection."""
+    connection.info[_IMMEDIATE] = immediate
+    _driver_execute(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 #: ``Session.info``: the session's transaction has flushed changes (see :func:`_made_immediate`).
@@ -208,9 +213,7 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = _writing.get()
-        connection.info[_IMMEDIATE] = immediate
-        _driver_execute(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+        _begin(connection, immediate=_writing.get())
 
 
 #: SQLite's words for a moment when the database cannot be used (another process holds the
